@@ -1,0 +1,110 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import ApiKeyForm, MemberForm, OrganisationForm, apply_errors
+from accounts.middleware import SESSION_KEY
+from accounts.permissions import organisation_required
+from config.errors import ExchangeError
+
+
+def home(request):
+    return render(request, "home.html")
+
+
+@organisation_required
+def dashboard(request):
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "members": selectors.members_for_org(organisation=request.organisation),
+        },
+    )
+
+
+@login_required
+def organisation_create(request):
+    form = OrganisationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            org = services.organisation_create(user=request.user, **form.cleaned_data)
+        except ExchangeError as exc:
+            apply_errors(form, exc)
+        else:
+            request.session[SESSION_KEY] = org.pk
+            messages.success(request, _("Organisation %(name)s created.") % {"name": org.name})
+            return redirect("accounts:dashboard")
+    return render(request, "accounts/organisation_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def organisation_switch(request):
+    org = selectors.organisations_for_user(user=request.user).filter(pk=request.POST.get("organisation")).first()
+    if org is None:
+        messages.error(request, _("You are not a member of that organisation."))
+    else:
+        request.session[SESSION_KEY] = org.pk
+    return redirect("accounts:dashboard")
+
+
+@organisation_required
+def members(request):
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.membership_add(actor=request.user, organisation=request.organisation, **form.cleaned_data)
+        except ExchangeError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Member added."))
+            return redirect("accounts:members")
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "form": form,
+            "members": selectors.members_for_org(organisation=request.organisation),
+        },
+    )
+
+
+@organisation_required
+def api_keys(request):
+    form = ApiKeyForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, plaintext = services.api_key_create(
+                actor=request.user, organisation=request.organisation, **form.cleaned_data
+            )
+        except ExchangeError as exc:
+            apply_errors(form, exc)
+        else:
+            created = {"key": key, "plaintext": plaintext}
+            form = ApiKeyForm()
+    return render(
+        request,
+        "accounts/api_keys.html",
+        {
+            "form": form,
+            "created": created,
+            "keys": selectors.api_keys_for_org(organisation=request.organisation),
+        },
+    )
+
+
+@organisation_required
+@require_POST
+def api_key_revoke(request, key_id: int):
+    try:
+        services.api_key_revoke(actor=request.user, organisation=request.organisation, key_id=key_id)
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Key revoked."))
+    return redirect("accounts:api_keys")

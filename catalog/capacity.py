@@ -1,0 +1,107 @@
+"""Capacity accounting (grid-connection standard §4), the one query layer for every sale.
+
+For every pool, class and hour: installed = the descriptor's units; committed = units held by
+contracts and retail reservations overlapping the hour; offered = units in open sell orders and
+active listings; sellable = installed − committed − offered. Commitments live in
+``CapacityCommitment``; later features add theirs through ``catalog.services.capacity_commit``.
+Only connected pools sell: the sellable units of any other pool are 0.
+Hours are whole UTC hours, which are whole local hours too (Asia/Shanghai is UTC+8, no DST).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from catalog.models import CapacityCommitment, CommitmentKind, PoolResource, PoolStatus
+
+HOUR = timedelta(hours=1)
+MAX_HOURS = 24 * 93  # one query covers at most about a quarter
+
+
+@dataclass(frozen=True)
+class CapacityHour:
+    pool_id: int
+    resource_class: str
+    hour: datetime
+    installed: int
+    committed: int
+    offered: int
+    sellable: int
+
+
+def hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(moment: datetime) -> datetime:
+    floor = hour_floor(moment)
+    return floor if floor == moment.astimezone(UTC) else floor + HOUR
+
+
+def capacity_by_hour(
+    *, pool_ids, start: datetime, end: datetime, resource_class: str | None = None, exclude_source: str | None = None
+) -> list[CapacityHour]:
+    """Per pool, class and hour in [start, end): installed, committed, offered, sellable."""
+    start, end = hour_floor(start), hour_ceil(end)
+    hours = int((end - start) / HOUR)
+    if hours <= 0:
+        return []
+    if hours > MAX_HOURS:
+        raise ValueError(f"at most {MAX_HOURS} hours per query")
+    resources = PoolResource.objects.filter(pool_id__in=pool_ids).select_related("pool")
+    if resource_class is not None:
+        resources = resources.filter(resource_class_id=resource_class)
+    installed = {(r.pool_id, r.resource_class_id): (r.units, r.pool.status) for r in resources}
+    if not installed:
+        return []
+    commitments = CapacityCommitment.objects.open().overlapping(start, end).filter(pool_id__in=pool_ids)
+    if resource_class is not None:
+        commitments = commitments.filter(resource_class_id=resource_class)
+    if exclude_source is not None:
+        commitments = commitments.exclude(source=exclude_source)
+    held: dict[tuple, list[int]] = defaultdict(lambda: [0] * (2 * hours))
+    for c in commitments.only("pool_id", "resource_class_id", "kind", "units", "start", "end"):
+        row = held[(c.pool_id, c.resource_class_id)]
+        offset = 0 if c.kind == CommitmentKind.COMMITTED else hours
+        first = max(0, int((hour_floor(c.start) - start) / HOUR))
+        last = min(hours, int((hour_ceil(c.end) - start) / HOUR))
+        for i in range(first, last):
+            row[offset + i] += c.units
+    out = []
+    for (pool_id, cls), (units, status) in sorted(installed.items()):
+        row = held.get((pool_id, cls))
+        for i in range(hours):
+            committed = row[i] if row else 0
+            offered = row[hours + i] if row else 0
+            sellable = units - committed - offered if status == PoolStatus.CONNECTED else 0
+            out.append(CapacityHour(pool_id, cls, start + i * HOUR, units, committed, offered, sellable))
+    return out
+
+
+def sellable_units(*, pool_id: int, resource_class: str, start: datetime, end: datetime) -> int:
+    """The units of a class that a pool can still sell over the whole of [start, end)."""
+    rows = capacity_by_hour(pool_ids=[pool_id], start=start, end=end, resource_class=resource_class)
+    return min((r.sellable for r in rows), default=0)
+
+
+def capacity_summary(*, pool_ids, start: datetime, end: datetime, resource_class: str | None = None):
+    """Per pool and class: installed and the minimum committed/offered/sellable over the range's hours
+    (max for committed and offered, min for sellable: what can be sold over the whole range)."""
+    summary: dict[tuple, dict] = {}
+    for r in capacity_by_hour(pool_ids=pool_ids, start=start, end=end, resource_class=resource_class):
+        key = (r.pool_id, r.resource_class)
+        s = summary.setdefault(
+            key,
+            {
+                "pool_id": r.pool_id,
+                "resource_class": r.resource_class,
+                "installed": r.installed,
+                "committed": 0,
+                "offered": 0,
+                "sellable": r.sellable,
+            },
+        )
+        s["committed"] = max(s["committed"], r.committed)
+        s["offered"] = max(s["offered"], r.offered)
+        s["sellable"] = min(s["sellable"], r.sellable)
+    return list(summary.values())

@@ -1,0 +1,10 @@
+"""Row locks for catalog writes: taken in primary-key order, evaluated at once, held briefly."""
+
+from catalog.models import Pool
+
+
+def pool_lock(*, pool_id: int, provider=None) -> Pool | None:
+    qs = Pool.objects.select_for_update(of=("self",)).select_related("provider", "region")
+    if provider is not None:
+        qs = qs.for_org(provider)
+    return qs.filter(pk=pool_id).first()

@@ -1,0 +1,110 @@
+"""Reads of catalog data. Tenant reads take the organisation they are scoped to."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from catalog.descriptor import descriptor_schema
+from catalog.models import Heartbeat, Pool, PoolKey, PoolStatus, Region, ResourceClass
+from catalog.pricing import (
+    CostBreakdown,
+    cost_per_unit_hour,
+    price_per_scu,
+    reference_price,
+    round_half_up,
+)
+
+
+def pool_descriptor_schema() -> dict:
+    return descriptor_schema(
+        region_codes=list(Region.objects.values_list("code", flat=True)),
+        class_codes=list(ResourceClass.objects.values_list("code", flat=True)),
+    )
+
+
+def pools_for_org(*, organisation):
+    return Pool.objects.for_org(organisation).select_related("region").prefetch_related("resources")
+
+
+def pools_all():
+    return Pool.objects.select_related("region", "provider").prefetch_related("resources")
+
+
+def pools_awaiting_verification():
+    return pools_all().filter(status=PoolStatus.APPLIED).order_by("created_at")
+
+
+def pool_get(*, organisation, pool_id: int, operator: bool = False) -> Pool | None:
+    """A pool of the organisation's (or any pool, for the operator); None if not visible."""
+    qs = pools_all() if operator else pools_for_org(organisation=organisation)
+    return qs.filter(pk=pool_id).first()
+
+
+def pool_keys(*, pool: Pool):
+    return PoolKey.objects.filter(pool=pool).select_related("created_by")
+
+
+def pool_heartbeats(*, pool: Pool):
+    return Heartbeat.objects.filter(pool=pool)
+
+
+def pool_descriptor(pool: Pool) -> dict:
+    """The pool as the standard's descriptor (numbers as exact decimals)."""
+    return {
+        "code": pool.code,
+        "name": pool.name,
+        "region": pool.region_id,
+        "tier": pool.tier,
+        "city": pool.city,
+        "location": {"latitude": pool.latitude, "longitude": pool.longitude},
+        "rtt_ms": pool.rtt_ms,
+        "resources": [{"class": r.resource_class_id, "units": r.units} for r in pool.resources.all()],
+        "pue": pool.pue,
+        "green_power_share": pool.green_power_share,
+        "security_level": pool.security_level,
+        "data_residency": pool.data_residency,
+    }
+
+
+@dataclass(frozen=True)
+class ReferencePrice:
+    resource_class: str
+    region: str
+    tick: Decimal
+    cost: CostBreakdown
+    reference_price: Decimal
+    price_per_scu: Decimal | None
+
+
+def reference_prices(*, resource_class: str | None = None, region: str | None = None) -> list[ReferencePrice]:
+    """The reference price of every class × region (trading standard §8), with the region's PUE
+    and flat power price."""
+    classes = ResourceClass.objects.all()
+    regions = Region.objects.all()
+    if resource_class:
+        classes = classes.filter(code=resource_class)
+    if region:
+        regions = regions.filter(code=region)
+    regions = list(regions)
+    out = []
+    for c in classes:
+        for r in regions:
+            cost = cost_per_unit_hour(
+                unit_capex=c.unit_capex_cny,
+                unit_power_kw=c.unit_power_kw,
+                pue=r.pue,
+                flat_price_per_kwh=r.flat_price_per_kwh,
+                opex_per_hour=c.opex_per_hour_cny,
+            )
+            price = reference_price(cost.cost, c.tick)
+            scu = price_per_scu(price, c.fp16_tflops)
+            out.append(
+                ReferencePrice(
+                    c.code,
+                    r.code,
+                    c.tick,
+                    cost,
+                    price,
+                    None if scu is None else round_half_up(scu, Decimal("0.000001")),
+                )
+            )
+    return out

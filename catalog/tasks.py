@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from catalog.services import pools_suspend_silent
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def pools_suspend_silent_task() -> list[int]:
+    """Periodic: suspend connected pools silent for 15 minutes (idempotent; re-checks under lock)."""
+    return pools_suspend_silent()

@@ -1,0 +1,28 @@
+"""/api/v1/: every app's endpoints on one router."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import views as accounts_views
+from catalog.api import views as catalog_views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("organisations", accounts_views.OrganisationViewSet, basename="organisation")
+router.register("members", accounts_views.MembershipViewSet, basename="member")
+router.register("api-keys", accounts_views.ApiKeyViewSet, basename="api-key")
+router.register("audit-events", accounts_views.AuditEventViewSet, basename="audit-event")
+router.register("resource-classes", catalog_views.ResourceClassViewSet, basename="resource-class")
+router.register("regions", catalog_views.RegionViewSet, basename="region")
+router.register("tou-periods", catalog_views.TouPeriodViewSet, basename="tou-period")
+router.register("pools", catalog_views.PoolViewSet, basename="pool")
+router.register(r"pools/(?P<pool_pk>\d+)/keys", catalog_views.PoolKeyViewSet, basename="pool-key")
+
+app_name = "api"
+urlpatterns = [
+    path("me/", accounts_views.MeView.as_view(), name="me"),
+    path("reference-prices/", catalog_views.ReferencePriceView.as_view(), name="reference-prices"),
+    path("capacity/", catalog_views.CapacityView.as_view(), name="capacity"),
+    path("pools/<int:pool_id>/heartbeats/", catalog_views.HeartbeatView.as_view(), name="pool-heartbeats"),
+    path("standards/grid-connection.schema.json", catalog_views.grid_connection_schema, name="grid-connection-schema"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,30 @@
+"""The one exception type that services raise for a refused operation.
+
+Every interface turns it into its own shape: the API into the error body
+``{"code", "detail", "fields"}`` with ``status``, a page into form errors or a message.
+"""
+
+
+class ExchangeError(Exception):
+    code = "invalid"
+    status = 400
+
+    def __init__(self, detail: str, *, code: str | None = None, fields=None, status=None):
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        # {"field": [{"code": ..., "detail": ...}, ...]}
+        self.fields = fields or {}
+
+
+class Conflict(ExchangeError):
+    code = "conflict"
+    status = 409
+
+
+class NotAllowed(ExchangeError):
+    code = "permission_denied"
+    status = 403
