@@ -11,7 +11,7 @@ class OrganisationForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    email = forms.EmailField(label=_("E-mail of a registered user"))
+    email = forms.EmailField(label=_("E-mail address to invite"))
     role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices, initial=Membership.Role.TRADER)
 
 

@@ -102,6 +102,44 @@ class Membership(models.Model):
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
 
 
+class InvitationQuerySet(models.QuerySet):
+    def for_org(self, organisation):
+        return self.filter(organisation=organisation)
+
+    def pending(self):
+        return self.filter(accepted_at__isnull=True, cancelled_at__isnull=True)
+
+    def for_email(self, email: str):
+        return self.filter(email__iexact=email)
+
+
+class Invitation(models.Model):
+    """An invitation to join an organisation; it becomes a membership when the invitee accepts."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "email"],
+                condition=Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="one_pending_invitation_per_email",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.email} → {self.organisation} ({self.role})"
+
+
 class ApiKeyScope(models.TextChoices):
     POOLS_READ = "pools:read", _("Read pools, capacity and heartbeats")
     POOLS_WRITE = "pools:write", _("Connect and change pools, manage machine keys")

@@ -3,7 +3,7 @@
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 
-from accounts.models import ApiKey, AuditEvent, Membership, Organisation
+from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Organisation
 
 
 def organisations_for_user(*, user):
@@ -18,6 +18,17 @@ def membership_get(*, user, organisation) -> Membership | None:
 
 def members_for_org(*, organisation):
     return Membership.objects.filter(organisation=organisation).select_related("user")
+
+
+def invitations_for_org(*, organisation):
+    return Invitation.objects.for_org(organisation).pending().select_related("invited_by")
+
+
+def invitations_for_user(*, user):
+    """Pending invitations addressed to the user's (verified) primary address."""
+    if not user.is_authenticated:
+        return Invitation.objects.none()
+    return Invitation.objects.pending().for_email(user.email).select_related("organisation", "invited_by")
 
 
 def api_keys_for_org(*, organisation):

@@ -1,11 +1,13 @@
 """Operations that write accounts data. Pages, API, admin and commands all call these."""
 
+from allauth.account.models import EmailAddress
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.keys import NewKey, key_generate
-from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Membership, Organisation, User
+from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation, User
 from config.errors import ExchangeError, NotAllowed
 
 API_KEY_KIND = "sk"
@@ -64,29 +66,59 @@ def organisation_create(*, user: User, name: str, is_buyer: bool, is_provider: b
 
 
 @transaction.atomic
-def membership_add(*, actor: User, organisation: Organisation, email: str, role: str) -> Membership:
+def invitation_create(*, actor: User, organisation: Organisation, email: str, role: str) -> Invitation:
+    """Invite someone by e-mail. Nothing says whether an account with that address exists."""
     _require_role(user=actor, organisation=organisation, administer=True)
+    email = (email or "").strip().lower()
+    fields = {}
     if role not in Membership.Role.values:
-        raise ExchangeError(
-            "Unknown role.",
-            fields={"role": [{"code": "invalid_choice", "detail": f"One of {', '.join(Membership.Role.values)}."}]},
-        )
-    user = User.objects.filter(email__iexact=(email or "").strip()).first()
-    if user is None:
-        raise ExchangeError(
-            "No user with that e-mail address; ask them to sign up first.",
-            fields={"email": [{"code": "user_not_found", "detail": "No user with that e-mail address."}]},
-        )
-    membership, created = Membership.objects.get_or_create(
-        user=user, organisation=organisation, defaults={"role": role}
-    )
-    if not created:
-        raise ExchangeError(
-            "Already a member.", fields={"email": [{"code": "already_member", "detail": "Already a member."}]}
-        )
+        fields["role"] = [{"code": "invalid_choice", "detail": f"One of {', '.join(Membership.Role.values)}."}]
+    if role == Membership.Role.OWNER and not _is_owner(user=actor, organisation=organisation):
+        fields["role"] = [{"code": "role_required", "detail": "Only owners can invite owners."}]
+    if not email or "@" not in email:
+        fields["email"] = [{"code": "invalid", "detail": "An e-mail address."}]
+    elif Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
+        fields["email"] = [{"code": "already_member", "detail": "Already a member."}]
+    elif Invitation.objects.for_org(organisation).pending().for_email(email).exists():
+        fields["email"] = [{"code": "already_invited", "detail": "An invitation is already pending."}]
+    if fields:
+        raise ExchangeError("The invitation is not valid.", fields=fields)
+    invitation = Invitation.objects.create(organisation=organisation, email=email, role=role, invited_by=actor)
     audit_record(
-        actor=actor, action="membership.add", organisation=organisation, target=user.email, detail={"role": role}
+        actor=actor, action="invitation.create", organisation=organisation, target=email, detail={"role": role}
     )
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"Invitation to {organisation.name} on Suanli",
+            message=f"{actor} invited you to join {organisation.name} as {role}. "
+            "Sign in (or sign up with this address) and accept it on your dashboard.",
+            from_email=None,
+            recipient_list=[email],
+            fail_silently=True,
+        )
+    )
+    return invitation
+
+
+def _is_owner(*, user, organisation) -> bool:
+    return Membership.objects.filter(user=user, organisation=organisation, role=Membership.Role.OWNER).exists()
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, invitation_id: int) -> Membership:
+    """The invitee (the user with the invited, verified address) joins the organisation."""
+    invitation = Invitation.objects.select_for_update().pending().for_email(user.email).filter(pk=invitation_id).first()
+    if (
+        invitation is None
+        or not EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+    ):
+        raise ExchangeError("No such invitation.", code="not_found", status=404)
+    membership, _ = Membership.objects.get_or_create(
+        user=user, organisation=invitation.organisation, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_record(actor=user, action="invitation.accept", organisation=invitation.organisation, target=user.email)
     return membership
 
 

@@ -15,15 +15,27 @@ def home(request):
     return render(request, "home.html")
 
 
-@organisation_required
+@login_required
 def dashboard(request):
-    return render(
-        request,
-        "accounts/dashboard.html",
-        {
-            "members": selectors.members_for_org(organisation=request.organisation),
-        },
-    )
+    invitations = selectors.invitations_for_user(user=request.user)
+    if request.organisation is None and not invitations:
+        messages.info(request, _("Create or join an organisation first."))
+        return redirect("accounts:organisation_create")
+    members = selectors.members_for_org(organisation=request.organisation) if request.organisation else []
+    return render(request, "accounts/dashboard.html", {"members": members, "invitations": invitations})
+
+
+@login_required
+@require_POST
+def invitation_accept(request, invitation_id: int):
+    try:
+        membership = services.invitation_accept(user=request.user, invitation_id=invitation_id)
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
+    else:
+        request.session[SESSION_KEY] = membership.organisation_id
+        messages.success(request, _("You joined %(name)s.") % {"name": membership.organisation.name})
+    return redirect("accounts:dashboard")
 
 
 @login_required
@@ -57,11 +69,11 @@ def members(request):
     form = MemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.membership_add(actor=request.user, organisation=request.organisation, **form.cleaned_data)
+            services.invitation_create(actor=request.user, organisation=request.organisation, **form.cleaned_data)
         except ExchangeError as exc:
             apply_errors(form, exc)
         else:
-            messages.success(request, _("Member added."))
+            messages.success(request, _("Invitation sent."))
             return redirect("accounts:members")
     return render(
         request,
@@ -69,6 +81,7 @@ def members(request):
         {
             "form": form,
             "members": selectors.members_for_org(organisation=request.organisation),
+            "invitations": selectors.invitations_for_org(organisation=request.organisation),
         },
     )
 

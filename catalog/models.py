@@ -219,7 +219,7 @@ class PoolTransition(models.Model):
     at = models.DateTimeField()
 
     class Meta:
-        ordering = ["at", "id"]
+        ordering = ["id"]  # the order they happened in
 
     def __str__(self):
         return f"{self.pool}: {self.from_status or '-'} → {self.to_status} ({self.reason_code})"

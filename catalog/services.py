@@ -312,7 +312,6 @@ def pools_suspend_silent(*, now: datetime | None = None) -> list[int]:
                 actor=None,
                 reason_code="heartbeat_timeout",
                 reason=f"No heartbeat since {pool.last_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC.",
-                at=now,
             )
             suspended.append(pool_id)
     return suspended
@@ -383,7 +382,7 @@ def heartbeat_record(*, pool_key: PoolKey, pool_id: int, ts: datetime, available
     if pool.status == PoolStatus.VERIFIED:
         _transition(pool=pool, to_status=PoolStatus.CONNECTED, actor=None, reason_code="first_heartbeat")
     elif pool.status == PoolStatus.SUSPENDED:
-        last = pool.transitions.order_by("-at", "-id").first()
+        last = pool.transitions.order_by("-id").first()
         if last is not None and last.reason_code == "heartbeat_timeout":
             _transition(pool=pool, to_status=PoolStatus.CONNECTED, actor=None, reason_code="heartbeat_resumed")
     PoolKey.objects.filter(pk=pool_key.pk).update(last_used_at=timezone.now())

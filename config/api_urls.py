@@ -7,8 +7,10 @@ from accounts.api import views as accounts_views
 from catalog.api import views as catalog_views
 
 router = DefaultRouter(trailing_slash=True)
+router.include_format_suffixes = False
 router.register("organisations", accounts_views.OrganisationViewSet, basename="organisation")
 router.register("members", accounts_views.MembershipViewSet, basename="member")
+router.register("invitations", accounts_views.InvitationViewSet, basename="invitation")
 router.register("api-keys", accounts_views.ApiKeyViewSet, basename="api-key")
 router.register("audit-events", accounts_views.AuditEventViewSet, basename="audit-event")
 router.register("resource-classes", catalog_views.ResourceClassViewSet, basename="resource-class")

@@ -1,4 +1,5 @@
 import factory
+from allauth.account.models import EmailAddress
 
 from accounts.models import Organisation, User
 
@@ -15,6 +16,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Membership, Organisation
+from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
@@ -24,7 +24,16 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "email", "role", "created_at"]
 
 
-class MembershipCreateSerializer(serializers.Serializer):
+class InvitationSerializer(serializers.ModelSerializer):
+    organisation = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    invited_by = serializers.EmailField(source="invited_by.email", read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "organisation", "email", "role", "invited_by", "created_at"]
+
+
+class InvitationCreateSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.TRADER)
 

@@ -11,7 +11,8 @@ from accounts.api.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     AuditEventSerializer,
-    MembershipCreateSerializer,
+    InvitationCreateSerializer,
+    InvitationSerializer,
     MembershipSerializer,
     MeSerializer,
     OrganisationCreateSerializer,
@@ -68,12 +69,38 @@ class MembershipViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return selectors.members_for_org(organisation=self.request.organisation)
 
-    @extend_schema(request=MembershipCreateSerializer, responses={201: MembershipSerializer})
+
+class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Invitations: the organisation's pending ones; ``mine`` lists those addressed to the caller."""
+
+    serializer_class = InvitationSerializer
+    permission_classes = [HasOrganisation, PeopleWrite]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.invitations_for_org(organisation=self.request.organisation)
+
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
     def create(self, request):
-        s = MembershipCreateSerializer(data=request.data)
+        s = InvitationCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        m = services.membership_add(actor=request.user, organisation=request.organisation, **s.validated_data)
-        return Response(MembershipSerializer(m).data, status=status.HTTP_201_CREATED)
+        invitation = services.invitation_create(
+            actor=request.user, organisation=request.organisation, **s.validated_data
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=InvitationSerializer(many=True))
+    @action(detail=False, permission_classes=[IsAuthenticated, PeopleWrite])
+    def mine(self, request):
+        if isinstance(request.auth, ApiKey):
+            return Response([])
+        return Response(InvitationSerializer(selectors.invitations_for_user(user=request.user), many=True).data)
+
+    @extend_schema(request=None, responses=MembershipSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, PeopleWrite])
+    def accept(self, request, pk=None):
+        membership = services.invitation_accept(user=request.user, invitation_id=int(pk))
+        return Response(MembershipSerializer(membership).data)
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

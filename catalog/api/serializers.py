@@ -135,7 +135,7 @@ class PoolSerializer(serializers.ModelSerializer):
         ]
 
     def get_location(self, pool) -> dict:
-        return {"latitude": str(pool.latitude), "longitude": str(pool.longitude)}
+        return {"latitude": f"{pool.latitude:.6f}", "longitude": f"{pool.longitude:.6f}"}
 
 
 class PoolTransitionSerializer(serializers.ModelSerializer):

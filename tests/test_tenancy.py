@@ -1,0 +1,178 @@
+"""Tenant isolation, for every view that exists: a member of one organisation can read or
+change nothing of another's, on pages and through the API alike.
+
+The test walks the URL resolver, so a new view without a case here fails
+``test_every_view_has_a_case``."""
+
+import pytest
+from django.urls import get_resolver
+from django.utils import timezone
+
+from accounts.models import ApiKey, AuditEvent, Invitation, Membership
+from accounts.services import api_key_create, invitation_create
+from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
+from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
+from tests.conftest import descriptor
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NAMESPACES = ("accounts", "catalog", "api")
+
+
+def all_views():
+    def walk(patterns, ns=None):
+        for p in patterns:
+            if hasattr(p, "url_patterns"):
+                yield from walk(p.url_patterns, p.namespace or ns)
+            elif ns in NAMESPACES:
+                yield f"{ns}:{p.name}", sorted(p.pattern.regex.groupindex)
+
+    return dict(walk(get_resolver().url_patterns))
+
+
+# How to address the victim's objects in each view (None: the view takes no id).
+CASES = {
+    "accounts:home": None,
+    "accounts:dashboard": None,
+    "accounts:organisation_create": None,
+    "accounts:organisation_switch": "switch",
+    "accounts:members": None,
+    "accounts:api_keys": None,
+    "accounts:api_key_revoke": {"key_id": "api_key"},
+    "accounts:invitation_accept": {"invitation_id": "invitation"},
+    "catalog:index": None,
+    "catalog:pool_list": None,
+    "catalog:pool_create": None,
+    "catalog:pool_detail": {"pool_id": "pool"},
+    "catalog:pool_withdraw": {"pool_id": "pool"},
+    "catalog:pool_key_create": {"pool_id": "pool"},
+    "catalog:pool_key_rotate": {"pool_id": "pool", "key_id": "pool_key"},
+    "catalog:pool_key_revoke": {"pool_id": "pool", "key_id": "pool_key"},
+    "catalog:operator_overview": None,
+    "catalog:operator_pool": {"pool_id": "pool"},
+    "catalog:operator_pool_action": {"pool_id": "pool", "action": "suspend"},
+    "catalog:operator_reference_prices": None,
+    "catalog:operator_audit": None,
+    "api:me": None,
+    "api:reference-prices": None,
+    "api:capacity": None,
+    "api:pool-heartbeats": {"pool_id": "pool"},
+    "api:grid-connection-schema": None,
+    "api:organisation-list": None,
+    "api:member-list": None,
+    "api:invitation-list": None,
+    "api:invitation-mine": None,
+    "api:invitation-accept": {"pk": "invitation"},
+    "api:api-key-list": None,
+    "api:api-key-detail": {"pk": "api_key"},
+    "api:api-key-revoke": {"pk": "api_key"},
+    "api:audit-event-list": None,
+    "api:resource-class-list": None,
+    "api:resource-class-detail": {"pk": "H100-80G"},
+    "api:region-list": None,
+    "api:region-detail": {"pk": "YRD"},
+    "api:tou-period-list": None,
+    "api:tou-period-detail": {"pk": "peak"},
+    "api:pool-list": None,
+    "api:pool-detail": {"pk": "pool"},
+    "api:pool-capacity": {"pk": "pool"},
+    "api:pool-reject": {"pk": "pool"},
+    "api:pool-resume": {"pk": "pool"},
+    "api:pool-suspend": {"pk": "pool"},
+    "api:pool-verify": {"pk": "pool"},
+    "api:pool-transitions": {"pk": "pool"},
+    "api:pool-withdraw": {"pk": "pool"},
+    "api:pool-key-list": {"pool_pk": "pool"},
+    "api:pool-key-revoke": {"pool_pk": "pool", "pk": "pool_key"},
+    "api:pool-key-rotate": {"pool_pk": "pool", "pk": "pool_key"},
+    "api:api-root": None,
+}
+
+
+def test_every_view_has_a_case():
+    assert set(all_views()) == set(CASES)
+
+
+@pytest.fixture
+def world(make_org, reference_data, operator):
+    victim_user = UserFactory(email="victim-owner@b.test")
+    victim_user, victim = make_org(provider=True, user=victim_user, name="Victim Compute", slug="victim")
+    pool = pool_apply(
+        actor=victim_user, organisation=victim, descriptor=descriptor(code="victim-secret-pool", name="Hidden Site")
+    )
+    pool_verify(actor=operator, pool_id=pool.pk)
+    key, _ = pool_key_create(actor=victim_user, organisation=victim, pool_id=pool.pk, name="victim-rack")
+    heartbeat_record(pool_key=key, pool_id=pool.pk, ts=timezone.now(), available={"H100-80G": 7}, health="ok")
+    api_key, _ = api_key_create(actor=victim_user, organisation=victim, name="victim-erp", scopes=["pools:read"])
+    invitation = invitation_create(actor=victim_user, organisation=victim, email="victim-hire@b.test", role="trader")
+    attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
+    pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
+    return {
+        "attacker": attacker,
+        "victim": victim,
+        "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
+                "invitation": invitation.pk},
+        "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
+                    api_key.lookup, key.lookup, "victim-hire@b.test"],
+    }  # fmt: skip
+
+
+def victim_state(world):
+    victim = world["victim"]
+    return (
+        list(Pool.objects.filter(provider=victim).values_list("status", "updated_at", "name")),
+        PoolTransition.objects.filter(pool__provider=victim).count(),
+        list(PoolKey.objects.filter(pool__provider=victim).values_list("pk", "revoked_at")),
+        Heartbeat.objects.filter(pool__provider=victim).count(),
+        list(ApiKey.objects.filter(organisation=victim).values_list("pk", "revoked_at")),
+        list(Membership.objects.filter(organisation=victim).values_list("user_id", "role")),
+        AuditEvent.objects.filter(organisation=victim).count(),
+        list(Invitation.objects.filter(organisation=victim).values_list("pk", "accepted_at")),
+    )
+
+
+def url_for(pattern_name, kwargs, world):
+    from django.urls import reverse
+
+    if kwargs == "switch" or kwargs is None:
+        return reverse(pattern_name)
+    resolved = {k: world["ids"].get(v, v) for k, v in kwargs.items()}
+    return reverse(pattern_name, kwargs=resolved)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_no_view_reveals_or_changes_another_organisations_data(world, client, name, method):
+    client.force_login(world["attacker"])
+    before = victim_state(world)
+    url = url_for(name, CASES[name], world)
+    data = {"organisation": world["ids"]["switch"], "reason": "x", "name": "evil", "email": "someone@else.test",
+            "role": "owner", "scopes": ["pools:read"]}  # fmt: skip
+    response = getattr(client, method)(url, data)
+    assert response.status_code < 500, (url, response.status_code)
+    body = response.content.decode()
+    for secret in world["secrets"]:
+        assert secret not in body, (url, method, secret)
+    assert victim_state(world) == before, (url, method)
+    addresses_victim = isinstance(CASES[name], dict) and any(v in world["ids"] for v in CASES[name].values())
+    if addresses_victim:
+        assert response.status_code in (302, 403, 404, 405), (url, method, response.status_code)
+    # the session still acts for the attacker's own organisation
+    assert client.get("/api/v1/me/").json()["organisation"]["slug"] == "attacker"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith("api:")))
+def test_api_keys_reach_only_their_own_organisation(world, api, name):
+    attacker_org = Membership.objects.get(user=world["attacker"]).organisation
+    _, token = api_key_create(actor=world["attacker"], organisation=attacker_org, name="k",
+                              scopes=["pools:read", "pools:write", "catalog:read"])  # fmt: skip
+    client = api(token=token)
+    before = victim_state(world)
+    url = url_for(name, CASES[name], world)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url, {"reason": "x", "name": "evil"})
+        assert response.status_code < 500
+        body = response.content.decode()
+        assert not any(secret in body for secret in world["secrets"]), (url, method)
+    assert victim_state(world) == before
