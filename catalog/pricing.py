@@ -12,8 +12,14 @@ CENT = Decimal("0.01")
 
 
 def round_half_up(value: Decimal, quantum: Decimal) -> Decimal:
-    """Round to ``quantum`` half-up (四舍五入): ties away from zero, also for negatives."""
-    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+    """Round to a multiple of ``quantum`` half-up (四舍五入): ties away from zero, also for negatives.
+
+    The result carries the quantum's own places (a tick stored as 0.0100 rounds to 0.01), and a
+    quantum that is not a power of ten (a tick of 0.05) rounds to its multiples.
+    """
+    step = quantum.normalize()
+    units = (value / step).to_integral_value(rounding=ROUND_HALF_UP)
+    return (units * step).quantize(step)
 
 
 @dataclass(frozen=True)

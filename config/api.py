@@ -1,6 +1,7 @@
 """API plumbing shared by every app: pagination and throttling (no DRF views imported here: DRF's
 settings import these classes while rest_framework.views loads)."""
 
+from django.conf import settings
 from rest_framework import pagination, throttling
 
 
@@ -13,6 +14,10 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
     """One bucket per organisation (API key or session's active organisation), else per user."""
 
     scope = "organisation"
+
+    def get_rate(self):
+        # Read at request time, not import time, so the operator's setting (and a test's) applies.
+        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope]
 
     def get_cache_key(self, request, view):
         org = getattr(request, "organisation", None)

@@ -1,3 +1,4 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.api.authentication import bearer_token
@@ -28,3 +29,11 @@ class PoolKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="pool"'
+
+
+class PoolKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = PoolKeyAuthentication
+    name = "poolKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "pk_<lookup>_<secret> (pool machine key)"}

@@ -58,13 +58,16 @@ class TouPeriodSerializer(serializers.ModelSerializer):
 class ReferencePriceSerializer(serializers.Serializer):
     resource_class = serializers.CharField()
     region = serializers.CharField()
-    tick = serializers.DecimalField(max_digits=10, decimal_places=4)
+    tick = serializers.SerializerMethodField()
     capex_per_hour = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.capex_per_hour")
     power_per_hour = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.power_per_hour")
     opex_per_hour = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.opex_per_hour")
     cost = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.cost")
-    reference_price = serializers.DecimalField(max_digits=12, decimal_places=4)
+    reference_price = serializers.CharField(help_text="CNY per unit-hour, on the class's tick.")
     price_per_scu = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+
+    def get_tick(self, row) -> str:
+        return str(row.tick.normalize())
 
 
 class _LocationSerializer(serializers.Serializer):

@@ -159,6 +159,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"PoolStatusEnum": "catalog.models.PoolStatus"},
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/

@@ -1,0 +1,62 @@
+"""MFA: required for operators, offered to everyone."""
+
+import time
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+from accounts.models import Membership, Organisation
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator_without_totp():
+    user = UserFactory()
+    platform = Organisation.objects.create(name="Suanli", slug="suanli", is_platform=True, is_buyer=False)
+    Membership.objects.create(user=user, organisation=platform, role="owner")
+    return user
+
+
+def test_operator_pages_send_an_operator_without_totp_to_set_it_up(client, operator_without_totp):
+    client.force_login(operator_without_totp)
+    for url in ("/operator/", "/operator/reference-prices/", "/operator/audit/"):
+        r = client.get(url)
+        assert r.status_code == 302 and r["Location"] == "/accounts/2fa/totp/activate/", url
+
+
+def test_operator_with_totp_reaches_the_console(client, operator, reference_data):
+    client.force_login(operator)
+    assert client.get("/operator/").status_code == 200
+    assert client.get("/operator/reference-prices/").status_code == 200
+
+
+def test_non_operators_are_forbidden(client, make_org):
+    user, _ = make_org(provider=True)
+    client.force_login(user)
+    assert client.get("/operator/").status_code == 403
+
+
+def test_everyone_can_activate_totp_and_then_login_asks_for_it(client, make_org):
+    user, _ = make_org()
+    login = {"login": user.email, "password": "correct horse battery staple"}
+    r = client.post("/accounts/login/", login)
+    assert r.status_code == 302, r.content.decode()[:3000]
+    assert r["Location"] == "/dashboard/", r["Location"]
+    assert client.get("/accounts/2fa/").status_code == 200
+    # allauth asks for the password again before a security change
+    r = client.get("/accounts/2fa/totp/activate/")
+    assert r["Location"].startswith("/accounts/reauthenticate/")
+    client.post("/accounts/reauthenticate/", {"password": login["password"]})
+    assert client.get("/accounts/2fa/totp/activate/").status_code == 200
+    secret = client.session["mfa.totp.secret"]
+    code = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    r = client.post("/accounts/2fa/totp/activate/", {"code": code})
+    assert r.status_code == 302
+    assert Authenticator.objects.filter(user=user, type="totp").exists()
+    client.logout()
+    r = client.post("/accounts/login/", login)
+    assert r["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/dashboard/").status_code == 302  # not signed in without the code
