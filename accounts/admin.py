@@ -2,10 +2,42 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiKey, AuditEvent, Membership, Organisation, User
+from accounts.services import audit_record
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Every change made in the admin is an operator action, and is audited like the others."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user,
+            action=f"admin.{obj._meta.model_name}.{'change' if change else 'add'}",
+            target=str(obj)[:120],
+            detail={"fields": sorted(form.changed_data)},
+        )
+
+    def delete_model(self, request, obj):
+        target = str(obj)[:120]
+        super().delete_model(request, obj)
+        audit_record(actor=request.user, action=f"admin.{obj._meta.model_name}.delete", target=target)
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """For records that only the exchange's own operations may write (their rules live there)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedModelAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "is_staff", "is_active"]
     search_fields = ["email", "first_name", "last_name"]
@@ -25,7 +57,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AuditedModelAdmin):
     list_display = ["name", "slug", "is_buyer", "is_provider", "is_platform", "created_at"]
     list_filter = ["is_buyer", "is_provider", "is_platform"]
     search_fields = ["name", "slug"]
@@ -33,22 +65,11 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ReadOnlyModelAdmin):
     list_display = ["name", "organisation", "lookup", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["lookup", "digest", "created_by"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyModelAdmin):
     list_display = ["at", "actor_label", "action", "organisation", "target"]
     list_filter = ["action"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

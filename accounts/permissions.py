@@ -3,14 +3,16 @@
 from functools import wraps
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from rest_framework import permissions
 
 from accounts.models import ApiKey, ApiKeyScope
-from accounts.selectors import membership_get, user_has_totp, user_is_operator
+from accounts.selectors import membership_get, session_used_mfa, user_has_totp, user_is_operator
 
 
 def organisation_required(view):
@@ -39,7 +41,11 @@ def provider_required(view):
 
 
 def operator_required(view):
-    """Platform operators only, and only with TOTP set up (MFA is mandatory for them)."""
+    """Platform operators only, signed in with their second factor (MFA is mandatory for them).
+
+    Without TOTP they are sent to set it up; with TOTP but a sign-in that skipped it (e.g. a
+    session from before it was set up) they are asked to sign in again.
+    """
 
     @login_required
     @wraps(view)
@@ -49,6 +55,10 @@ def operator_required(view):
         if not user_has_totp(user=request.user):
             messages.warning(request, _("Operators must set up two-factor authentication first."))
             return redirect("mfa_activate_totp")
+        if not session_used_mfa(request=request):
+            messages.warning(request, _("Sign in again with your authenticator code to use the operator console."))
+            logout(request)
+            return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -85,7 +95,8 @@ class HasOrganisation(permissions.BasePermission):
 
 
 class IsOperator(permissions.BasePermission):
-    """The platform operator: by API key with the operator scope, or a session with TOTP."""
+    """The platform operator: by API key with the operator scope, or a session signed in with TOTP.
+    (What the operator may change is checked again by the services, by role.)"""
 
     message = "Operators only (with two-factor authentication set up)."
 
@@ -95,7 +106,11 @@ class IsOperator(permissions.BasePermission):
             return False
         if isinstance(request.auth, ApiKey):
             return ApiKeyScope.OPERATOR in request.auth.scopes
-        return user_is_operator(user=request.user) and user_has_totp(user=request.user)
+        return (
+            user_is_operator(user=request.user)
+            and user_has_totp(user=request.user)
+            and session_used_mfa(request=request)
+        )
 
 
 class PeopleWrite(permissions.BasePermission):

@@ -1,5 +1,6 @@
 """Reads of accounts data. Every tenant read takes the organisation it is scoped to."""
 
+from allauth.account.internal.flows.login import get_authentication_records
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 
@@ -40,10 +41,20 @@ def audit_events(*, organisation=None):
     return qs if organisation is None else qs.for_org(organisation)
 
 
-def user_is_operator(*, user) -> bool:
-    if not user.is_authenticated:
+def user_is_operator(*, user, acting: bool = False) -> bool:
+    """A member of the platform organisation; ``acting``: one who may change things (not a viewer)."""
+    if user is None or not user.is_authenticated:
         return False
-    return Membership.objects.filter(user=user, organisation__is_platform=True).exists()
+    memberships = Membership.objects.filter(user=user, organisation__is_platform=True)
+    if acting:
+        memberships = memberships.exclude(role=Membership.Role.VIEWER)
+    return memberships.exists()
+
+
+def session_used_mfa(*, request) -> bool:
+    """Whether this session's sign-in passed a second factor (allauth records the methods used)."""
+    records = get_authentication_records(request, request.user)
+    return any(record.get("method") == "mfa" for record in records)
 
 
 def user_has_totp(*, user) -> bool:

@@ -282,10 +282,13 @@ def demo_load() -> dict:
 
 
 def demo_heartbeats() -> int:
-    """One heartbeat now for every connected demo pool that has a demo simulator key."""
+    """One heartbeat now for every demo pool with a demo simulator key that is connected, or
+    suspended for silence (it reconnects; one the operator suspended stays suspended)."""
     sent = 0
     now = timezone.now().replace(microsecond=0)
-    keys = PoolKey.objects.active().filter(name="demo simulator", pool__status=PoolStatus.CONNECTED)
+    keys = PoolKey.objects.active().filter(
+        name="demo simulator", pool__status__in=[PoolStatus.CONNECTED, PoolStatus.SUSPENDED]
+    )
     for key in keys.select_related("pool").prefetch_related("pool__resources"):
         available = {r.resource_class_id: r.units for r in key.pool.resources.all()}
         heartbeat_record(pool_key=key, pool_id=key.pool_id, ts=now, available=available, health="ok")

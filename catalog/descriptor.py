@@ -112,14 +112,31 @@ def _add(errors: dict, field: str, code: str, detail: str) -> None:
     errors.setdefault(field or "non_field_errors", []).append({"code": code, "detail": detail})
 
 
+def _without_non_finite(value, path: list, found: list[str]):
+    """A copy with NaN/Infinity decimals replaced by None (jsonschema cannot compare them); their
+    paths are collected in ``found``."""
+    if isinstance(value, Decimal) and not value.is_finite():
+        found.append(_path(path))
+        return None
+    if isinstance(value, dict):
+        return {k: _without_non_finite(v, [*path, k], found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_non_finite(v, [*path, i], found) for i, v in enumerate(value)]
+    return value
+
+
 def descriptor_errors(descriptor, schema: dict) -> dict[str, list[dict]]:
     """Every problem with a descriptor: ``{"field.path": [{"code", "detail"}]}``; {} if valid.
 
     Numbers should arrive as ``Decimal`` (the API parses JSON floats as decimals) or ``int``.
     """
     errors: dict[str, list[dict]] = {}
+    non_finite: list[str] = []
+    descriptor = _without_non_finite(descriptor, [], non_finite)
     validator = Draft202012Validator(schema)
     for error in sorted(validator.iter_errors(descriptor), key=lambda e: list(e.absolute_path)):
+        if _path(error.absolute_path) in non_finite:
+            continue
         path = list(error.absolute_path)
         code = _CODES.get(error.validator, str(error.validator))
         if error.validator == "required":
@@ -136,6 +153,8 @@ def descriptor_errors(descriptor, schema: dict) -> dict[str, list[dict]]:
             _add(errors, _path(path), code, f"Must be one of: {', '.join(map(str, error.validator_value))}.")
         else:
             _add(errors, _path(path), code, error.message)
+    for field in non_finite:
+        _add(errors, field, "invalid_number", "A finite number.")
     if not isinstance(descriptor, dict):
         return errors
     # Numbers: no float (binary floating point never touches our quantities), bounded scale.
@@ -149,7 +168,7 @@ def descriptor_errors(descriptor, schema: dict) -> dict[str, list[dict]]:
             continue
         if isinstance(value, float):
             value = Decimal(repr(value))
-        if isinstance(value, Decimal) and value.is_finite():
+        if isinstance(value, Decimal):
             places = -value.normalize().as_tuple().exponent
             if places > DECIMAL_PLACES[field]:
                 _add(errors, field, "max_decimal_places", f"At most {DECIMAL_PLACES[field]} decimal places.")

@@ -10,7 +10,6 @@ from catalog.pricing import (
     cost_per_unit_hour,
     price_per_scu,
     reference_price,
-    round_half_up,
 )
 
 
@@ -96,7 +95,7 @@ def reference_prices(*, resource_class: str | None = None, region: str | None = 
                 opex_per_hour=c.opex_per_hour_cny,
             )
             price = reference_price(cost.cost, c.tick)
-            scu = price_per_scu(price, c.fp16_tflops)
+            scu = price_per_scu(price, c.fp16_tflops)  # exact; shown rounded half-up to 6 places
             out.append(
                 ReferencePrice(
                     c.code,
@@ -104,7 +103,7 @@ def reference_prices(*, resource_class: str | None = None, region: str | None = 
                     c.tick,
                     cost,
                     price,
-                    None if scu is None else round_half_up(scu, Decimal("0.000001")),
+                    scu,
                 )
             )
     return out

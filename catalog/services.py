@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.keys import key_generate
 from accounts.models import Membership, Organisation, User
+from accounts.selectors import user_is_operator
 from accounts.services import audit_record
 from catalog.capacity import sellable_units
 from catalog.descriptor import descriptor_errors
@@ -196,7 +197,9 @@ def _transition(
     return step
 
 
-def _operator_pool(pool_id: int) -> Pool:
+def _operator_pool(*, actor: User, pool_id: int) -> Pool:
+    if not user_is_operator(user=actor, acting=True):
+        raise NotAllowed("Only operators (not viewers) act on pools.", code="operator_required")
     pool = pool_lock(pool_id=pool_id)
     if pool is None:
         raise ExchangeError("No such pool.", code="not_found", status=404)
@@ -217,7 +220,7 @@ def _required_reason(reason: str) -> str:
 @transaction.atomic
 def pool_verify(*, actor: User, pool_id: int, reason: str = "") -> Pool:
     """The operator verifies an applied pool; its first heartbeat then connects it."""
-    pool = _operator_pool(pool_id)
+    pool = _operator_pool(actor=actor, pool_id=pool_id)
     _transition(
         pool=pool, to_status=PoolStatus.VERIFIED, actor=actor, reason_code="operator_verified", reason=reason.strip()
     )
@@ -228,7 +231,7 @@ def pool_verify(*, actor: User, pool_id: int, reason: str = "") -> Pool:
 @transaction.atomic
 def pool_suspend(*, actor: User, pool_id: int, reason: str) -> Pool:
     reason = _required_reason(reason)
-    pool = _operator_pool(pool_id)
+    pool = _operator_pool(actor=actor, pool_id=pool_id)
     _transition(pool=pool, to_status=PoolStatus.SUSPENDED, actor=actor, reason_code="operator_suspended", reason=reason)
     audit_record(actor=actor, action="pool.suspend", organisation=pool.provider, target=str(pool), reason=reason)
     return pool
@@ -237,9 +240,14 @@ def pool_suspend(*, actor: User, pool_id: int, reason: str) -> Pool:
 @transaction.atomic
 def pool_resume(*, actor: User, pool_id: int, reason: str) -> Pool:
     reason = _required_reason(reason)
-    pool = _operator_pool(pool_id)
+    pool = _operator_pool(actor=actor, pool_id=pool_id)
     if pool.status != PoolStatus.SUSPENDED:
         raise Conflict(f"Only a suspended pool can be resumed; this one is {pool.status}.", code="invalid_transition")
+    if not _recently_heard(pool, now=timezone.now()):
+        raise Conflict(
+            "The pool has sent no heartbeat in the last 15 minutes; it can be resumed once it reports again.",
+            code="pool_silent",
+        )
     _transition(pool=pool, to_status=PoolStatus.CONNECTED, actor=actor, reason_code="operator_resumed", reason=reason)
     audit_record(actor=actor, action="pool.resume", organisation=pool.provider, target=str(pool), reason=reason)
     return pool
@@ -249,7 +257,7 @@ def pool_resume(*, actor: User, pool_id: int, reason: str) -> Pool:
 def pool_reject(*, actor: User, pool_id: int, reason: str) -> Pool:
     """The operator refuses an application: applied → disconnected."""
     reason = _required_reason(reason)
-    pool = _operator_pool(pool_id)
+    pool = _operator_pool(actor=actor, pool_id=pool_id)
     if pool.status != PoolStatus.APPLIED:
         raise Conflict("Only an application can be rejected.", code="invalid_transition")
     _transition(
@@ -285,6 +293,10 @@ def pool_withdraw(*, actor: User, organisation: Organisation, pool_id: int, reas
     return pool
 
 
+def _recently_heard(pool: Pool, *, now: datetime) -> bool:
+    return pool.last_heartbeat_at is not None and pool.last_heartbeat_at > now - SILENCE_SUSPENDS_AFTER
+
+
 def pools_suspend_silent(*, now: datetime | None = None) -> list[int]:
     """Suspend every connected pool whose last heartbeat is 15 minutes old or more (§2).
 
@@ -311,7 +323,7 @@ def pools_suspend_silent(*, now: datetime | None = None) -> list[int]:
                 to_status=PoolStatus.SUSPENDED,
                 actor=None,
                 reason_code="heartbeat_timeout",
-                reason=f"No heartbeat since {pool.last_heartbeat_at:%Y-%m-%d %H:%M:%S} UTC.",
+                reason=f"No heartbeat since {timezone.localtime(pool.last_heartbeat_at):%Y-%m-%d %H:%M:%S %z}.",
             )
             suspended.append(pool_id)
     return suspended
@@ -379,9 +391,12 @@ def heartbeat_record(*, pool_key: PoolKey, pool_id: int, ts: datetime, available
     if pool.last_heartbeat_at is None or ts > pool.last_heartbeat_at:
         pool.last_heartbeat_at = ts
         pool.save(update_fields=["last_heartbeat_at", "updated_at"])
-    if pool.status == PoolStatus.VERIFIED:
+    # Only a current heartbeat connects: a stale one (a machine's backlog) is stored for the SLA
+    # record but would only make the pool flap between connected and suspended.
+    current = ts == pool.last_heartbeat_at and _recently_heard(pool, now=timezone.now())
+    if current and pool.status == PoolStatus.VERIFIED:
         _transition(pool=pool, to_status=PoolStatus.CONNECTED, actor=None, reason_code="first_heartbeat")
-    elif pool.status == PoolStatus.SUSPENDED:
+    elif current and pool.status == PoolStatus.SUSPENDED:
         last = pool.transitions.order_by("-id").first()
         if last is not None and last.reason_code == "heartbeat_timeout":
             _transition(pool=pool, to_status=PoolStatus.CONNECTED, actor=None, reason_code="heartbeat_resumed")

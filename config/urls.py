@@ -1,6 +1,10 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# The admin signs in through allauth too, so operators pass their second factor there as well.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", include("accounts.urls")),

@@ -2,16 +2,19 @@
 ``postgres``/``redis`` skip without them, except under CI=true, where a missing service fails."""
 
 import os
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Organisation
+from accounts.selectors import user_has_totp
 from catalog.services import reference_data_load
 from tests.factories import OrganisationFactory, UserFactory
 
@@ -65,8 +68,26 @@ def operator(db):
     user = UserFactory(email="op@suanli.test")
     platform = Organisation.objects.create(name="Suanli", slug="suanli", is_platform=True, is_buyer=False)
     Membership.objects.create(user=user, organisation=platform, role=Membership.Role.OWNER)
-    TOTP.activate(user, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    TOTP.activate(user, OPERATOR_TOTP_SECRET)
     return user
+
+
+OPERATOR_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PASSWORD = "correct horse battery staple"
+
+
+def sign_in(client, user):
+    """Sign a user in as a person would; with TOTP, through allauth's second step."""
+    if not user_has_totp(user=user):
+        client.force_login(user)
+        return
+    cache.clear()  # allauth remembers used codes for 90 s; every test signs in afresh
+    form = {"format": "multipart"} if isinstance(client, APIClient) else {}
+    r = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD}, **form)
+    assert r["Location"] == "/accounts/2fa/authenticate/", r
+    code = format_hotp_value(hotp_value(OPERATOR_TOTP_SECRET, int(time.time()) // 30))
+    r = client.post("/accounts/2fa/authenticate/", {"code": code}, **form)
+    assert r.status_code == 302, r.content[:2000]
 
 
 @pytest.fixture
@@ -74,7 +95,7 @@ def api():
     def client_for(user=None, token=None):
         client = APIClient()
         if user is not None:
-            client.force_login(user)
+            sign_in(client, user)
         if token is not None:
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return client

@@ -1,3 +1,5 @@
+from decimal import ROUND_HALF_UP
+
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
@@ -55,16 +57,21 @@ class TouPeriodSerializer(serializers.ModelSerializer):
         fields = ["kind", "multiplier"]
 
 
+def _half_up(places: int, **kwargs) -> serializers.DecimalField:
+    """A shown decimal, rounded half-up (§1) rather than DRF's default half-even."""
+    return serializers.DecimalField(max_digits=20, decimal_places=places, rounding=ROUND_HALF_UP, **kwargs)
+
+
 class ReferencePriceSerializer(serializers.Serializer):
     resource_class = serializers.CharField()
     region = serializers.CharField()
     tick = serializers.SerializerMethodField()
-    capex_per_hour = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.capex_per_hour")
-    power_per_hour = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.power_per_hour")
-    opex_per_hour = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.opex_per_hour")
-    cost = serializers.DecimalField(max_digits=20, decimal_places=6, source="cost.cost")
+    capex_per_hour = _half_up(6, source="cost.capex_per_hour")
+    power_per_hour = _half_up(6, source="cost.power_per_hour")
+    opex_per_hour = _half_up(6, source="cost.opex_per_hour")
+    cost = _half_up(6, source="cost.cost")
     reference_price = serializers.CharField(help_text="CNY per unit-hour, on the class's tick.")
-    price_per_scu = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    price_per_scu = _half_up(6, allow_null=True)
 
     def get_tick(self, row) -> str:
         return str(row.tick.normalize())

@@ -82,3 +82,7 @@ def test_several_problems_are_reported_together():
 
 def test_not_an_object():
     assert codes(descriptor_errors([1, 2], SCHEMA)) == {"non_field_errors": ["invalid_type"]}
+
+
+def test_non_finite_numbers_are_refused():
+    assert codes(descriptor_errors(descriptor(pue=Decimal("NaN")), SCHEMA)) == {"pue": ["invalid_number"]}

@@ -12,6 +12,8 @@ from catalog.services import (
     heartbeat_record,
     pool_apply,
     pool_key_create,
+    pool_resume,
+    pool_suspend,
     pool_verify,
     pools_suspend_silent,
 )
@@ -61,6 +63,9 @@ def connected(provider, operator):
     pool = pool_apply(actor=user, organisation=org, descriptor=descriptor())
     pool_verify(actor=operator, pool_id=pool.pk)
     key, _ = pool_key_create(actor=user, organisation=org, pool_id=pool.pk, name="k")
+    _beat(pool, key, timezone.now().replace(microsecond=0))
+    pool.refresh_from_db()
+    assert pool.status == PoolStatus.CONNECTED
     return pool, key
 
 
@@ -70,12 +75,11 @@ def _beat(pool, key, ts):
 
 def test_silent_for_15_minutes_is_suspended_and_not_before(connected):
     pool, key = connected
-    now = timezone.now().replace(microsecond=0)
-    _beat(pool, key, now - timedelta(minutes=15) + timedelta(seconds=1))
-    assert pools_suspend_silent(now=now) == []
+    last = pool.last_heartbeat_at
+    assert pools_suspend_silent(now=last + timedelta(minutes=15) - timedelta(seconds=1)) == []
     assert Pool.objects.get(pk=pool.pk).status == PoolStatus.CONNECTED
 
-    later = now + timedelta(seconds=1)  # now exactly 15 minutes silent
+    later = last + timedelta(minutes=15)  # exactly 15 minutes silent
     assert pools_suspend_silent(now=later) == [pool.pk]
     pool.refresh_from_db()
     assert pool.status == PoolStatus.SUSPENDED
@@ -85,16 +89,40 @@ def test_silent_for_15_minutes_is_suspended_and_not_before(connected):
     assert pool.transitions.filter(reason_code="heartbeat_timeout").count() == 1
 
 
-def test_a_pool_suspended_for_silence_reconnects_on_its_next_heartbeat(connected):
+def test_a_pool_suspended_for_silence_reconnects_on_its_next_current_heartbeat(connected):
     pool, key = connected
-    now = timezone.now().replace(microsecond=0)
-    _beat(pool, key, now - timedelta(minutes=20))
-    pools_suspend_silent(now=now)
-    _beat(pool, key, now)
+    pools_suspend_silent(now=pool.last_heartbeat_at + timedelta(minutes=20))
+    assert Pool.objects.get(pk=pool.pk).status == PoolStatus.SUSPENDED
+    _beat(pool, key, pool.last_heartbeat_at - timedelta(minutes=5))  # an old one from a backlog
+    assert Pool.objects.get(pk=pool.pk).status == PoolStatus.SUSPENDED
+    _beat(pool, key, timezone.now())
     pool.refresh_from_db()
     assert pool.status == PoolStatus.CONNECTED
     assert pool.transitions.last().reason_code == "heartbeat_resumed"
-    assert Heartbeat.objects.filter(pool=pool).count() == 2
+    assert Heartbeat.objects.filter(pool=pool).count() == 3
+
+
+def test_a_stale_first_heartbeat_does_not_connect(provider, operator):
+    user, org = provider
+    pool = pool_apply(actor=user, organisation=org, descriptor=descriptor())
+    pool_verify(actor=operator, pool_id=pool.pk)
+    key, _ = pool_key_create(actor=user, organisation=org, pool_id=pool.pk, name="k")
+    _beat(pool, key, timezone.now() - timedelta(minutes=16))
+    assert Pool.objects.get(pk=pool.pk).status == PoolStatus.VERIFIED
+
+
+def test_resume_needs_a_current_heartbeat(provider, operator):
+    user, org = provider
+    pool = pool_apply(actor=user, organisation=org, descriptor=descriptor())
+    pool_verify(actor=operator, pool_id=pool.pk)
+    pool_suspend(actor=operator, pool_id=pool.pk, reason="hold")
+    with pytest.raises(Conflict) as err:
+        pool_resume(actor=operator, pool_id=pool.pk, reason="go")
+    assert err.value.code == "pool_silent"
+    key, _ = pool_key_create(actor=user, organisation=org, pool_id=pool.pk, name="k")
+    _beat(pool, key, timezone.now())  # stored; an operator's suspension is not lifted by it
+    assert Pool.objects.get(pk=pool.pk).status == PoolStatus.SUSPENDED
+    assert pool_resume(actor=operator, pool_id=pool.pk, reason="go").status == PoolStatus.CONNECTED
 
 
 def test_verified_pools_without_heartbeats_are_not_suspended(provider, operator):

@@ -1,5 +1,6 @@
 """Grid connection through the API: apply, verify, machine keys, heartbeats, capacity."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -296,3 +297,11 @@ def test_withdraw(api, provider, operator):
     assert r.status_code == 409 and r.json()["code"] == "pool_disconnected"
     r = api(operator).post(f"/api/v1/pools/{pool_id}/resume/", {"reason": "x"}, format="json")
     assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_numbers_are_refused(api, provider, constant):
+    raw = json.dumps(body()).replace('"pue": 1.25', f'"pue": {constant}')
+    r = api(provider[0]).post("/api/v1/pools/", raw, content_type="application/json")
+    assert r.status_code == 400 and r.json()["code"] == "parse_error"
+    assert Pool.objects.count() == 0

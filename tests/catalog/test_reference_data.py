@@ -10,6 +10,7 @@ from django.conf import settings
 from catalog.models import Region, ResourceClass, TouPeriod
 from catalog.selectors import reference_prices
 from catalog.services import reference_data_load
+from tests.conftest import sign_in
 
 pytestmark = pytest.mark.django_db
 DATA = Path(settings.BASE_DIR) / "data"
@@ -62,7 +63,7 @@ def test_edited_figures_change_the_reference_price(reference_data):
 
 
 def test_operator_sees_the_table(client, operator, reference_data):
-    client.force_login(operator)
+    sign_in(client, operator)
     body = client.get("/operator/reference-prices/").content.decode()
     assert "¥11.57" in body and body.count('<th class="num"') == 8
 
