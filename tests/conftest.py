@@ -36,6 +36,14 @@ def pytest_runtest_setup(item):
         pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits, throttles and used TOTP codes live in the cache: every test starts clean."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def reference_data(db):
     reference_data_load()

@@ -8,3 +8,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
+
+if REDIS_URL:  # noqa: F405
+    # The suite clears its cache between tests: give it a database of its own (15), so a
+    # developer's REDIS_URL cache is never flushed by a test run.
+    from urllib.parse import urlsplit, urlunsplit
+
+    CACHES["default"]["LOCATION"] = urlunsplit(urlsplit(REDIS_URL)._replace(path="/15"))  # noqa: F405
