@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from catalog.models import POOL_TRANSITIONS, Heartbeat, Pool, PoolStatus
 from catalog.services import (
-    _transition,
     heartbeat_record,
     pool_apply,
     pool_key_create,
@@ -17,6 +16,7 @@ from catalog.services import (
     pool_verify,
     pools_suspend_silent,
 )
+from catalog.services.pools import _transition
 from config.errors import Conflict
 from tests.conftest import descriptor
 

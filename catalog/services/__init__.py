@@ -1,0 +1,37 @@
+"""Operations that write catalog and grid-connection data. Every interface (pages, API, admin,
+commands, tasks) calls these; the package's modules group them by subject."""
+
+from catalog.services.capacity import capacity_commit, capacity_release
+from catalog.services.heartbeats import HeartbeatResult, heartbeat_record
+from catalog.services.keys import POOL_KEY_KIND, pool_key_create, pool_key_revoke, pool_key_rotate
+from catalog.services.pools import (
+    SILENCE_SUSPENDS_AFTER,
+    pool_apply,
+    pool_reject,
+    pool_resume,
+    pool_suspend,
+    pool_verify,
+    pool_withdraw,
+    pools_suspend_silent,
+)
+from catalog.services.reference_data import reference_data_load
+
+__all__ = [
+    "POOL_KEY_KIND",
+    "SILENCE_SUSPENDS_AFTER",
+    "HeartbeatResult",
+    "capacity_commit",
+    "capacity_release",
+    "heartbeat_record",
+    "pool_apply",
+    "pool_key_create",
+    "pool_key_revoke",
+    "pool_key_rotate",
+    "pool_reject",
+    "pool_resume",
+    "pool_suspend",
+    "pool_verify",
+    "pool_withdraw",
+    "pools_suspend_silent",
+    "reference_data_load",
+]
