@@ -4,6 +4,9 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from accounts.models import ApiKey, AuditEvent, Membership, Organisation, User
 from accounts.services import audit_record
 
+# Bulk deletion bypasses delete_model, and so the audit log: deletions go one at a time.
+admin.site.disable_action("delete_selected")
+
 
 class AuditedModelAdmin(admin.ModelAdmin):
     """Every change made in the admin is an operator action, and is audited like the others."""
@@ -21,6 +24,18 @@ class AuditedModelAdmin(admin.ModelAdmin):
         target = str(obj)[:120]
         super().delete_model(request, obj)
         audit_record(actor=request.user, action=f"admin.{obj._meta.model_name}.delete", target=target)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        changed = [str(o)[:120] for o in formset.new_objects + [o for o, _ in formset.changed_objects]]
+        deleted = [str(o)[:120] for o in formset.deleted_objects]
+        if changed or deleted:
+            audit_record(
+                actor=request.user,
+                action=f"admin.{formset.model._meta.model_name}.change",
+                target=str(form.instance)[:120],
+                detail={"changed": changed, "deleted": deleted},
+            )
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):

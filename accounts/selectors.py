@@ -1,6 +1,7 @@
 """Reads of accounts data. Every tenant read takes the organisation it is scoped to."""
 
 from allauth.account.internal.flows.login import get_authentication_records
+from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 
@@ -26,8 +27,11 @@ def invitations_for_org(*, organisation):
 
 
 def invitations_for_user(*, user):
-    """Pending invitations addressed to the user's (verified) primary address."""
-    if not user.is_authenticated:
+    """Pending invitations addressed to the user's address, once that address is verified."""
+    if (
+        not user.is_authenticated
+        or not EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+    ):
         return Invitation.objects.none()
     return Invitation.objects.pending().for_email(user.email).select_related("organisation", "invited_by")
 

@@ -1,6 +1,5 @@
 """Operations that write accounts data. Pages, API, admin and commands all call these."""
 
-from allauth.account.models import EmailAddress
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -8,6 +7,7 @@ from django.utils.text import slugify
 
 from accounts.keys import NewKey, key_generate
 from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation, User
+from accounts.selectors import invitations_for_user
 from config.errors import ExchangeError, NotAllowed
 
 API_KEY_KIND = "sk"
@@ -107,11 +107,8 @@ def _is_owner(*, user, organisation) -> bool:
 @transaction.atomic
 def invitation_accept(*, user: User, invitation_id: int) -> Membership:
     """The invitee (the user with the invited, verified address) joins the organisation."""
-    invitation = Invitation.objects.select_for_update().pending().for_email(user.email).filter(pk=invitation_id).first()
-    if (
-        invitation is None
-        or not EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
-    ):
+    invitation = invitations_for_user(user=user).select_for_update(of=("self",)).filter(pk=invitation_id).first()
+    if invitation is None:
         raise ExchangeError("No such invitation.", code="not_found", status=404)
     membership, _ = Membership.objects.get_or_create(
         user=user, organisation=invitation.organisation, defaults={"role": invitation.role}

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import apply_errors
 from accounts.permissions import operator_required, provider_required
-from accounts.selectors import audit_events
+from accounts.selectors import audit_events, user_is_operator
 from catalog import selectors, services
 from catalog.capacity import capacity_summary, hour_floor
 from catalog.forms import KeyNameForm, PoolForm, ReasonForm
@@ -163,6 +163,7 @@ def operator_pool(request, pool_id: int):
             "heartbeats": selectors.pool_heartbeats(pool=pool)[:20],
             "capacity": _capacity_next_day(pool),
             "reason_form": ReasonForm(),
+            "can_act": user_is_operator(user=request.user, acting=True),
         },
     )
 

@@ -3,8 +3,19 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-# The admin signs in through allauth too, so operators pass their second factor there as well.
+from accounts.selectors import session_used_mfa
+
+# The admin signs in through allauth too, and is open only to staff whose sign-in passed a
+# second factor: it is an operator tool, and MFA is mandatory for operators.
 admin.site.login = secure_admin_login(admin.site.login)
+
+
+def _admin_has_permission(request) -> bool:
+    user = request.user
+    return user.is_active and user.is_staff and session_used_mfa(request=request)
+
+
+admin.site.has_permission = _admin_has_permission
 
 urlpatterns = [
     path("", include("accounts.urls")),

@@ -50,6 +50,12 @@ def _heartbeat_errors(*, pool: Pool, ts, available, health) -> dict:
     return errors
 
 
+def _repeat(existing: Heartbeat, *, available: dict, health: str) -> HeartbeatResult:
+    if existing.available != available or existing.health != health:
+        raise Conflict("A different heartbeat with this ts was already received.")
+    return HeartbeatResult(existing, created=False)
+
+
 @transaction.atomic
 def heartbeat_record(*, pool_key: PoolKey, pool_id: int, ts: datetime, available: dict, health: str) -> HeartbeatResult:
     """Store a heartbeat, idempotent by (pool, ts); the first one connects a verified pool.
@@ -59,6 +65,10 @@ def heartbeat_record(*, pool_key: PoolKey, pool_id: int, ts: datetime, available
     """
     if pool_key.pool_id != pool_id or not pool_key.is_active:
         raise NotAllowed("This key is not a key of that pool.", code="wrong_pool")
+    # A repeat of a stored heartbeat is answered without the pool lock and changes nothing.
+    existing = Heartbeat.objects.filter(pool_id=pool_id, ts=ts).first()
+    if existing is not None:
+        return _repeat(existing, available=available, health=health)
     pool = pool_lock(pool_id=pool_id)
     if pool is None:
         raise ExchangeError("No such pool.", code="not_found", status=404)
@@ -69,11 +79,9 @@ def heartbeat_record(*, pool_key: PoolKey, pool_id: int, ts: datetime, available
     errors = _heartbeat_errors(pool=pool, ts=ts, available=available, health=health)
     if errors:
         raise ExchangeError("The heartbeat is not valid.", fields=errors)
-    existing = Heartbeat.objects.filter(pool=pool, ts=ts).first()
+    existing = Heartbeat.objects.filter(pool=pool, ts=ts).first()  # arrived while we waited for the lock
     if existing is not None:
-        if existing.available != available or existing.health != health:
-            raise Conflict("A different heartbeat with this ts was already received.")
-        return HeartbeatResult(existing, created=False)
+        return _repeat(existing, available=available, health=health)
     beat = Heartbeat.objects.create(pool=pool, ts=ts, available=available, health=health)
     if pool.last_heartbeat_at is None or ts > pool.last_heartbeat_at:
         pool.last_heartbeat_at = ts

@@ -118,3 +118,14 @@ def test_switching_organisation_only_to_ones_you_belong_to(client, make_org):
     assert client.get("/api/v1/me/").json()["organisation"]["slug"] == second.slug
     client.post("/organisations/switch/", {"organisation": foreign.pk})
     assert client.get("/api/v1/me/").json()["organisation"]["slug"] == second.slug
+
+
+def test_invitations_show_only_to_a_verified_address(client, make_org):
+    owner, org = make_org()
+    invitation_create(actor=owner, organisation=org, email="hire@example.test", role="trader")
+    hire = UserFactory(email="hire@example.test")
+    hire.emailaddress_set.update(verified=False)
+    client.force_login(hire)
+    assert client.get("/dashboard/")["Location"] == "/organisations/new/"
+    hire.emailaddress_set.update(verified=True)
+    assert "invites you to" in client.get("/dashboard/").content.decode()

@@ -41,3 +41,19 @@ def test_pools_and_capacity_are_read_only_in_the_admin(client, staff_operator, p
     assert r.status_code == 403
     assert client.get("/admin/catalog/capacitycommitment/add/").status_code == 403
     assert client.get("/admin/catalog/heartbeat/add/").status_code == 403
+
+
+def test_staff_without_a_second_factor_do_not_reach_the_admin(client):
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    r = client.get("/admin/catalog/region/")
+    assert r.status_code == 302 and r["Location"].startswith("/admin/login/")
+
+
+def test_bulk_delete_is_off(client, staff_operator, reference_data):
+    sign_in(client, staff_operator)
+    r = client.post("/admin/catalog/region/", {"action": "delete_selected", "_selected_action": ["GS"], "post": "yes"})
+    assert Region.objects.filter(code="GS").exists()
+    assert r.status_code in (200, 302)

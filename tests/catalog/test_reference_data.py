@@ -47,7 +47,7 @@ def test_reference_price_table_covers_every_class_and_region(reference_data):
     rows = reference_prices()
     assert len(rows) == 64
     h100_yrd = next(r for r in rows if (r.resource_class, r.region) == ("H100-80G", "YRD"))
-    # 250000/(5×8760×0.7) + 1.275×1.28×0.68 + 0.80 = 10.063711… ×1.15 = 11.573… → 11.57
+    # 250000/(5×8760×0.7) + 1.275×1.28×0.68 + 0.80 = 10.063707… ×1.15 = 11.573… → 11.57
     assert h100_yrd.reference_price == Decimal("11.57")
     vcpu = next(r for r in rows if (r.resource_class, r.region) == ("VCPU-X86", "GS"))
     assert vcpu.reference_price.as_tuple().exponent == -4 and vcpu.price_per_scu is None

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  password for every demo login: {info['password']}")
         self.stdout.write(
             f"  operator:  {info['operator']}  (TOTP secret {info['totp_secret']};"
-            " `python manage.py demo_totp` prints the current code)"
+            " `.venv/bin/python manage.py demo_totp` prints the current code)"
         )
         self.stdout.write(f"  providers: {', '.join(info['providers'])}")
         self.stdout.write(f"  buyers:    {', '.join(info['buyers'])}")
