@@ -155,23 +155,20 @@ class ApiKeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
-class ApiKey(models.Model):
-    """A partner system's key. The secret is shown once at creation and stored as a hash."""
+class HashedKey(models.Model):
+    """A secret shown once at creation and stored only as its SHA-256 digest (see accounts.keys)."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=80)
     lookup = models.CharField(max_length=12, unique=True)
     digest = models.CharField(max_length=64)
-    scopes = models.JSONField(default=list)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ApiKeyQuerySet.as_manager()
-
     class Meta:
-        ordering = ["-created_at"]
+        abstract = True
+        ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return f"{self.name} ({self.lookup})"
@@ -179,6 +176,18 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiKey(HashedKey):
+    """A partner system's key, acting for its organisation within its scopes."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="api_keys")
+    scopes = models.JSONField(default=list)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta(HashedKey.Meta):
+        pass
 
 
 class AuditEventQuerySet(models.QuerySet):

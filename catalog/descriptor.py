@@ -34,7 +34,13 @@ _CODES = {
 }
 
 
-def descriptor_schema(*, region_codes: list[str], class_codes: list[str]) -> dict:
+def descriptor_schema(*, region_codes: list[str] | None, class_codes: list[str] | None) -> dict:
+    """The JSON Schema. With codes None (the OpenAPI document, built without the database),
+    region and class are plain strings; the served schema and validation list the codes."""
+
+    def code(codes):
+        return {"type": "string"} if codes is None else {"type": "string", "enum": sorted(codes)}
+
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -58,7 +64,7 @@ def descriptor_schema(*, region_codes: list[str], class_codes: list[str]) -> dic
         "properties": {
             "code": {"type": "string", "pattern": "^[a-z0-9-]{3,40}$", "description": "Unique per provider."},
             "name": {"type": "string", "minLength": 1, "maxLength": 120},
-            "region": {"type": "string", "enum": sorted(region_codes)},
+            "region": code(region_codes),
             "tier": {"type": "string", "enum": list(TIERS)},
             "city": {
                 "type": "string",
@@ -91,7 +97,7 @@ def descriptor_schema(*, region_codes: list[str], class_codes: list[str]) -> dic
                     "additionalProperties": False,
                     "required": ["class", "units"],
                     "properties": {
-                        "class": {"type": "string", "enum": sorted(class_codes)},
+                        "class": code(class_codes),
                         "units": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
                     },
                 },

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation
+from accounts.models import HashedKey, Organisation
 
 
 class ResourceClass(models.Model):
@@ -230,32 +230,21 @@ class PoolKeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
-class PoolKey(models.Model):
-    """A machine key of one pool, for heartbeats and usage. Stored only as a hash."""
+class PoolKey(HashedKey):
+    """A machine key of one pool, for heartbeats and usage."""
 
     pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="keys")
-    name = models.CharField(max_length=80)
-    lookup = models.CharField(max_length=12, unique=True)
-    digest = models.CharField(max_length=64)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
     replaced_by = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
     )
 
     objects = PoolKeyQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(HashedKey.Meta):
+        pass
 
     def __str__(self):
         return f"{self.pool} key {self.lookup}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
 
 
 class Health(models.TextChoices):

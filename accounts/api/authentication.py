@@ -14,34 +14,66 @@ def bearer_token(request) -> str | None:
     return token.strip()
 
 
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer sk_…``: the organisation's key; acts as the key's organisation."""
+class BearerKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <kind>_…`` for one kind of hashed key (see accounts.keys).
+
+    A token of another kind is left to the next authentication class; a token of this kind that
+    is unknown, wrong or revoked is refused. The request then acts for ``organisation_of(key)``.
+    """
+
+    kind: str
+    label: str  # how the error messages name the key
+    code: str  # error codes invalid_<code> and revoked_<code>
+    realm: str
+    related: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        raise NotImplementedError
+
+    def organisation_of(self, key):
+        raise NotImplementedError
+
+    def touch(self, key) -> None:
+        """Record use (optional)."""
 
     def authenticate(self, request):
         token = bearer_token(request)
-        if token is None or not token.startswith(f"{API_KEY_KIND}_"):
+        if token is None or not token.startswith(f"{self.kind}_"):
             return None
-        lookup = key_parse(API_KEY_KIND, token)
-        key = (
-            ApiKey.objects.select_related("organisation", "created_by").filter(lookup=lookup).first()
-            if lookup
-            else None
-        )
+        lookup = key_parse(self.kind, token)
+        key = self.get_queryset().select_related(*self.related).filter(lookup=lookup).first() if lookup else None
         if key is None or not key_matches(token, key.digest):
-            raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
+            raise exceptions.AuthenticationFailed(f"Invalid {self.label}.", code=f"invalid_{self.code}")
         if not key.is_active:
-            raise exceptions.AuthenticationFailed("This API key was revoked.", code="revoked_api_key")
-        api_key_touch(key=key)
-        request._request.organisation = key.organisation
+            raise exceptions.AuthenticationFailed(f"This {self.label} was revoked.", code=f"revoked_{self.code}")
+        self.touch(key)
+        request._request.organisation = self.organisation_of(key)
         return key.created_by, key
 
     def authenticate_header(self, request):
-        return 'Bearer realm="api"'
+        return f'Bearer realm="{self.realm}"'
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+class ApiKeyAuthentication(BearerKeyAuthentication):
+    """``Authorization: Bearer sk_…``: the organisation's key; acts as the key's organisation."""
+
+    kind, label, code, realm = API_KEY_KIND, "API key", "api_key", "api"
+    related = ("organisation", "created_by")
+
+    def get_queryset(self):
+        return ApiKey.objects.all()
+
+    def organisation_of(self, key):
+        return key.organisation
+
+    def touch(self, key) -> None:
+        api_key_touch(key=key)
+
+
+class BearerKeyScheme(OpenApiAuthenticationExtension):
     target_class = ApiKeyAuthentication
     name = "apiKey"
+    bearer_format = "sk_<lookup>_<secret> (organisation API key)"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "sk_<lookup>_<secret> (organisation API key)"}
+        return {"type": "http", "scheme": "bearer", "bearerFormat": self.bearer_format}

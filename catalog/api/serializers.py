@@ -77,39 +77,6 @@ class ReferencePriceSerializer(serializers.Serializer):
         return str(row.tick.normalize())
 
 
-class _LocationSerializer(serializers.Serializer):
-    latitude = serializers.DecimalField(max_digits=9, decimal_places=6)
-    longitude = serializers.DecimalField(max_digits=9, decimal_places=6)
-
-
-class _ResourceSerializer(serializers.Serializer):
-    # "class" is a Python keyword: declared through the fields mapping below.
-    units = serializers.IntegerField(min_value=1)
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["class"] = serializers.CharField()
-        return fields
-
-
-class PoolDescriptorSerializer(serializers.Serializer):
-    """The grid-connection descriptor, for the API's documentation. Requests are validated against
-    the standard's JSON Schema (``/api/v1/standards/grid-connection.schema.json``)."""
-
-    code = serializers.RegexField(r"^[a-z0-9-]{3,40}$")
-    name = serializers.CharField(max_length=120)
-    region = serializers.CharField()
-    tier = serializers.ChoiceField(choices=["MAIN", "EDGE", "TERMINAL", "PERIPHERAL", "REMOTE"])
-    city = serializers.CharField(max_length=60)
-    location = _LocationSerializer()
-    rtt_ms = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0)
-    resources = _ResourceSerializer(many=True)
-    pue = serializers.DecimalField(max_digits=3, decimal_places=2)
-    green_power_share = serializers.DecimalField(max_digits=4, decimal_places=3)
-    security_level = serializers.IntegerField(min_value=1, max_value=4)
-    data_residency = serializers.BooleanField()
-
-
 class PoolResourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = PoolResource

@@ -18,7 +18,6 @@ from catalog.api.serializers import (
     CapacitySerializer,
     HeartbeatInSerializer,
     HeartbeatSerializer,
-    PoolDescriptorSerializer,
     PoolKeyCreatedSerializer,
     PoolKeyCreateSerializer,
     PoolKeySerializer,
@@ -31,35 +30,40 @@ from catalog.api.serializers import (
     TouPeriodSerializer,
 )
 from catalog.capacity import capacity_by_hour
+from catalog.descriptor import descriptor_schema
 from catalog.models import Pool, PoolKey, Region, ResourceClass, TouPeriod
 from config.errors import ExchangeError
 
+# The request body in the OpenAPI document: the standard's JSON Schema itself (less the keywords
+# OpenAPI 3.0 does not take); the served schema at /api/v1/standards/ also lists the codes.
+DESCRIPTOR_OPENAPI = {
+    k: v for k, v in descriptor_schema(region_codes=None, class_codes=None).items() if not k.startswith("$")
+}
 POOLS_SCOPES = (ApiKeyScope.POOLS_READ, ApiKeyScope.POOLS_WRITE)
 CATALOG_SCOPES = (ApiKeyScope.CATALOG_READ, None)
 
 
-class ResourceClassViewSet(viewsets.ReadOnlyModelViewSet):
+class _ReferenceDataViewSet(viewsets.ReadOnlyModelViewSet):
+    """Reference data the operator edits: readable by every organisation (scope catalog:read)."""
+
+    permission_classes = [HasOrganisation]
+    required_scopes = CATALOG_SCOPES
+    pagination_class = None
+
+
+class ResourceClassViewSet(_ReferenceDataViewSet):
     queryset = ResourceClass.objects.all()
     serializer_class = ResourceClassSerializer
-    permission_classes = [HasOrganisation]
-    required_scopes = CATALOG_SCOPES
-    pagination_class = None
 
 
-class RegionViewSet(viewsets.ReadOnlyModelViewSet):
+class RegionViewSet(_ReferenceDataViewSet):
     queryset = Region.objects.all()
     serializer_class = RegionSerializer
-    permission_classes = [HasOrganisation]
-    required_scopes = CATALOG_SCOPES
-    pagination_class = None
 
 
-class TouPeriodViewSet(viewsets.ReadOnlyModelViewSet):
+class TouPeriodViewSet(_ReferenceDataViewSet):
     queryset = TouPeriod.objects.all()
     serializer_class = TouPeriodSerializer
-    permission_classes = [HasOrganisation]
-    required_scopes = CATALOG_SCOPES
-    pagination_class = None
 
 
 class ReferencePriceView(APIView):
@@ -110,7 +114,7 @@ class PoolViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return selectors.pools_all()
         return selectors.pools_for_org(organisation=self.request.organisation)
 
-    @extend_schema(request=PoolDescriptorSerializer, responses={201: PoolSerializer})
+    @extend_schema(request={"application/json": DESCRIPTOR_OPENAPI}, responses={201: PoolSerializer})
     def create(self, request):
         """Apply to connect a pool with its grid-connection descriptor."""
         pool = services.pool_apply(actor=request.user, organisation=request.organisation, descriptor=request.data)
