@@ -58,6 +58,10 @@ class Organisation(models.Model):
     is_platform = models.BooleanField(
         _("platform operator"), default=False, help_text=_("Members operate the exchange.")
     )
+    credit_limit = models.DecimalField(
+        _("credit limit (CNY)"), max_digits=20, decimal_places=2, default=0,
+        help_text=_("How far below zero the prepaid funds may go for holds; set by the operator."),
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrganisationQuerySet.as_manager()
@@ -66,6 +70,7 @@ class Organisation(models.Model):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["is_platform"], condition=Q(is_platform=True), name="one_platform_org"),
+            models.CheckConstraint(condition=Q(credit_limit__gte=0), name="org_credit_limit_nonnegative"),
         ]
 
     def __str__(self):
@@ -144,6 +149,8 @@ class ApiKeyScope(models.TextChoices):
     POOLS_READ = "pools:read", _("Read pools, capacity and heartbeats")
     POOLS_WRITE = "pools:write", _("Connect and change pools, manage machine keys")
     CATALOG_READ = "catalog:read", _("Read resource classes, regions, reference prices")
+    FUNDS_READ = "funds:read", _("Read balances, holds and the statement of account")
+    FUNDS_WRITE = "funds:write", _("Ask for top-up references and payment intents")
     OPERATOR = "operator", _("Operator actions (platform organisation only)")
 
 

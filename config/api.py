@@ -28,3 +28,22 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
         else:
             return None
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request) -> str:
+    """The request's ``Idempotency-Key`` header, scoped to the caller's organisation.
+
+    Every money-moving POST requires one: a retry with the same key returns the first result,
+    and the same key with other content is refused (``conflict``)."""
+    from config.errors import ExchangeError
+
+    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+    if not key or len(key) > 120:
+        raise ExchangeError.on_field(
+            IDEMPOTENCY_HEADER, "idempotency_key_required", "Send an Idempotency-Key header of 1 to 120 characters."
+        )
+    org = getattr(request, "organisation", None)
+    return f"org{org.pk if org else 0}:{key}"

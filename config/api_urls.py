@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import views as accounts_views
 from catalog.api import views as catalog_views
+from settlement.api import views as settlement_views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_format_suffixes = False
@@ -18,6 +19,8 @@ router.register("regions", catalog_views.RegionViewSet, basename="region")
 router.register("tou-periods", catalog_views.TouPeriodViewSet, basename="tou-period")
 router.register("pools", catalog_views.PoolViewSet, basename="pool")
 router.register(r"pools/(?P<pool_pk>\d+)/keys", catalog_views.PoolKeyViewSet, basename="pool-key")
+router.register("postings", settlement_views.PostingViewSet, basename="posting")
+router.register("holds", settlement_views.HoldViewSet, basename="hold")
 
 app_name = "api"
 urlpatterns = [
@@ -26,5 +29,16 @@ urlpatterns = [
     path("capacity/", catalog_views.CapacityView.as_view(), name="capacity"),
     path("pools/<int:pool_id>/heartbeats/", catalog_views.HeartbeatView.as_view(), name="pool-heartbeats"),
     path("standards/grid-connection.schema.json", catalog_views.grid_connection_schema, name="grid-connection-schema"),
+    path("funds/", settlement_views.FundsView.as_view(), name="funds"),
+    path("topups/bank/", settlement_views.BankTopUpView.as_view(), name="topup-bank"),
+    path("operator/bank-transfers/", settlement_views.BankTransferView.as_view(), name="operator-bank-transfers"),
+    path("operator/adjustments/", settlement_views.AdjustmentView.as_view(), name="operator-adjustments"),
+    path("operator/payouts/", settlement_views.PayoutView.as_view(), name="operator-payouts"),
+    path(
+        "operator/transactions/<int:transaction_id>/reverse/",
+        settlement_views.ReversalView.as_view(),
+        name="operator-transaction-reverse",
+    ),
+    path("operator/ledger-check/", settlement_views.LedgerCheckView.as_view(), name="operator-ledger-check"),
     path("", include(router.urls)),
 ]

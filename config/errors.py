@@ -19,6 +19,11 @@ class ExchangeError(Exception):
         # {"field": [{"code": ..., "detail": ...}, ...]}
         self.fields = fields or {}
 
+    @classmethod
+    def on_field(cls, field: str, code: str, detail: str, **kwargs):
+        """A refusal about one field: its reason code and what to do."""
+        return cls(detail, code=code, fields={field: [{"code": code, "detail": detail}]}, **kwargs)
+
 
 class Conflict(ExchangeError):
     code = "conflict"

@@ -20,6 +20,7 @@ admin.site.has_permission = _admin_has_permission
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("catalog.urls")),
+    path("", include("settlement.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -4,6 +4,8 @@ change nothing of another's, on pages and through the API alike.
 The test walks the URL resolver, so a new view without a case here fails
 ``test_every_view_has_a_case``."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import get_resolver
 from django.utils import timezone
@@ -12,12 +14,14 @@ from accounts.models import ApiKey, AuditEvent, Invitation, Membership
 from accounts.services import api_key_create, invitation_create
 from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
+from settlement.models import Account, Hold, Posting
+from settlement.services import bank_reference_for, bank_transfer_record, hold_place
 from tests.conftest import descriptor
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = ("accounts", "catalog", "api")
+NAMESPACES = ("accounts", "catalog", "settlement", "api")
 
 
 def all_views():
@@ -87,6 +91,20 @@ CASES = {
     "api:pool-key-revoke": {"pool_pk": "pool", "pk": "pool_key"},
     "api:pool-key-rotate": {"pool_pk": "pool", "pk": "pool_key"},
     "api:api-root": None,
+    "settlement:funds": None,
+    "settlement:operator_money": None,
+    "settlement:operator_ledger_check": None,
+    "settlement:operator_ledger": {"slug": "victim"},
+    "api:funds": None,
+    "api:topup-bank": None,
+    "api:posting-list": None,
+    "api:hold-list": None,
+    "api:hold-detail": {"pk": "hold"},
+    "api:operator-bank-transfers": None,
+    "api:operator-adjustments": None,
+    "api:operator-payouts": None,
+    "api:operator-transaction-reverse": {"transaction_id": "transaction"},
+    "api:operator-ledger-check": None,
 }
 
 
@@ -106,15 +124,24 @@ def world(make_org, reference_data, operator):
     heartbeat_record(pool_key=key, pool_id=pool.pk, ts=timezone.now(), available={"H100-80G": 7}, health="ok")
     api_key, _ = api_key_create(actor=victim_user, organisation=victim, name="victim-erp", scopes=["pools:read"])
     invitation = invitation_create(actor=victim_user, organisation=victim, email="victim-hire@b.test", role="trader")
+    topup = bank_transfer_record(
+        actor=operator,
+        reference=bank_reference_for(organisation=victim).code,
+        amount=Decimal("500.00"),
+        bank_transaction_id="victim-bank-1",
+    )
+    hold = hold_place(idempotency_key="victim-h", organisation=victim, amount=Decimal("123.45"),
+                      reference="victim-secret-order")  # fmt: skip
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
         "attacker": attacker,
         "victim": victim,
         "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
-                "invitation": invitation.pk},
+                "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
-                    api_key.lookup, key.lookup, "victim-hire@b.test"],
+                    api_key.lookup, key.lookup, "victim-hire@b.test",
+                    "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1"],
     }  # fmt: skip
 
 
@@ -129,6 +156,9 @@ def victim_state(world):
         list(Membership.objects.filter(organisation=victim).values_list("user_id", "role")),
         AuditEvent.objects.filter(organisation=victim).count(),
         list(Invitation.objects.filter(organisation=victim).values_list("pk", "accepted_at")),
+        list(Account.objects.filter(organisation=victim).values_list("pk", "balance")),
+        list(Hold.objects.filter(organisation=victim).values_list("pk", "captured", "released", "status")),
+        Posting.objects.filter(account__organisation=victim).count(),
     )
 
 
@@ -148,7 +178,8 @@ def test_no_view_reveals_or_changes_another_organisations_data(world, client, na
     before = victim_state(world)
     url = url_for(name, CASES[name], world)
     data = {"organisation": world["ids"]["switch"], "reason": "x", "name": "evil", "email": "someone@else.test",
-            "role": "owner", "scopes": ["pools:read"]}  # fmt: skip
+            "role": "owner", "scopes": ["pools:read"], "amount": "10.00", "purpose": "buyer_cash",
+            "organisation_slug": "victim", "bank_transaction_id": "evil-1", "form": "adjust"}  # fmt: skip
     response = getattr(client, method)(url, data)
     assert response.status_code < 500, (url, response.status_code)
     body = response.content.decode()

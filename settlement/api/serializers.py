@@ -1,0 +1,95 @@
+from rest_framework import serializers
+
+from settlement.models import Account, Hold, JournalTransaction, Posting, Purpose
+
+MONEY = {"max_digits": 20, "decimal_places": 2}
+
+
+class FundsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    prepaid = serializers.DecimalField(**MONEY, help_text="Prepaid funds, holds included.")
+    holds = serializers.DecimalField(**MONEY)
+    credit_limit = serializers.DecimalField(**MONEY)
+    available = serializers.DecimalField(**MONEY, help_text="prepaid + credit limit − holds")
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Account
+        fields = ["id", "purpose", "currency", "balance"]
+
+
+class PostingSerializer(serializers.ModelSerializer):
+    purpose = serializers.CharField(source="account.purpose")
+    transaction = serializers.IntegerField(source="transaction_id")
+    kind = serializers.CharField(source="transaction.kind")
+    memo = serializers.CharField(source="transaction.memo")
+    source = serializers.CharField(source="transaction.source")
+    at = serializers.DateTimeField(source="transaction.created_at")
+    reverses = serializers.IntegerField(source="transaction.reverses_id", allow_null=True)
+
+    class Meta:
+        model = Posting
+        fields = ["id", "transaction", "at", "purpose", "currency", "amount", "kind", "memo", "source", "reverses"]
+
+
+class HoldSerializer(serializers.ModelSerializer):
+    remaining = serializers.DecimalField(**MONEY, read_only=True)
+
+    class Meta:
+        model = Hold
+        fields = [
+            "id",
+            "reference",
+            "currency",
+            "amount",
+            "captured",
+            "released",
+            "remaining",
+            "status",
+            "expires_at",
+            "created_at",
+            "closed_at",
+        ]
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    postings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = JournalTransaction
+        fields = ["id", "kind", "memo", "source", "reverses", "created_at", "postings"]
+
+    def get_postings(self, txn) -> list[dict]:
+        return [
+            {"account": str(p.account), "amount": str(p.amount), "currency": p.currency}
+            for p in txn.postings.select_related("account__organisation")
+        ]
+
+
+class BankReferenceSerializer(serializers.Serializer):
+    reference = serializers.CharField(source="code")
+    instructions = serializers.CharField()
+
+
+class BankTransferInSerializer(serializers.Serializer):
+    reference = serializers.CharField(max_length=20)
+    amount = serializers.DecimalField(**MONEY, min_value=0)
+    bank_transaction_id = serializers.CharField(max_length=100)
+
+
+class AdjustmentInSerializer(serializers.Serializer):
+    organisation = serializers.SlugField()
+    purpose = serializers.ChoiceField(choices=[Purpose.BUYER_CASH, Purpose.PROVIDER_PAYABLE])
+    amount = serializers.DecimalField(**MONEY, help_text="Signed: positive raises what the account shows.")
+    reason = serializers.CharField(max_length=300)
+
+
+class PayoutInSerializer(serializers.Serializer):
+    organisation = serializers.SlugField()
+    amount = serializers.DecimalField(**MONEY, min_value=0)
+    bank_transaction_id = serializers.CharField(max_length=100)
+
+
+class ReversalInSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)

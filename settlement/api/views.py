@@ -1,0 +1,188 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKeyScope, Organisation
+from accounts.permissions import HasOrganisation, IsOperator
+from config.api import IDEMPOTENCY_HEADER, idempotency_key
+from config.errors import ExchangeError
+from settlement import selectors, services
+from settlement.api.serializers import (
+    AdjustmentInSerializer,
+    BankReferenceSerializer,
+    BankTransferInSerializer,
+    FundsSerializer,
+    HoldSerializer,
+    PayoutInSerializer,
+    PostingSerializer,
+    ReversalInSerializer,
+    TransactionSerializer,
+)
+from settlement.models import Hold, Posting
+
+FUNDS_SCOPES = (ApiKeyScope.FUNDS_READ, ApiKeyScope.FUNDS_WRITE)
+IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
+BANK_INSTRUCTIONS = (
+    "Transfer to Suanli Exchange Ltd., account 6222 0000 0000 0000, with this reference in the remark "
+    "(附言). Funds appear once the operator matches the transfer."
+)
+
+
+class FundsView(APIView):
+    """Prepaid funds, holds, credit limit and available funds (trading standard §4)."""
+
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+
+    @extend_schema(responses=FundsSerializer)
+    def get(self, request):
+        return Response(FundsSerializer(services.available_funds(organisation=request.organisation)).data)
+
+
+class PostingFilter(filters.FilterSet):
+    purpose = filters.CharFilter(field_name="account__purpose")
+    kind = filters.CharFilter(field_name="transaction__kind")
+    since = filters.IsoDateTimeFilter(field_name="transaction__created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="transaction__created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Posting
+        fields = ["purpose", "kind", "since", "until"]
+
+
+class PostingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The statement of account: every posting of the organisation's accounts, newest first.
+    Operators may pass ``organisation=<slug>`` to read any organisation's."""
+
+    serializer_class = PostingSerializer
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+    filterset_class = PostingFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Posting.objects.none()
+        org = self.request.organisation
+        slug = self.request.query_params.get("organisation")
+        if slug and IsOperator().has_permission(self.request, self):
+            org = Organisation.objects.filter(slug=slug).first()
+        return selectors.postings_for_org(organisation=org) if org else Posting.objects.none()
+
+
+class HoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = HoldSerializer
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+    filterset_fields = ["status", "reference"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Hold.objects.none()
+        return selectors.holds_for_org(organisation=self.request.organisation)
+
+
+class BankTopUpView(APIView):
+    """The organisation's reference for top-ups by bank transfer (对公转账)."""
+
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+
+    @extend_schema(request=None, responses=BankReferenceSerializer)
+    def post(self, request):
+        ref = services.bank_reference_for(organisation=request.organisation)
+        return Response({"reference": ref.code, "instructions": BANK_INSTRUCTIONS})
+
+
+def _organisation(slug: str) -> Organisation:
+    org = Organisation.objects.filter(slug=slug).first()
+    if org is None:
+        raise ExchangeError.on_field("organisation", "not_found", "No organisation with this slug.")
+    return org
+
+
+class _OperatorMoneyView(APIView):
+    permission_classes = [IsOperator]
+
+
+class BankTransferView(_OperatorMoneyView):
+    """Operator: record a bank transfer received against a buyer's reference."""
+
+    @extend_schema(request=BankTransferInSerializer, responses={201: TransactionSerializer}, parameters=[IDEMPOTENCY])
+    def post(self, request):
+        idempotency_key(request)  # required, like every money-moving POST; the bank id is the ledger's key
+        s = BankTransferInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        txn = services.bank_transfer_record(actor=request.user, **s.validated_data)
+        return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+
+class AdjustmentView(_OperatorMoneyView):
+    """Operator: a manual adjustment of an organisation's account, with a mandatory reason."""
+
+    @extend_schema(request=AdjustmentInSerializer, responses={201: TransactionSerializer}, parameters=[IDEMPOTENCY])
+    def post(self, request):
+        key = idempotency_key(request)
+        s = AdjustmentInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        txn = services.adjustment_post(
+            actor=request.user,
+            idempotency_key=key,
+            organisation=_organisation(data["organisation"]),
+            purpose=data["purpose"],
+            amount=data["amount"],
+            reason=data["reason"],
+        )
+        return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+
+class PayoutView(_OperatorMoneyView):
+    """Operator: a provider payout sent by bank transfer (never beyond the payable)."""
+
+    @extend_schema(request=PayoutInSerializer, responses={201: TransactionSerializer}, parameters=[IDEMPOTENCY])
+    def post(self, request):
+        key = idempotency_key(request)
+        s = PayoutInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        txn = services.payout_record(
+            actor=request.user,
+            idempotency_key=key,
+            organisation=_organisation(data["organisation"]),
+            amount=data["amount"],
+            bank_transaction_id=data["bank_transaction_id"],
+        )
+        return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+
+class ReversalView(_OperatorMoneyView):
+    """Operator: reverse a transaction (a new transaction that points at it)."""
+
+    @extend_schema(request=ReversalInSerializer, responses={201: TransactionSerializer}, parameters=[IDEMPOTENCY])
+    def post(self, request, transaction_id: int):
+        key = idempotency_key(request)
+        s = ReversalInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        txn = services.transaction_reverse(
+            idempotency_key=f"reverse:{key}",
+            transaction_id=transaction_id,
+            actor=request.user,
+            reason=s.validated_data["reason"],
+        )
+        return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+
+class LedgerCheckView(_OperatorMoneyView):
+    """Operator: the invariant checker's last result (GET) or a new run (POST)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        last = selectors.ledger_check_last()
+        return Response(last.report if last else {"ok": None, "detail": "The checker has not run yet."})
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request):
+        return Response(selectors.ledger_check_run())

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SettlementConfig(AppConfig):
+    name = "settlement"
+    verbose_name = "Settlement: ledger, funds, holds, payments, payouts"

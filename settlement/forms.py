@@ -1,0 +1,28 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from settlement.models import Purpose
+
+MONEY = {"max_digits": 20, "decimal_places": 2}
+
+
+class BankTransferForm(forms.Form):
+    reference = forms.CharField(label=_("Reference on the transfer"), max_length=20)
+    amount = forms.DecimalField(label=_("Amount (¥)"), min_value=0, **MONEY)
+    bank_transaction_id = forms.CharField(label=_("Bank's transaction id"), max_length=100)
+
+
+class AdjustmentForm(forms.Form):
+    organisation = forms.SlugField(label=_("Organisation (slug)"))
+    purpose = forms.ChoiceField(
+        label=_("Account"),
+        choices=[(Purpose.BUYER_CASH, _("Prepaid funds")), (Purpose.PROVIDER_PAYABLE, _("Payable to provider"))],
+    )
+    amount = forms.DecimalField(label=_("Amount (¥, negative to lower)"), **MONEY)
+    reason = forms.CharField(label=_("Reason (required)"), max_length=300)
+
+
+class PayoutForm(forms.Form):
+    organisation = forms.SlugField(label=_("Provider (slug)"))
+    amount = forms.DecimalField(label=_("Amount (¥)"), min_value=0, **MONEY)
+    bank_transaction_id = forms.CharField(label=_("Bank's transaction id"), max_length=100)

@@ -1,0 +1,67 @@
+"""Reads of the ledger, and the invariant checker."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from settlement.models import Account, Hold, JournalTransaction, LedgerCheck, Posting
+
+
+def accounts_for_org(*, organisation):
+    return Account.objects.for_org(organisation).order_by("purpose", "currency")
+
+
+def postings_for_org(*, organisation):
+    """The statement of account: every posting of the organisation's accounts with its source."""
+    return (
+        Posting.objects.for_org(organisation)
+        .select_related("account", "transaction")
+        .order_by("-transaction__created_at", "-transaction_id", "-id")
+    )
+
+
+def holds_for_org(*, organisation):
+    return Hold.objects.for_org(organisation)
+
+
+def ledger_check_run(*, store: bool = True) -> dict:
+    """Every unbalanced transaction, every account whose cached balance differs from its
+    postings, every transaction with fewer than two postings, and the totals per currency."""
+    unbalanced = [
+        {"transaction": row["transaction_id"], "currency": row["currency"], "sum": str(row["total"])}
+        for row in Posting.objects.values("transaction_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("transaction_id")
+    ]
+    thin = list(JournalTransaction.objects.annotate(n=Count("postings")).filter(n__lt=2).values_list("pk", flat=True))
+    sums = dict(Posting.objects.values("account_id").annotate(total=Sum("amount")).values_list("account_id", "total"))
+    mismatched = []
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for account in Account.objects.select_related("organisation"):
+        derived = (sums.get(account.pk) or Decimal(0)) * account.sign
+        if derived != account.balance:
+            mismatched.append({"account": str(account), "cached": str(account.balance), "postings": str(derived)})
+        totals[account.currency][account.purpose] += derived
+    grand = {
+        currency: str(Posting.objects.filter(currency=currency).aggregate(t=Sum("amount"))["t"] or Decimal(0))
+        for currency in totals
+    }
+    report = {
+        "ok": not (unbalanced or thin or mismatched) and all(Decimal(v) == 0 for v in grand.values()),
+        "checked_at": timezone.now().isoformat(),
+        "unbalanced_transactions": unbalanced,
+        "transactions_with_fewer_than_two_postings": thin,
+        "balance_mismatches": mismatched,
+        "postings_sum_per_currency": grand,
+        "balances_per_currency_and_purpose": {c: {p: str(v) for p, v in sorted(t.items())} for c, t in totals.items()},
+    }
+    if store:
+        LedgerCheck.objects.create(ok=report["ok"], report=report)
+    return report
+
+
+def ledger_check_last() -> LedgerCheck | None:
+    return LedgerCheck.objects.first()

@@ -1,0 +1,27 @@
+"""Operations that move money. Every movement posts one balanced journal transaction through
+``settlement.services.ledger.ledger_post``; pages, API, admin, commands and tasks call these."""
+
+from settlement.services.funds import (
+    adjustment_post,
+    available_funds,
+    bank_reference_for,
+    bank_transfer_record,
+    payout_record,
+)
+from settlement.services.holds import hold_capture, hold_place, hold_release, holds_expire
+from settlement.services.ledger import account_for, ledger_post, transaction_reverse
+
+__all__ = [
+    "account_for",
+    "adjustment_post",
+    "available_funds",
+    "bank_reference_for",
+    "bank_transfer_record",
+    "hold_capture",
+    "hold_place",
+    "hold_release",
+    "holds_expire",
+    "ledger_post",
+    "payout_record",
+    "transaction_reverse",
+]

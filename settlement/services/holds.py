@@ -1,0 +1,179 @@
+"""Holds on a buyer's funds (trading standard §4): place, capture in part or whole, release,
+expire. Placing moves the amount from the buyer's prepaid funds to its holds account; capturing
+moves it on to where it is owed; releasing moves it back. Available funds = prepaid funds +
+credit limit − open holds, and no hold may take more than that."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organisation
+from config.errors import Conflict, ExchangeError
+from settlement.locks import hold_lock
+from settlement.models import Account, Hold, HoldStatus, JournalTransaction, Purpose
+from settlement.services.ledger import Line, account_for, ledger_post
+from settlement.services.retry import retry_on_serialization_failure
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    hold: Hold
+    transaction: JournalTransaction
+
+
+def _positive(amount: Decimal) -> Decimal:
+    if (
+        not isinstance(amount, Decimal)
+        or not amount.is_finite()
+        or amount <= 0
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
+        raise ExchangeError(
+            "A positive amount with at most 2 decimals.",
+            code="invalid_amount",
+            fields={"amount": [{"code": "invalid_amount", "detail": "A positive amount in fen."}]},
+        )
+    return amount
+
+
+@retry_on_serialization_failure
+def hold_place(
+    *,
+    idempotency_key: str,
+    organisation: Organisation,
+    amount: Decimal,
+    reference: str,
+    expires_at: datetime | None = None,
+) -> HoldResult:
+    """Set funds aside, or refuse with ``insufficient_funds``; once per idempotency key."""
+    amount = _positive(amount)
+    with transaction.atomic():
+        existing = Hold.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if (existing.organisation_id, existing.amount, existing.reference) != (organisation.pk, amount, reference):
+                raise Conflict("This idempotency key was used for a different hold.")
+            return HoldResult(existing, JournalTransaction.objects.get(idempotency_key=f"{idempotency_key}:place"))
+        cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH)
+        holds = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS)
+        hold = Hold.objects.create(
+            organisation=organisation,
+            amount=amount,
+            reference=reference,
+            expires_at=expires_at,
+            idempotency_key=idempotency_key,
+        )
+        txn = ledger_post(
+            idempotency_key=f"{idempotency_key}:place",
+            kind="hold.place",
+            source=f"hold:{hold.pk}",
+            memo=f"Hold for {reference}",
+            lines=[Line(cash, amount), Line(holds, -amount)],
+            floors={cash.pk: -organisation.credit_limit},
+        )
+        return HoldResult(hold, txn)
+
+
+def _hold_step(
+    *,
+    idempotency_key: str,
+    hold_id: int,
+    organisation: Organisation | None,
+    amount: Decimal | None,
+    kind: str,
+    lines_for,
+) -> HoldResult:
+    """Capture or release part of a locked hold (``amount`` None: all that is left), exactly once
+    per idempotency key: a repeat returns the first result and changes nothing."""
+    with transaction.atomic():
+        hold = hold_lock(hold_id=hold_id, organisation=organisation)
+        if hold is None:
+            raise ExchangeError("No such hold.", code="not_found", status=404)
+        holds = account_for(organisation=hold.organisation, purpose=Purpose.BUYER_HOLDS, currency=hold.currency)
+        existing = JournalTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            taken = existing.postings.filter(account=holds).values_list("amount", flat=True).first()
+            if (existing.kind, existing.source) != (kind, f"hold:{hold.pk}") or (
+                amount is not None and taken != amount
+            ):
+                raise Conflict("This idempotency key was used for a different hold movement.")
+            return HoldResult(hold, existing)
+        amount = hold.remaining if amount is None else _positive(amount)
+        if hold.status != HoldStatus.OPEN or amount <= 0 or amount > hold.remaining:
+            raise ExchangeError(f"The hold has {hold.remaining} left.", code="hold_exceeded")
+        txn = ledger_post(
+            idempotency_key=idempotency_key,
+            kind=kind,
+            source=f"hold:{hold.pk}",
+            memo=f"{kind} for {hold.reference}",
+            lines=[Line(holds, amount), *lines_for(hold, amount)],
+        )
+        if kind == "hold.capture":
+            hold.captured += amount
+        else:
+            hold.released += amount
+        if hold.remaining == 0:
+            hold.status, hold.closed_at = HoldStatus.CLOSED, timezone.now()
+        hold.save(update_fields=["captured", "released", "status", "closed_at"])
+        return HoldResult(hold, txn)
+
+
+@retry_on_serialization_failure
+def hold_capture(
+    *,
+    idempotency_key: str,
+    hold_id: int,
+    destinations: list[tuple[Account, Decimal]],
+    organisation: Organisation | None = None,
+) -> HoldResult:
+    """Take part or all of a hold for what the buyer owes, split over the destination accounts
+    (e.g. the seller's payable and the platform's fee revenue)."""
+    if not destinations:
+        raise ExchangeError("Say where the captured funds go.", code="invalid_destination")
+    amount = sum((_positive(a) for _, a in destinations), Decimal(0))
+    return _hold_step(
+        idempotency_key=idempotency_key,
+        hold_id=hold_id,
+        organisation=organisation,
+        amount=amount,
+        kind="hold.capture",
+        lines_for=lambda hold, _: [Line(acc, -a) for acc, a in destinations],
+    )
+
+
+@retry_on_serialization_failure
+def hold_release(
+    *, idempotency_key: str, hold_id: int, amount: Decimal | None = None, organisation: Organisation | None = None
+) -> HoldResult:
+    """Give back part (or, without amount, all that is left) of a hold to the buyer's funds."""
+
+    def back_to_cash(hold, released):
+        cash = account_for(organisation=hold.organisation, purpose=Purpose.BUYER_CASH, currency=hold.currency)
+        return [Line(cash, -released)]
+
+    return _hold_step(
+        idempotency_key=idempotency_key,
+        hold_id=hold_id,
+        organisation=organisation,
+        amount=amount,
+        kind="hold.release",
+        lines_for=back_to_cash,
+    )
+
+
+def holds_expire(*, now: datetime | None = None) -> list[int]:
+    """Release what is left of every open hold whose time has passed (idempotent per hold)."""
+    now = now or timezone.now()
+    expired = list(Hold.objects.open().filter(expires_at__lte=now).values_list("pk", flat=True))
+    done = []
+    for hold_id in expired:
+        try:
+            hold_release(idempotency_key=f"hold:{hold_id}:expire", hold_id=hold_id)
+        except ExchangeError as exc:  # closed meanwhile (captured or released in full)
+            if exc.code != "hold_exceeded":
+                raise
+        else:
+            done.append(hold_id)
+    return done

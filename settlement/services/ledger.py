@@ -1,0 +1,166 @@
+"""The ledger's one write path: ``ledger_post``. Balanced, idempotent, locked, immutable."""
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from config.errors import Conflict, ExchangeError
+from settlement.locks import accounts_lock
+from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, Posting, Purpose
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Line:
+    account: Account
+    amount: Decimal  # signed: debit positive, credit negative
+
+
+def account_for(*, purpose: str, organisation=None, currency: str = CNY) -> Account:
+    """The account of an organisation (or the platform's) for a purpose, created on first use."""
+    account, _ = Account.objects.get_or_create(organisation=organisation, purpose=purpose, currency=currency)
+    return account
+
+
+def _content_hash(*, kind: str, memo: str, source: str, reverses: int | None, lines: list[Line]) -> str:
+    canonical = {
+        "kind": kind,
+        "memo": memo,
+        "source": source,
+        "reverses": reverses,
+        "lines": sorted([line.account.pk, str(line.amount)] for line in lines),
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _validate(lines: list[Line]) -> None:
+    if len(lines) < 2:
+        raise ExchangeError("A transaction has two postings or more.", code="unbalanced")
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        if not isinstance(line.amount, Decimal) or line.amount == 0:
+            raise ExchangeError("Posting amounts are non-zero decimals.", code="invalid_amount")
+        if line.amount != line.amount.quantize(CENT):
+            raise ExchangeError("Amounts have at most 2 decimals (fen).", code="invalid_amount")
+        totals[line.account.currency] += line.amount
+    if any(total != 0 for total in totals.values()):
+        raise ExchangeError("The postings do not balance.", code="unbalanced")
+
+
+def ledger_post(
+    *,
+    idempotency_key: str,
+    kind: str,
+    lines: list[Line],
+    memo: str = "",
+    source: str = "",
+    actor=None,
+    reverses: JournalTransaction | None = None,
+    floors: dict[int, Decimal] | None = None,
+) -> JournalTransaction:
+    """Post one balanced transaction, exactly once per idempotency key.
+
+    A retry with the same key and the same content returns the original (``posted_now`` False on
+    the returned object, True when this call posted it); the same key with other content is
+    refused (``conflict``). Accounts are locked in primary-key order and their cached
+    balances change in the same transaction. ``floors`` gives, per account id, the lowest
+    balance (normal sense) the posting may leave; never-negative purposes have floor 0.
+    Must run inside the caller's transaction (services open it), or opens its own.
+    """
+    _validate(lines)
+    digest = _content_hash(kind=kind, memo=memo, source=source, reverses=reverses.pk if reverses else None, lines=lines)
+    with transaction.atomic():
+        existing = JournalTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _same_or_conflict(existing, digest)
+        locked = accounts_lock(line.account.pk for line in lines)
+        change: dict[int, Decimal] = defaultdict(Decimal)
+        for line in lines:
+            change[line.account.pk] += line.amount * locked[line.account.pk].sign
+        floors = floors or {}
+        for account_id, delta in change.items():
+            account = locked[account_id]
+            floor = floors.get(account_id, Decimal(0) if account.purpose in NEVER_NEGATIVE else None)
+            if floor is not None and delta < 0 and account.balance + delta < floor:
+                raise ExchangeError(
+                    f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
+                    code="insufficient_funds",
+                )
+        try:
+            with transaction.atomic():
+                txn = JournalTransaction.objects.create(
+                    idempotency_key=idempotency_key,
+                    content_hash=digest,
+                    kind=kind,
+                    memo=memo[:300],
+                    source=source,
+                    reverses=reverses,
+                    created_by=actor if getattr(actor, "pk", None) else None,
+                )
+        except IntegrityError:
+            # A concurrent retry with the same key committed first.
+            existing = JournalTransaction.objects.get(idempotency_key=idempotency_key)
+            return _same_or_conflict(existing, digest)
+        Posting.objects.bulk_create(
+            Posting(transaction=txn, account=line.account, amount=line.amount, currency=line.account.currency)
+            for line in lines
+        )
+        for account_id, delta in change.items():
+            Account.objects.filter(pk=account_id).update(balance=F("balance") + delta)
+    txn.posted_now = True
+    return txn
+
+
+def _same_or_conflict(existing: JournalTransaction, digest: str) -> JournalTransaction:
+    if existing.content_hash != digest:
+        raise Conflict("This idempotency key was used for a different transaction.")
+    existing.posted_now = False
+    return existing
+
+
+def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, reason: str) -> JournalTransaction:
+    """Post the exact opposite of a transaction, pointing at it. A transaction is reversed once."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
+    with transaction.atomic():
+        original = JournalTransaction.objects.select_for_update().filter(pk=transaction_id).first()
+        if original is None:
+            raise ExchangeError("No such transaction.", code="not_found", status=404)
+        if original.reverses_id is not None:
+            raise Conflict("A reversal is not reversed; post a new correction.", code="is_reversal")
+        already = JournalTransaction.objects.filter(reverses=original).first()
+        if already is not None and already.idempotency_key != idempotency_key:
+            raise Conflict("This transaction was already reversed.", code="already_reversed")
+        postings = list(original.postings.select_related("account__organisation"))
+        lines = [Line(p.account, -p.amount) for p in postings]
+        # A reversal keeps every rule a posting keeps: never-negative accounts stay at or above
+        # zero, and prepaid funds above minus the credit limit (a top-up already spent cannot be
+        # reversed; the operator posts an adjustment with a reason instead).
+        floors = {
+            p.account.pk: -p.account.organisation.credit_limit
+            for p in postings
+            if p.account.purpose == Purpose.BUYER_CASH
+        }
+        return ledger_post(
+            idempotency_key=idempotency_key,
+            kind="reversal",
+            lines=lines,
+            memo=f"Reversal of #{original.pk}: {reason}",
+            source=f"txn:{original.pk}",
+            actor=actor,
+            reverses=original,
+            floors=floors,
+        )
+
+
+def balance_of(account: Account) -> Decimal:
+    """The account's balance computed from its postings (normal sense)."""
+    total = Posting.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    return total * account.sign

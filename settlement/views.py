@@ -1,0 +1,114 @@
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.forms import apply_errors
+from accounts.models import Organisation
+from accounts.permissions import operator_required, organisation_required
+from config.errors import ExchangeError
+from settlement import selectors, services
+from settlement.api.views import BANK_INSTRUCTIONS
+from settlement.forms import AdjustmentForm, BankTransferForm, PayoutForm
+
+
+def _statement(request, organisation):
+    page = Paginator(selectors.postings_for_org(organisation=organisation), 50).get_page(request.GET.get("page"))
+    return {
+        "funds": services.available_funds(organisation=organisation),
+        "accounts": selectors.accounts_for_org(organisation=organisation),
+        "holds": selectors.holds_for_org(organisation=organisation).open()[:50],
+        "page": page,
+    }
+
+
+@organisation_required
+def funds(request):
+    context = _statement(request, request.organisation)
+    context["bank_reference"] = services.bank_reference_for(organisation=request.organisation)
+    context["bank_instructions"] = BANK_INSTRUCTIONS
+    return render(request, "settlement/funds.html", context)
+
+
+@operator_required
+def operator_money(request):
+    forms = {
+        "bank": BankTransferForm(prefix="bank"),
+        "adjust": AdjustmentForm(prefix="adjust"),
+        "payout": PayoutForm(prefix="payout"),
+    }
+    if request.method == "POST":
+        which = request.POST.get("form")
+        form = {"bank": BankTransferForm, "adjust": AdjustmentForm, "payout": PayoutForm}.get(which)
+        if form is not None:
+            forms[which] = bound = form(request.POST, prefix=which)
+            if bound.is_valid() and _operator_post(request, which, bound):
+                return redirect("settlement:operator_money")
+    return render(
+        request,
+        "settlement/operator_money.html",
+        {
+            "forms": forms,
+            "last_check": selectors.ledger_check_last(),
+            "organisations": Organisation.objects.order_by("name"),
+            # A fresh key per rendering: a double submit of one form posts once.
+            "form_key": uuid.uuid4().hex,
+        },
+    )
+
+
+def _operator_post(request, which, form) -> bool:
+    data = form.cleaned_data
+    key = request.POST.get("idempotency_key") or uuid.uuid4().hex
+    try:
+        if which == "bank":
+            services.bank_transfer_record(actor=request.user, **data)
+        else:
+            org = Organisation.objects.filter(slug=data["organisation"]).first()
+            if org is None:
+                form.add_error("organisation", _("No organisation with this slug."))
+                return False
+            if which == "adjust":
+                services.adjustment_post(
+                    actor=request.user,
+                    idempotency_key=f"web:{key}",
+                    organisation=org,
+                    purpose=data["purpose"],
+                    amount=data["amount"],
+                    reason=data["reason"],
+                )
+            else:
+                services.payout_record(
+                    actor=request.user,
+                    idempotency_key=f"web:{key}",
+                    organisation=org,
+                    amount=data["amount"],
+                    bank_transaction_id=data["bank_transaction_id"],
+                )
+    except ExchangeError as exc:
+        apply_errors(form, exc)
+        return False
+    messages.success(request, _("Posted."))
+    return True
+
+
+@operator_required
+@require_POST
+def operator_ledger_check(request):
+    report = selectors.ledger_check_run()
+    if report["ok"]:
+        messages.success(request, _("The ledger is consistent."))
+    else:
+        messages.error(request, _("The ledger is NOT consistent: see the report."))
+    return redirect("settlement:operator_money")
+
+
+@operator_required
+def operator_ledger(request, slug: str):
+    organisation = get_object_or_404(Organisation, slug=slug)
+    context = _statement(request, organisation)
+    context["organisation"] = organisation
+    return render(request, "settlement/operator_ledger.html", context)

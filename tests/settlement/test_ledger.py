@@ -1,0 +1,127 @@
+"""The double-entry ledger: balanced, idempotent, immutable, reversible, checked."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from config.errors import Conflict, ExchangeError
+from settlement.models import Account, JournalTransaction, Posting, Purpose
+from settlement.selectors import ledger_check_run
+from settlement.services import account_for, ledger_post, transaction_reverse
+from settlement.services.ledger import Line, balance_of
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def test_a_balanced_transaction_moves_balances_in_their_normal_sense(buyer):
+    _, org = buyer
+    bank = account_for(purpose=Purpose.BANK_CLEARING)
+    cash = account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    txn = ledger_post(idempotency_key="t1", kind="test", lines=[Line(bank, D("100.00")), Line(cash, D("-100.00"))])
+    bank.refresh_from_db()
+    cash.refresh_from_db()
+    assert (bank.balance, cash.balance) == (D("100.00"), D("100.00"))  # an asset and a liability both grew
+    assert [p.amount for p in txn.postings.all()] == [D("100.00"), D("-100.00")]
+    assert balance_of(cash) == D("100.00")
+    assert ledger_check_run()["ok"]
+
+
+@pytest.mark.parametrize(
+    ("amounts", "code"),
+    [
+        ([D("1.00"), D("-0.99")], "unbalanced"),
+        ([D("1.00")], "unbalanced"),
+        ([D("0.001"), D("-0.001")], "invalid_amount"),
+        ([D("0"), D("0")], "invalid_amount"),
+    ],
+)
+def test_what_does_not_balance_is_refused_and_changes_nothing(buyer, amounts, code):
+    _, org = buyer
+    accounts = [account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)]
+    with pytest.raises(ExchangeError) as err:
+        ledger_post(
+            idempotency_key="bad", kind="test", lines=[Line(a, x) for a, x in zip(accounts, amounts, strict=False)]
+        )
+    assert err.value.code == code
+    assert JournalTransaction.objects.count() == 0 and Posting.objects.count() == 0
+
+
+def test_retries_return_the_original_and_other_content_conflicts(buyer):
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    first = ledger_post(idempotency_key="k", kind="test", lines=[Line(bank, D("5.00")), Line(cash, D("-5.00"))])
+    again = ledger_post(idempotency_key="k", kind="test", lines=[Line(bank, D("5.00")), Line(cash, D("-5.00"))])
+    assert again.pk == first.pk
+    with pytest.raises(Conflict):
+        ledger_post(idempotency_key="k", kind="test", lines=[Line(bank, D("6.00")), Line(cash, D("-6.00"))])
+    cash.refresh_from_db()
+    assert cash.balance == D("5.00") and JournalTransaction.objects.count() == 1
+
+
+def test_never_negative_accounts_stay_non_negative(seller):
+    _, org = seller
+    payable = account_for(organisation=org, purpose=Purpose.PROVIDER_PAYABLE)
+    bank = account_for(purpose=Purpose.BANK_CLEARING)
+    with pytest.raises(ExchangeError) as err:
+        ledger_post(idempotency_key="p", kind="payout", lines=[Line(payable, D("1.00")), Line(bank, D("-1.00"))])
+    assert err.value.code == "insufficient_funds"
+
+
+def test_a_reversal_undoes_exactly_once(buyer, operator):
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    txn = ledger_post(idempotency_key="t", kind="test", lines=[Line(bank, D("7.50")), Line(cash, D("-7.50"))])
+    with pytest.raises(ExchangeError):
+        transaction_reverse(idempotency_key="r", transaction_id=txn.pk, actor=operator, reason="")
+    rev = transaction_reverse(idempotency_key="r", transaction_id=txn.pk, actor=operator, reason="wrong buyer")
+    assert rev.reverses_id == txn.pk and sorted(p.amount for p in rev.postings.all()) == [D("-7.50"), D("7.50")]
+    assert transaction_reverse(idempotency_key="r", transaction_id=txn.pk, actor=operator, reason="wrong buyer") == rev
+    with pytest.raises(Conflict) as err:
+        transaction_reverse(idempotency_key="r2", transaction_id=txn.pk, actor=operator, reason="again")
+    assert err.value.code == "already_reversed"
+    cash.refresh_from_db()
+    assert cash.balance == 0 and ledger_check_run()["ok"]
+
+
+def test_the_checker_finds_a_cached_balance_that_lies(buyer):
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    ledger_post(idempotency_key="t", kind="test", lines=[Line(bank, D("3.00")), Line(cash, D("-3.00"))])
+    Account.objects.filter(pk=cash.pk).update(balance=D("30.00"))
+    report = ledger_check_run()
+    assert not report["ok"]
+    assert report["balance_mismatches"] == [{"account": str(cash), "cached": "30.00", "postings": "3.00"}]
+
+
+@pytest.mark.postgres
+def test_posted_rows_cannot_be_changed_or_deleted_in_the_database(buyer):
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    txn = ledger_post(idempotency_key="t", kind="test", lines=[Line(bank, D("1.00")), Line(cash, D("-1.00"))])
+    for statement in (
+        "UPDATE settlement_posting SET amount = 2 WHERE transaction_id = %s",
+        "DELETE FROM settlement_posting WHERE transaction_id = %s",
+        "UPDATE settlement_journaltransaction SET memo = 'x' WHERE id = %s",
+        "DELETE FROM settlement_journaltransaction WHERE id = %s",
+    ):
+        with pytest.raises(IntegrityError, match="immutable"), transaction.atomic(), connection.cursor() as c:
+            c.execute(statement, [txn.pk])
+    assert Posting.objects.filter(transaction=txn).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_unbalanced_transaction_cannot_commit_in_the_database(buyer):
+    """Even code that bypasses ledger_post cannot commit postings that do not sum to zero."""
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        txn = JournalTransaction.objects.create(idempotency_key="raw", content_hash="x", kind="raw")
+        Posting.objects.create(transaction=txn, account=bank, amount=D("1.00"), currency="CNY")
+        Posting.objects.create(transaction=txn, account=cash, amount=D("-0.50"), currency="CNY")
+    with pytest.raises(IntegrityError, match="two or more"), transaction.atomic():
+        txn = JournalTransaction.objects.create(idempotency_key="raw1", content_hash="x", kind="raw")
+        Posting.objects.create(transaction=txn, account=bank, amount=D("1.00"), currency="CNY")
+    assert JournalTransaction.objects.count() == 0
