@@ -21,6 +21,7 @@ router.register("pools", catalog_views.PoolViewSet, basename="pool")
 router.register(r"pools/(?P<pool_pk>\d+)/keys", catalog_views.PoolKeyViewSet, basename="pool-key")
 router.register("postings", settlement_views.PostingViewSet, basename="posting")
 router.register("holds", settlement_views.HoldViewSet, basename="hold")
+router.register("topups/card", settlement_views.CardTopUpViewSet, basename="topup-card")
 
 app_name = "api"
 urlpatterns = [

@@ -222,3 +222,65 @@ class LedgerCheck(models.Model):
 
     def __str__(self):
         return f"ledger check {self.ran_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"
+
+
+class CardPaymentStatus(models.TextChoices):
+    CREATED = "created", _("Created (not yet sent to Stripe)")
+    PENDING = "pending", _("Pending at Stripe")
+    UNKNOWN = "unknown", _("Unknown (the call to Stripe did not answer)")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class CardPaymentQuerySet(models.QuerySet):
+    def for_org(self, organisation):
+        return self.filter(organisation=organisation)
+
+    def unresolved(self):
+        return self.filter(status__in=[CardPaymentStatus.CREATED, CardPaymentStatus.PENDING, CardPaymentStatus.UNKNOWN])
+
+
+class CardPayment(models.Model):
+    """A top-up by card through a Stripe PaymentIntent. The row, and the idempotency key Stripe is
+    called with, are stored before the call, so a call that times out can be resolved later."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="card_payments")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default=CNY)
+    request_key = models.CharField(max_length=200, unique=True, help_text=_("The caller's Idempotency-Key."))
+    stripe_idempotency_key = models.CharField(max_length=80, unique=True)
+    intent_id = models.CharField(max_length=80, unique=True, null=True, blank=True)
+    payment_method = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text=_("Stripe PaymentMethod id when the server confirms; empty when the buyer's browser does."),
+    )
+    status = models.CharField(max_length=10, choices=CardPaymentStatus.choices, default=CardPaymentStatus.CREATED)
+    error = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CardPaymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="card_payment_amount_positive")]
+
+    def __str__(self):
+        return f"card payment {self.pk} {self.amount} {self.status}"
+
+
+class StripeEvent(models.Model):
+    """A Stripe webhook event, stored once under its id in the same transaction as its effect."""
+
+    event_id = models.CharField(max_length=80, unique=True)
+    type = models.CharField(max_length=80)
+    outcome = models.CharField(max_length=20, help_text=_("applied, ignored or no_change"))
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.event_id} {self.type} {self.outcome}"

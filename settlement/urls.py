@@ -5,6 +5,7 @@ from settlement import views
 app_name = "settlement"
 urlpatterns = [
     path("funds/", views.funds, name="funds"),
+    path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
     path("operator/money/", views.operator_money, name="operator_money"),
     path("operator/money/ledger-check/", views.operator_ledger_check, name="operator_ledger_check"),
     path("operator/organisations/<slug:slug>/ledger/", views.operator_ledger, name="operator_ledger"),

@@ -2,8 +2,10 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.forms import apply_errors
@@ -112,3 +114,14 @@ def operator_ledger(request, slug: str):
     context = _statement(request, organisation)
     context["organisation"] = organisation
     return render(request, "settlement/operator_ledger.html", context)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Stripe's webhook: 200 once the event is recorded (or was already), 400 if unsigned."""
+    try:
+        event = services.webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature", ""))
+    except ExchangeError as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail, "fields": {}}, status=400)
+    return JsonResponse({"received": event.event_id, "outcome": event.outcome})

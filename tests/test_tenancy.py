@@ -105,6 +105,8 @@ CASES = {
     "api:operator-payouts": None,
     "api:operator-transaction-reverse": {"transaction_id": "transaction"},
     "api:operator-ledger-check": None,
+    "api:topup-card-list": None,
+    "settlement:stripe_webhook": None,
 }
 
 

@@ -187,7 +187,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "pools-suspend-silent": {"task": "catalog.tasks.pools_suspend_silent_task", "schedule": 60.0},
+    "holds-expire": {"task": "settlement.tasks.holds_expire_task", "schedule": 60.0},
+    "card-payments-resolve": {"task": "settlement.tasks.card_payments_resolve_task", "schedule": 300.0},
+    "ledger-check": {"task": "settlement.tasks.ledger_check_task", "schedule": 3600.0},
 }
+
+# Stripe: the real API unless STRIPE_API_BASE points elsewhere (localstripe in tests).
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_local")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_local")
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
 
 # Exchange rules that the operator may tune per deployment (not the standard's numbers,
 # which live in code beside the rule they belong to).

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from settlement.models import Account, Hold, JournalTransaction, Posting, Purpose
+from settlement.models import Account, CardPayment, Hold, JournalTransaction, Posting, Purpose
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 
@@ -93,3 +93,20 @@ class PayoutInSerializer(serializers.Serializer):
 
 class ReversalInSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
+
+
+class CardTopUpInSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, min_value=0)
+    payment_method = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="A Stripe PaymentMethod id (e.g. pm_card_visa) to confirm at once; without it the buyer's "
+        "browser confirms the PaymentIntent.",
+    )
+
+
+class CardPaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CardPayment
+        fields = ["id", "amount", "currency", "status", "intent_id", "error", "created_at", "updated_at"]

@@ -13,6 +13,8 @@ from settlement.api.serializers import (
     AdjustmentInSerializer,
     BankReferenceSerializer,
     BankTransferInSerializer,
+    CardPaymentSerializer,
+    CardTopUpInSerializer,
     FundsSerializer,
     HoldSerializer,
     PayoutInSerializer,
@@ -20,7 +22,7 @@ from settlement.api.serializers import (
     ReversalInSerializer,
     TransactionSerializer,
 )
-from settlement.models import Hold, Posting
+from settlement.models import CardPayment, Hold, Posting
 
 FUNDS_SCOPES = (ApiKeyScope.FUNDS_READ, ApiKeyScope.FUNDS_WRITE)
 IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
@@ -94,6 +96,29 @@ class BankTopUpView(APIView):
     def post(self, request):
         ref = services.bank_reference_for(organisation=request.organisation)
         return Response({"reference": ref.code, "instructions": BANK_INSTRUCTIONS})
+
+
+class CardTopUpViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Top-ups by card (Stripe PaymentIntents): create one, list them."""
+
+    serializer_class = CardPaymentSerializer
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return CardPayment.objects.none()
+        return CardPayment.objects.for_org(self.request.organisation)
+
+    @extend_schema(request=CardTopUpInSerializer, responses={201: CardPaymentSerializer}, parameters=[IDEMPOTENCY])
+    def create(self, request):
+        key = idempotency_key(request)
+        s = CardTopUpInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        payment = services.card_topup_create(
+            actor=request.user, organisation=request.organisation, request_key=key, **s.validated_data
+        )
+        return Response(CardPaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
 
 
 def _organisation(slug: str) -> Organisation:

@@ -1,6 +1,7 @@
 """Operations that move money. Every movement posts one balanced journal transaction through
 ``settlement.services.ledger.ledger_post``; pages, API, admin, commands and tasks call these."""
 
+from settlement.services.cards import card_payment_resolve, card_payments_resolve, card_topup_create, webhook_receive
 from settlement.services.funds import (
     adjustment_post,
     available_funds,
@@ -17,6 +18,9 @@ __all__ = [
     "available_funds",
     "bank_reference_for",
     "bank_transfer_record",
+    "card_payment_resolve",
+    "card_payments_resolve",
+    "card_topup_create",
     "hold_capture",
     "hold_place",
     "hold_release",
@@ -24,4 +28,5 @@ __all__ = [
     "ledger_post",
     "payout_record",
     "transaction_reverse",
+    "webhook_receive",
 ]

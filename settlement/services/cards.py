@@ -1,0 +1,190 @@
+"""Top-ups by card through Stripe PaymentIntents, and Stripe's webhooks.
+
+- Our row and the idempotency key we send to Stripe are committed before the call; a call that
+  does not answer leaves the payment ``unknown``, and ``card_payments_resolve`` (a periodic task)
+  asks again with the same key, which Stripe answers with the original PaymentIntent.
+- Webhooks are verified on the raw body (300 s tolerance), stored under their event id in the
+  same transaction as their effect, and never trusted: the PaymentIntent is fetched again and its
+  current state is what counts, so duplicates and out-of-order delivery change nothing.
+- A succeeded PaymentIntent credits the buyer once, under the key ``stripe-pi:<id>``, whichever
+  path (the API call, a webhook, the resolver) gets there first.
+Integer minor units (fen) exist only inside this module.
+"""
+
+from decimal import Decimal
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from accounts.models import Organisation, User
+from config.errors import ExchangeError
+from settlement.models import CardPayment, CardPaymentStatus, Purpose, StripeEvent
+from settlement.services.holds import _positive
+from settlement.services.ledger import Line, account_for, ledger_post
+
+HANDLED_EVENTS = {
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.canceled",
+}
+
+
+def _client() -> stripe.StripeClient:
+    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    http = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, base_addresses=base, http_client=http, max_network_retries=0)
+
+
+def _fen(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def card_topup_create(
+    *, actor: User, organisation: Organisation, amount: Decimal, request_key: str, payment_method: str = ""
+) -> CardPayment:
+    """Top up prepaid funds by card. Idempotent by the caller's request key."""
+    amount = _positive(amount)
+    existing = CardPayment.objects.filter(request_key=request_key).first()
+    if existing is not None:
+        if (existing.organisation_id, existing.amount) != (organisation.pk, amount):
+            raise ExchangeError("This Idempotency-Key was used for another payment.", code="conflict", status=409)
+        return (
+            card_payment_resolve(payment_id=existing.pk) if existing.status != CardPaymentStatus.SUCCEEDED else existing
+        )
+    with transaction.atomic(durable=True):
+        payment = CardPayment.objects.create(
+            organisation=organisation,
+            amount=amount,
+            request_key=request_key,
+            stripe_idempotency_key=f"suanli-topup-{request_key}"[:80],
+            payment_method=payment_method or "",
+            created_by=actor,
+        )
+    return _send(payment)
+
+
+def _send(payment: CardPayment) -> CardPayment:
+    """Create (and, with a payment method, confirm) the PaymentIntent. The same parameters under
+    the same idempotency key every time, so a repeat gets Stripe's original answer."""
+    payment_method = payment.payment_method
+    params = {
+        "amount": _fen(payment.amount),
+        "currency": payment.currency.lower(),
+        "confirm": bool(payment_method),
+        "metadata": {"suanli_payment": str(payment.pk), "organisation": payment.organisation.slug},
+    }
+    if payment_method:
+        params["payment_method"] = payment_method
+    try:
+        intent = _client().v1.payment_intents.create(
+            params=params, options={"idempotency_key": payment.stripe_idempotency_key}
+        )
+    except stripe.CardError as exc:
+        intent_id = getattr(getattr(exc, "error", None), "payment_intent", None)
+        _mark(
+            payment,
+            CardPaymentStatus.FAILED,
+            intent_id=getattr(intent_id, "id", None),
+            error=str(exc.user_message or exc)[:300],
+        )
+        return payment
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        _mark(payment, CardPaymentStatus.UNKNOWN, error=f"Stripe did not answer: {type(exc).__name__}"[:300])
+        return payment
+    return _apply_intent(intent.id)
+
+
+def _mark(payment: CardPayment, status: str, *, intent_id: str | None = None, error: str = "") -> None:
+    fields = {"status": status, "error": error}
+    if intent_id:
+        fields["intent_id"] = intent_id
+    CardPayment.objects.filter(pk=payment.pk).exclude(status=CardPaymentStatus.SUCCEEDED).update(**fields)
+    payment.refresh_from_db()
+
+
+def _apply_intent(intent_id: str) -> CardPayment | None:
+    """Fetch the PaymentIntent and bring our payment (and the ledger) to its state."""
+    intent = _client().v1.payment_intents.retrieve(intent_id)
+    with transaction.atomic():
+        return _apply(intent)
+
+
+def _apply(intent) -> CardPayment | None:
+    """Inside the caller's transaction: our payment (locked) takes the fetched intent's state; a
+    succeeded intent credits the buyer once, under the key stripe-pi:<id>."""
+    payment_id = (intent.to_dict().get("metadata") or {}).get("suanli_payment")
+    payments = CardPayment.objects.select_for_update().select_related("organisation")
+    payment = payments.filter(pk=payment_id).first() if payment_id else None
+    payment = payment or payments.filter(intent_id=intent.id).first()
+    if payment is None:
+        return None  # not one of ours
+    payment.intent_id = intent.id
+    if intent.status == "succeeded":
+        if _yuan(intent.amount) != payment.amount or intent.currency.upper() != payment.currency:
+            payment.status, payment.error = CardPaymentStatus.FAILED, "Amount or currency differ from Stripe's."
+        else:
+            clearing = account_for(purpose=Purpose.STRIPE_CLEARING, currency=payment.currency)
+            cash = account_for(organisation=payment.organisation, purpose=Purpose.BUYER_CASH, currency=payment.currency)
+            ledger_post(
+                idempotency_key=f"stripe-pi:{intent.id}",
+                kind="topup.card",
+                source=f"stripe:{intent.id}",
+                memo=f"Card top-up {intent.id}",
+                lines=[Line(clearing, payment.amount), Line(cash, -payment.amount)],
+            )
+            payment.status, payment.error = CardPaymentStatus.SUCCEEDED, ""
+    elif payment.status != CardPaymentStatus.SUCCEEDED:
+        error = intent.to_dict().get("last_payment_error")
+        failed = intent.status == "canceled" or (intent.status == "requires_payment_method" and error)
+        payment.status = CardPaymentStatus.FAILED if failed else CardPaymentStatus.PENDING
+    payment.save(update_fields=["intent_id", "status", "error", "updated_at"])
+    return payment
+
+
+def card_payment_resolve(*, payment_id: int) -> CardPayment:
+    """Bring a payment whose state we do not know up to date with Stripe."""
+    payment = CardPayment.objects.get(pk=payment_id)
+    if payment.status == CardPaymentStatus.SUCCEEDED:
+        return payment
+    if payment.intent_id:
+        return _apply_intent(payment.intent_id) or payment
+    # Never reached Stripe, or its answer was lost: the same idempotency key returns the original.
+    return _send(payment)
+
+
+def card_payments_resolve() -> int:
+    """Periodic: resolve every payment left created, pending or unknown."""
+    ids = list(CardPayment.objects.unresolved().values_list("pk", flat=True))
+    for payment_id in ids:
+        card_payment_resolve(payment_id=payment_id)
+    return len(ids)
+
+
+def webhook_receive(*, payload: bytes, signature: str) -> StripeEvent:
+    """Verify, record once and apply a Stripe webhook event.
+
+    The PaymentIntent is fetched before the transaction (no network call holds a lock); the event
+    row and its effect then commit together, and a duplicate delivery finds the row and stops.
+    """
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance=300)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise ExchangeError("The webhook's signature does not verify.", code="invalid_signature") from exc
+    existing = StripeEvent.objects.filter(event_id=event.id).first()
+    if existing is not None:
+        return existing
+    intent = _client().v1.payment_intents.retrieve(event.data.object.id) if event.type in HANDLED_EVENTS else None
+    try:
+        with transaction.atomic():
+            outcome = "ignored"
+            if intent is not None:
+                outcome = "applied" if _apply(intent) is not None else "not_ours"
+            return StripeEvent.objects.create(event_id=event.id, type=event.type, outcome=outcome)
+    except IntegrityError:  # the same event, delivered twice at once: the other delivery applied it
+        return StripeEvent.objects.get(event_id=event.id)

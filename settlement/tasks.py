@@ -1,0 +1,22 @@
+from celery import shared_task
+
+from settlement.selectors import ledger_check_run
+from settlement.services import card_payments_resolve, holds_expire
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def holds_expire_task() -> list[int]:
+    """Periodic: release what is left of expired holds (idempotent per hold)."""
+    return holds_expire()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def card_payments_resolve_task() -> int:
+    """Periodic: ask Stripe about card payments left created, pending or unknown."""
+    return card_payments_resolve()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def ledger_check_task() -> bool:
+    """Periodic: run the ledger's invariant checker; the operator console shows the result."""
+    return ledger_check_run()["ok"]
