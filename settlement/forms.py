@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -26,3 +28,12 @@ class PayoutForm(forms.Form):
     organisation = forms.SlugField(label=_("Provider (slug)"))
     amount = forms.DecimalField(label=_("Amount (¥)"), min_value=0, **MONEY)
     bank_transaction_id = forms.CharField(label=_("Bank's transaction id"), max_length=100)
+
+
+class CardTopUpForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount (¥)"), min_value=Decimal("0.01"), **MONEY)
+    payment_method = forms.ChoiceField(
+        label=_("Card"),
+        choices=[("pm_card_visa", _("Test card: Visa 4242 4242 4242 4242"))],
+        help_text=_("Stripe test mode: in live mode the card is entered in Stripe's own form."),
+    )

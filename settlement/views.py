@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import JsonResponse
@@ -14,7 +15,8 @@ from accounts.permissions import operator_required, organisation_required
 from config.errors import ExchangeError
 from settlement import selectors, services
 from settlement.api.views import BANK_INSTRUCTIONS
-from settlement.forms import AdjustmentForm, BankTransferForm, PayoutForm
+from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
+from settlement.models import CardPayment
 
 
 def _statement(request, organisation):
@@ -29,10 +31,43 @@ def _statement(request, organisation):
 
 @organisation_required
 def funds(request):
+    card_form = CardTopUpForm(request.POST or None) if _card_test_mode() else None
+    if request.method == "POST" and card_form is not None and card_form.is_valid():
+        key = request.POST.get("idempotency_key") or uuid.uuid4().hex
+        try:
+            payment = services.card_topup_create(
+                actor=request.user,
+                organisation=request.organisation,
+                request_key=f"web:{request.organisation.pk}:{key}",
+                **card_form.cleaned_data,
+            )
+        except ExchangeError as exc:
+            apply_errors(card_form, exc)
+        else:
+            if payment.status == "succeeded":
+                messages.success(request, _("Card payment received: ¥%(amount)s.") % {"amount": payment.amount})
+            else:
+                messages.warning(
+                    request,
+                    _("Card payment %(status)s. %(error)s")
+                    % {"status": payment.get_status_display(), "error": payment.error},
+                )
+            return redirect("settlement:funds")
     context = _statement(request, request.organisation)
-    context["bank_reference"] = services.bank_reference_for(organisation=request.organisation)
-    context["bank_instructions"] = BANK_INSTRUCTIONS
+    context.update(
+        {
+            "bank_reference": services.bank_reference_for(organisation=request.organisation),
+            "bank_instructions": BANK_INSTRUCTIONS,
+            "card_form": card_form,
+            "card_payments": CardPayment.objects.for_org(request.organisation)[:10],
+            "form_key": uuid.uuid4().hex,
+        }
+    )
     return render(request, "settlement/funds.html", context)
+
+
+def _card_test_mode() -> bool:
+    return settings.STRIPE_SECRET_KEY.startswith("sk_test")
 
 
 @operator_required

@@ -166,3 +166,15 @@ def test_a_hundred_events_delivered_three_times_shuffled_apply_once(client, buye
     assert set(CardPayment.objects.values_list("status", flat=True)) == {CardPaymentStatus.SUCCEEDED}
     assert available_funds(organisation=org).available == sum(p.amount for p in payments)
     assert ledger_check_run()["ok"]
+
+
+def test_card_top_up_on_the_funds_page(client, buyer):
+    user, org = buyer
+    client.force_login(user)
+    page = client.get("/funds/").content.decode()
+    key = page.split('name="idempotency_key" value="')[1].split('"')[0]
+    form = {"idempotency_key": key, "amount": "99.90", "payment_method": "pm_card_visa"}
+    assert "Card payment received: ¥99.90." in client.post("/funds/", form, follow=True).content.decode()
+    assert client.post("/funds/", form).status_code == 302  # a double submit pays once
+    assert available_funds(organisation=org).available == D("99.90")
+    assert CardPayment.objects.count() == 1
