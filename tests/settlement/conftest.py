@@ -2,7 +2,18 @@ from decimal import Decimal
 
 import pytest
 
+from settlement.selectors import ledger_check_run
 from settlement.services import bank_reference_for, bank_transfer_record
+
+
+@pytest.fixture(autouse=True)
+def _ledger_checked_after_every_test(request, _django_db_helper):
+    """The invariant checker runs after every settlement scenario, before the database is rolled
+    back (it depends on pytest-django's database fixture, so it is torn down first)."""
+    yield
+    if request.node.get_closest_marker("django_db") and not request.node.get_closest_marker("ledger_tampered"):
+        report = ledger_check_run(store=False)
+        assert report["ok"], report
 
 
 @pytest.fixture

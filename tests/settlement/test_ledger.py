@@ -85,6 +85,7 @@ def test_a_reversal_undoes_exactly_once(buyer, operator):
     assert cash.balance == 0 and ledger_check_run()["ok"]
 
 
+@pytest.mark.ledger_tampered
 def test_the_checker_finds_a_cached_balance_that_lies(buyer):
     _, org = buyer
     bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
