@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -62,6 +63,13 @@ class Organisation(models.Model):
         _("credit limit (CNY)"), max_digits=20, decimal_places=2, default=0,
         help_text=_("How far below zero the prepaid funds may go for holds; set by the operator."),
     )  # fmt: skip
+    stripe_account_id = models.CharField(
+        _("Stripe connected account"),
+        max_length=60,
+        blank=True,
+        validators=[RegexValidator(r"^acct_[A-Za-z0-9]+$", _("A Stripe account id, acct_…"))],
+        help_text=_("Where payouts by Stripe Connect go; set by the operator."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrganisationQuerySet.as_manager()

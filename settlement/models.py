@@ -35,6 +35,7 @@ class Purpose(models.TextChoices):
     VAT_PAYABLE = "vat_payable", _("VAT payable")
     STRIPE_CLEARING = "stripe_clearing", _("Cash at Stripe (clearing)")
     BANK_CLEARING = "bank_clearing", _("Cash at the bank (clearing)")
+    PAYOUTS_IN_TRANSIT = "payouts_in_transit", _("Payouts sent, not yet confirmed")
     ADJUSTMENTS = "adjustments", _("Manual adjustments")
 
 
@@ -46,7 +47,7 @@ DEBIT_NORMAL = frozenset(
 )
 # Accounts whose balance (normal sense) may never go below zero. Buyer cash may, down to minus
 # the organisation's credit limit; that rule lives in the hold and payout services.
-NEVER_NEGATIVE = frozenset({Purpose.BUYER_HOLDS, Purpose.PROVIDER_PAYABLE})
+NEVER_NEGATIVE = frozenset({Purpose.BUYER_HOLDS, Purpose.PROVIDER_PAYABLE, Purpose.PAYOUTS_IN_TRANSIT})
 
 
 class AccountQuerySet(models.QuerySet):
@@ -284,3 +285,35 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_id} {self.type} {self.outcome}"
+
+
+class TransferStatus(models.TextChoices):
+    CREATED = "created", _("Created (not yet sent to Stripe)")
+    UNKNOWN = "unknown", _("Unknown (the call to Stripe did not answer)")
+    PAID = "paid", _("Paid")
+    FAILED = "failed", _("Refused by Stripe; funds back on the payable")
+
+
+class StripeTransfer(models.Model):
+    """A provider payout by Stripe Connect transfer. The payable is reserved (moved to payouts in
+    transit) before the call, so it cannot be paid out twice; the call's outcome settles it."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="stripe_transfers")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default=CNY)
+    destination = models.CharField(max_length=60)
+    request_key = models.CharField(max_length=200, unique=True)
+    stripe_idempotency_key = models.CharField(max_length=80, unique=True)
+    transfer_id = models.CharField(max_length=80, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=TransferStatus.choices, default=TransferStatus.CREATED)
+    error = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_transfer_amount_positive")]
+
+    def __str__(self):
+        return f"transfer {self.pk} {self.amount} → {self.destination} ({self.status})"

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from settlement.selectors import ledger_check_run
-from settlement.services import card_payments_resolve, holds_expire
+from settlement.services import card_payments_resolve, holds_expire, stripe_transfers_resolve
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -20,3 +20,9 @@ def card_payments_resolve_task() -> int:
 def ledger_check_task() -> bool:
     """Periodic: run the ledger's invariant checker; the operator console shows the result."""
     return ledger_check_run()["ok"]
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def stripe_transfers_resolve_task() -> int:
+    """Periodic: send again payouts whose outcome at Stripe is unknown (same idempotency key)."""
+    return stripe_transfers_resolve()

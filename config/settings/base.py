@@ -189,6 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     "pools-suspend-silent": {"task": "catalog.tasks.pools_suspend_silent_task", "schedule": 60.0},
     "holds-expire": {"task": "settlement.tasks.holds_expire_task", "schedule": 60.0},
     "card-payments-resolve": {"task": "settlement.tasks.card_payments_resolve_task", "schedule": 300.0},
+    "stripe-transfers-resolve": {"task": "settlement.tasks.stripe_transfers_resolve_task", "schedule": 300.0},
     "ledger-check": {"task": "settlement.tasks.ledger_check_task", "schedule": 3600.0},
 }
 

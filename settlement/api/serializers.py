@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from settlement.models import Account, CardPayment, Hold, JournalTransaction, Posting, Purpose
+from settlement.models import Account, CardPayment, Hold, JournalTransaction, Posting, Purpose, StripeTransfer
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 
@@ -88,7 +88,21 @@ class AdjustmentInSerializer(serializers.Serializer):
 class PayoutInSerializer(serializers.Serializer):
     organisation = serializers.SlugField()
     amount = serializers.DecimalField(**MONEY, min_value=0)
-    bank_transaction_id = serializers.CharField(max_length=100)
+    method = serializers.ChoiceField(choices=["bank", "stripe"], default="bank")
+    bank_transaction_id = serializers.CharField(max_length=100, required=False)
+
+    def validate(self, attrs):
+        if attrs["method"] == "bank" and not attrs.get("bank_transaction_id"):
+            raise serializers.ValidationError(
+                {"bank_transaction_id": "Required for a bank payout: the bank's transaction id."}, code="required"
+            )
+        return attrs
+
+
+class StripeTransferSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StripeTransfer
+        fields = ["id", "amount", "currency", "destination", "status", "transfer_id", "error", "created_at"]
 
 
 class ReversalInSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from settlement.api.serializers import (
     PayoutInSerializer,
     PostingSerializer,
     ReversalInSerializer,
+    StripeTransferSerializer,
     TransactionSerializer,
 )
 from settlement.models import CardPayment, Hold, Posting
@@ -165,18 +166,30 @@ class AdjustmentView(_OperatorMoneyView):
 
 
 class PayoutView(_OperatorMoneyView):
-    """Operator: a provider payout sent by bank transfer (never beyond the payable)."""
+    """Operator: a provider payout, never beyond the payable: by bank transfer already sent
+    (``method=bank``), or by Stripe Connect transfer to the provider's connected account
+    (``method=stripe``)."""
 
-    @extend_schema(request=PayoutInSerializer, responses={201: TransactionSerializer}, parameters=[IDEMPOTENCY])
+    @extend_schema(
+        request=PayoutInSerializer,
+        responses={201: TransactionSerializer, 202: StripeTransferSerializer},
+        parameters=[IDEMPOTENCY],
+    )
     def post(self, request):
         key = idempotency_key(request)
         s = PayoutInSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
+        org = _organisation(data["organisation"])
+        if data["method"] == "stripe":
+            transfer = services.payout_stripe_create(
+                actor=request.user, organisation=org, amount=data["amount"], request_key=key
+            )
+            return Response(StripeTransferSerializer(transfer).data, status=status.HTTP_202_ACCEPTED)
         txn = services.payout_record(
             actor=request.user,
             idempotency_key=key,
-            organisation=_organisation(data["organisation"]),
+            organisation=org,
             amount=data["amount"],
             bank_transaction_id=data["bank_transaction_id"],
         )
