@@ -15,6 +15,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Round
+from django.db.models.lookups import Exact, GreaterThanOrEqual
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
@@ -157,6 +159,9 @@ class HoldQuerySet(models.QuerySet):
         return self.filter(status=HoldStatus.OPEN)
 
 
+_UNSETTLED_FEN = Round((models.F("amount") - models.F("captured") - models.F("released")) * 100)
+
+
 class Hold(models.Model):
     """Funds set aside for something the buyer may owe (an order, a reservation): placed,
     captured in part or whole, released, or expired. Each step posts to the ledger."""
@@ -180,12 +185,10 @@ class Hold(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
             models.CheckConstraint(condition=Q(captured__gte=0, released__gte=0), name="hold_parts_nonnegative"),
+            # In whole fen: SQLite evaluates decimal arithmetic in binary floating point.
+            models.CheckConstraint(condition=GreaterThanOrEqual(_UNSETTLED_FEN, 0), name="hold_not_overdrawn"),
             models.CheckConstraint(
-                condition=Q(captured__lte=models.F("amount") - models.F("released")), name="hold_not_overdrawn"
-            ),
-            models.CheckConstraint(
-                condition=Q(status="open") | Q(captured=models.F("amount") - models.F("released")),
-                name="hold_closed_means_settled",
+                condition=Q(status="open") | Q(Exact(_UNSETTLED_FEN, 0)), name="hold_closed_means_settled"
             ),
         ]
 
@@ -277,7 +280,7 @@ class StripeEvent(models.Model):
 
     event_id = models.CharField(max_length=80, unique=True)
     type = models.CharField(max_length=80)
-    outcome = models.CharField(max_length=20, help_text=_("applied, ignored or no_change"))
+    outcome = models.CharField(max_length=20, help_text=_("applied, ignored or not_ours"))
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,7 +3,8 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, IntegerField, Sum
+from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
 from settlement.models import Account, Hold, JournalTransaction, LedgerCheck, Posting
@@ -26,18 +27,33 @@ def holds_for_org(*, organisation):
     return Hold.objects.for_org(organisation)
 
 
+def _fen_sum():
+    """Sum of amounts in whole fen: exact on PostgreSQL (numeric) and SQLite (which stores
+    decimals as binary floating point and would sum them inexactly)."""
+    return Sum(Cast(Round(F("amount") * 100), IntegerField()))
+
+
+def _yuan(fen) -> Decimal:
+    return (Decimal(fen or 0) / 100).quantize(Decimal("0.01"))
+
+
 def ledger_check_run(*, store: bool = True) -> dict:
     """Every unbalanced transaction, every account whose cached balance differs from its
     postings, every transaction with fewer than two postings, and the totals per currency."""
     unbalanced = [
-        {"transaction": row["transaction_id"], "currency": row["currency"], "sum": str(row["total"])}
+        {"transaction": row["transaction_id"], "currency": row["currency"], "sum": str(_yuan(row["total"]))}
         for row in Posting.objects.values("transaction_id", "currency")
-        .annotate(total=Sum("amount"))
+        .annotate(total=_fen_sum())
         .exclude(total=0)
         .order_by("transaction_id")
     ]
     thin = list(JournalTransaction.objects.annotate(n=Count("postings")).filter(n__lt=2).values_list("pk", flat=True))
-    sums = dict(Posting.objects.values("account_id").annotate(total=Sum("amount")).values_list("account_id", "total"))
+    sums = {
+        account_id: _yuan(total)
+        for account_id, total in Posting.objects.values("account_id")
+        .annotate(total=_fen_sum())
+        .values_list("account_id", "total")
+    }
     mismatched = []
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for account in Account.objects.select_related("organisation"):
@@ -46,7 +62,7 @@ def ledger_check_run(*, store: bool = True) -> dict:
             mismatched.append({"account": str(account), "cached": str(account.balance), "postings": str(derived)})
         totals[account.currency][account.purpose] += derived
     grand = {
-        currency: str(Posting.objects.filter(currency=currency).aggregate(t=Sum("amount"))["t"] or Decimal(0))
+        currency: str(_yuan(Posting.objects.filter(currency=currency).aggregate(t=_fen_sum())["t"]))
         for currency in totals
     }
     report = {

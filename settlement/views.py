@@ -14,7 +14,6 @@ from accounts.models import Organisation
 from accounts.permissions import operator_required, organisation_required
 from config.errors import ExchangeError
 from settlement import selectors, services
-from settlement.api.views import BANK_INSTRUCTIONS
 from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
 from settlement.models import CardPayment
 
@@ -57,7 +56,7 @@ def funds(request):
     context.update(
         {
             "bank_reference": services.bank_reference_for(organisation=request.organisation),
-            "bank_instructions": BANK_INSTRUCTIONS,
+            "bank_instructions": settings.SUANLI_BANK_INSTRUCTIONS,
             "card_form": card_form,
             "card_payments": CardPayment.objects.for_org(request.organisation)[:10],
             "form_key": uuid.uuid4().hex,
@@ -120,7 +119,6 @@ def _operator_post(request, which, form) -> bool:
             else:
                 services.payout_record(
                     actor=request.user,
-                    idempotency_key=f"web:{key}",
                     organisation=org,
                     amount=data["amount"],
                     bank_transaction_id=data["bank_transaction_id"],

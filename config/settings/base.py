@@ -199,6 +199,13 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_local")
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
 
+# Shown to buyers for top-ups by bank transfer (对公转账).
+SUANLI_BANK_INSTRUCTIONS = env(
+    "BANK_INSTRUCTIONS",
+    default="Transfer to Suanli Exchange Ltd. (demo account 6222 0000 0000 0000) with this reference in the "
+    "remark (附言). Funds appear once the operator matches the transfer.",
+)
+
 # Exchange rules that the operator may tune per deployment (not the standard's numbers,
 # which live in code beside the rule they belong to).
 SUANLI_HEARTBEAT_FUTURE_TOLERANCE_SECONDS = env.int("HEARTBEAT_FUTURE_TOLERANCE", default=300)

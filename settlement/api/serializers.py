@@ -82,7 +82,7 @@ class AdjustmentInSerializer(serializers.Serializer):
     organisation = serializers.SlugField()
     purpose = serializers.ChoiceField(choices=[Purpose.BUYER_CASH, Purpose.PROVIDER_PAYABLE])
     amount = serializers.DecimalField(**MONEY, help_text="Signed: positive raises what the account shows.")
-    reason = serializers.CharField(max_length=300)
+    reason = serializers.CharField(max_length=300, allow_blank=True, help_text="Required (reason_required).")
 
 
 class PayoutInSerializer(serializers.Serializer):
@@ -106,7 +106,7 @@ class StripeTransferSerializer(serializers.ModelSerializer):
 
 
 class ReversalInSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=300)
+    reason = serializers.CharField(max_length=300, allow_blank=True, help_text="Required (reason_required).")
 
 
 class CardTopUpInSerializer(serializers.Serializer):

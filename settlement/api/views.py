@@ -1,3 +1,4 @@
+from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -27,10 +28,6 @@ from settlement.models import CardPayment, Hold, Posting
 
 FUNDS_SCOPES = (ApiKeyScope.FUNDS_READ, ApiKeyScope.FUNDS_WRITE)
 IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
-BANK_INSTRUCTIONS = (
-    "Transfer to Suanli Exchange Ltd., account 6222 0000 0000 0000, with this reference in the remark "
-    "(附言). Funds appear once the operator matches the transfer."
-)
 
 
 class FundsView(APIView):
@@ -96,7 +93,7 @@ class BankTopUpView(APIView):
     @extend_schema(request=None, responses=BankReferenceSerializer)
     def post(self, request):
         ref = services.bank_reference_for(organisation=request.organisation)
-        return Response({"reference": ref.code, "instructions": BANK_INSTRUCTIONS})
+        return Response({"reference": ref.code, "instructions": settings.SUANLI_BANK_INSTRUCTIONS})
 
 
 class CardTopUpViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -188,7 +185,6 @@ class PayoutView(_OperatorMoneyView):
             return Response(StripeTransferSerializer(transfer).data, status=status.HTTP_202_ACCEPTED)
         txn = services.payout_record(
             actor=request.user,
-            idempotency_key=key,
             organisation=org,
             amount=data["amount"],
             bank_transaction_id=data["bank_transaction_id"],

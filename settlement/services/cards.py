@@ -11,18 +11,23 @@
 Integer minor units (fen) exist only inside this module.
 """
 
+import hashlib
+import logging
+from datetime import timedelta
 from decimal import Decimal
 
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import Organisation, User
-from config.errors import ExchangeError
+from config.errors import Conflict, ExchangeError
 from settlement.models import CardPayment, CardPaymentStatus, Purpose, StripeEvent
 from settlement.services.holds import _positive
 from settlement.services.ledger import Line, account_for, ledger_post
 
+logger = logging.getLogger(__name__)
 HANDLED_EVENTS = {
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
@@ -35,6 +40,16 @@ def _client() -> stripe.StripeClient:
     base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
     http = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
     return stripe.StripeClient(settings.STRIPE_SECRET_KEY, base_addresses=base, http_client=http, max_network_retries=0)
+
+
+def stripe_key(kind: str, request_key: str) -> str:
+    """The idempotency key sent to Stripe: derived from ours, fixed length, never truncated."""
+    return f"suanli-{kind}-{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"
+
+
+# Stripe keeps idempotency keys for at least 24 hours; past that a resend could charge twice,
+# so the resolver stops and leaves the payment for the operator.
+RESEND_WITHIN = timedelta(hours=23)
 
 
 def _fen(amount: Decimal) -> int:
@@ -50,21 +65,22 @@ def card_topup_create(
 ) -> CardPayment:
     """Top up prepaid funds by card. Idempotent by the caller's request key."""
     amount = _positive(amount)
-    existing = CardPayment.objects.filter(request_key=request_key).first()
-    if existing is not None:
+    try:
+        with transaction.atomic(durable=True):
+            payment = CardPayment.objects.create(
+                organisation=organisation,
+                amount=amount,
+                request_key=request_key,
+                stripe_idempotency_key=stripe_key("topup", request_key),
+                payment_method=payment_method or "",
+                created_by=actor,
+            )
+    except IntegrityError:  # a retry (perhaps concurrent) of the same request
+        existing = CardPayment.objects.get(request_key=request_key)
         if (existing.organisation_id, existing.amount) != (organisation.pk, amount):
-            raise ExchangeError("This Idempotency-Key was used for another payment.", code="conflict", status=409)
+            raise Conflict("This Idempotency-Key was used for another payment.") from None
         return (
-            card_payment_resolve(payment_id=existing.pk) if existing.status != CardPaymentStatus.SUCCEEDED else existing
-        )
-    with transaction.atomic(durable=True):
-        payment = CardPayment.objects.create(
-            organisation=organisation,
-            amount=amount,
-            request_key=request_key,
-            stripe_idempotency_key=f"suanli-topup-{request_key}"[:80],
-            payment_method=payment_method or "",
-            created_by=actor,
+            existing if existing.status == CardPaymentStatus.SUCCEEDED else card_payment_resolve(payment_id=existing.pk)
         )
     return _send(payment)
 
@@ -126,19 +142,23 @@ def _apply(intent) -> CardPayment | None:
         return None  # not one of ours
     payment.intent_id = intent.id
     if intent.status == "succeeded":
-        if _yuan(intent.amount) != payment.amount or intent.currency.upper() != payment.currency:
-            payment.status, payment.error = CardPaymentStatus.FAILED, "Amount or currency differ from Stripe's."
-        else:
-            clearing = account_for(purpose=Purpose.STRIPE_CLEARING, currency=payment.currency)
-            cash = account_for(organisation=payment.organisation, purpose=Purpose.BUYER_CASH, currency=payment.currency)
-            ledger_post(
-                idempotency_key=f"stripe-pi:{intent.id}",
-                kind="topup.card",
-                source=f"stripe:{intent.id}",
-                memo=f"Card top-up {intent.id}",
-                lines=[Line(clearing, payment.amount), Line(cash, -payment.amount)],
-            )
-            payment.status, payment.error = CardPaymentStatus.SUCCEEDED, ""
+        # What Stripe took is what the buyer gets: a difference from what we asked for is flagged
+        # for the operator, never lost.
+        received, currency = _yuan(intent.amount), intent.currency.upper()
+        clearing = account_for(purpose=Purpose.STRIPE_CLEARING, currency=currency)
+        cash = account_for(organisation=payment.organisation, purpose=Purpose.BUYER_CASH, currency=currency)
+        ledger_post(
+            idempotency_key=f"stripe-pi:{intent.id}",
+            kind="topup.card",
+            source=f"stripe:{intent.id}",
+            memo=f"Card top-up {intent.id}",
+            lines=[Line(clearing, received), Line(cash, -received)],
+        )
+        payment.status = CardPaymentStatus.SUCCEEDED
+        differs = (received, currency) != (payment.amount, payment.currency)
+        payment.error = (
+            f"Stripe took {received} {currency}, not {payment.amount}: credited what it took." if differs else ""
+        )
     elif payment.status != CardPaymentStatus.SUCCEEDED:
         error = intent.to_dict().get("last_payment_error")
         failed = intent.status == "canceled" or (intent.status == "requires_payment_method" and error)
@@ -154,15 +174,23 @@ def card_payment_resolve(*, payment_id: int) -> CardPayment:
         return payment
     if payment.intent_id:
         return _apply_intent(payment.intent_id) or payment
-    # Never reached Stripe, or its answer was lost: the same idempotency key returns the original.
+    # Never reached Stripe, or its answer was lost: the same idempotency key returns the original,
+    # for as long as Stripe keeps keys.
+    if payment.created_at < timezone.now() - RESEND_WITHIN:
+        return payment
     return _send(payment)
 
 
 def card_payments_resolve() -> int:
-    """Periodic: resolve every payment left created, pending or unknown."""
-    ids = list(CardPayment.objects.unresolved().values_list("pk", flat=True))
+    """Periodic: resolve every payment left created, pending or unknown within Stripe's
+    idempotency window; one that fails to resolve does not stop the others."""
+    recent = timezone.now() - RESEND_WITHIN
+    ids = list(CardPayment.objects.unresolved().filter(created_at__gte=recent).values_list("pk", flat=True))
     for payment_id in ids:
-        card_payment_resolve(payment_id=payment_id)
+        try:
+            card_payment_resolve(payment_id=payment_id)
+        except stripe.StripeError:
+            logger.exception("card payment %s: resolving failed; tried again next run", payment_id)
     return len(ids)
 
 

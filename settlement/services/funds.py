@@ -147,17 +147,21 @@ def adjustment_post(
 
 @retry_on_serialization_failure
 def payout_record(
-    *, actor: User, idempotency_key: str, organisation: Organisation, amount: Decimal, bank_transaction_id: str
+    *, actor: User, organisation: Organisation, amount: Decimal, bank_transaction_id: str
 ) -> JournalTransaction:
     """A provider payout by bank transfer, marked by the operator once sent. Never more than the
-    provider's payable balance (refused ``insufficient_funds``)."""
+    provider's payable balance (refused ``insufficient_funds``). Recorded once per bank
+    transaction id, like a transfer received: entering the same payout twice posts it once."""
     _require_operator(actor)
     amount = _positive(amount)
+    bank_transaction_id = (bank_transaction_id or "").strip()
+    if not bank_transaction_id:
+        raise ExchangeError.on_field("bank_transaction_id", "required", "The bank's transaction id is required.")
     if not organisation.is_provider:
         raise ExchangeError("Payouts go to provider organisations.", code="not_a_provider")
     with transaction.atomic(durable=True):
         txn = ledger_post(
-            idempotency_key=f"payout:{idempotency_key}",
+            idempotency_key=f"payout-bank:{bank_transaction_id}",
             kind="payout.bank",
             actor=actor,
             source=f"bank:{bank_transaction_id}",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation
@@ -58,13 +58,23 @@ def hold_place(
             return HoldResult(existing, JournalTransaction.objects.get(idempotency_key=f"{idempotency_key}:place"))
         cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH)
         holds = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS)
-        hold = Hold.objects.create(
-            organisation=organisation,
-            amount=amount,
-            reference=reference,
-            expires_at=expires_at,
-            idempotency_key=idempotency_key,
-        )
+        try:
+            with transaction.atomic():
+                hold = Hold.objects.create(
+                    organisation=organisation,
+                    amount=amount,
+                    reference=reference,
+                    expires_at=expires_at,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:  # the same request, concurrently: the other one committed first
+            return hold_place(
+                idempotency_key=idempotency_key,
+                organisation=organisation,
+                amount=amount,
+                reference=reference,
+                expires_at=expires_at,
+            )
         txn = ledger_post(
             idempotency_key=f"{idempotency_key}:place",
             kind="hold.place",

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
 
-from config.errors import Conflict, ExchangeError
+from accounts.selectors import user_is_operator
+from accounts.services import audit_record
+from config.errors import Conflict, ExchangeError, NotAllowed
 from settlement.locks import accounts_lock
 from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, Posting, Purpose
 
@@ -111,8 +112,10 @@ def ledger_post(
             Posting(transaction=txn, account=line.account, amount=line.amount, currency=line.account.currency)
             for line in lines
         )
+        # A locked read-modify-write computed in Python with exact decimals (SQLite would add in
+        # binary floating point); the rows are locked since accounts_lock above.
         for account_id, delta in change.items():
-            Account.objects.filter(pk=account_id).update(balance=F("balance") + delta)
+            Account.objects.filter(pk=account_id).update(balance=locked[account_id].balance + delta)
     txn.posted_now = True
     return txn
 
@@ -124,8 +127,16 @@ def _same_or_conflict(existing: JournalTransaction, digest: str) -> JournalTrans
     return existing
 
 
+# What an operator may reverse: movements with the world outside the ledger, and corrections.
+# Hold steps and Stripe payouts are undone by their own flows (release, refusal), never by a
+# reversal, which would leave their records (the hold, the transfer) telling another story.
+REVERSIBLE_KINDS = frozenset({"topup.bank", "topup.card", "adjustment", "payout.bank"})
+
+
 def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, reason: str) -> JournalTransaction:
     """Post the exact opposite of a transaction, pointing at it. A transaction is reversed once."""
+    if not user_is_operator(user=actor, acting=True):
+        raise NotAllowed("Only operators reverse transactions.", code="operator_required")
     reason = (reason or "").strip()
     if not reason:
         raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
@@ -135,6 +146,10 @@ def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, rea
             raise ExchangeError("No such transaction.", code="not_found", status=404)
         if original.reverses_id is not None:
             raise Conflict("A reversal is not reversed; post a new correction.", code="is_reversal")
+        if original.kind not in REVERSIBLE_KINDS:
+            raise Conflict(
+                f"A {original.kind} transaction is undone by its own flow, not reversed.", code="not_reversible"
+            )
         already = JournalTransaction.objects.filter(reverses=original).first()
         if already is not None and already.idempotency_key != idempotency_key:
             raise Conflict("This transaction was already reversed.", code="already_reversed")
@@ -148,7 +163,7 @@ def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, rea
             for p in postings
             if p.account.purpose == Purpose.BUYER_CASH
         }
-        return ledger_post(
+        reversal = ledger_post(
             idempotency_key=idempotency_key,
             kind="reversal",
             lines=lines,
@@ -158,9 +173,19 @@ def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, rea
             reverses=original,
             floors=floors,
         )
+        if reversal.posted_now:
+            owner = next((p.account.organisation for p in postings if p.account.organisation_id), None)
+            audit_record(
+                actor=actor,
+                action="funds.reversal",
+                organisation=owner,
+                target=f"txn:{original.pk}",
+                reason=reason,
+                detail={"reversal": reversal.pk},
+            )
+        return reversal
 
 
 def balance_of(account: Account) -> Decimal:
-    """The account's balance computed from its postings (normal sense)."""
-    total = Posting.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or Decimal(0)
-    return total * account.sign
+    """The account's balance computed from its postings (normal sense), summed exactly."""
+    return sum(Posting.objects.filter(account=account).values_list("amount", flat=True), Decimal(0)) * account.sign

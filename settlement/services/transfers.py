@@ -7,19 +7,23 @@ or refused (in transit → back to the payable). A call that does not answer lea
 ``unknown``; ``stripe_transfers_resolve`` sends it again under the same key.
 """
 
+import logging
 from decimal import Decimal
 
 import stripe
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Organisation, User
 from accounts.services import audit_record
 from config.errors import Conflict, ExchangeError
 from settlement.models import Purpose, StripeTransfer, TransferStatus
-from settlement.services.cards import _client, _fen
+from settlement.services.cards import RESEND_WITHIN, _client, _fen, stripe_key
 from settlement.services.funds import _require_operator
 from settlement.services.holds import _positive
 from settlement.services.ledger import Line, account_for, ledger_post
+
+logger = logging.getLogger(__name__)
 
 
 def payout_stripe_create(
@@ -32,6 +36,7 @@ def payout_stripe_create(
         if (existing.organisation_id, existing.amount) != (organisation.pk, amount):
             raise Conflict("This Idempotency-Key was used for another payout.")
         return stripe_transfer_resolve(transfer_id=existing.pk)
+    # (a concurrent duplicate fails on the unique request key below and changes nothing)
     if not organisation.is_provider:
         raise ExchangeError("Payouts go to provider organisations.", code="not_a_provider")
     if not organisation.stripe_account_id:
@@ -42,7 +47,7 @@ def payout_stripe_create(
             amount=amount,
             destination=organisation.stripe_account_id,
             request_key=request_key,
-            stripe_idempotency_key=f"suanli-payout-{request_key}"[:80],
+            stripe_idempotency_key=stripe_key("payout", request_key),
             created_by=actor,
         )
         ledger_post(
@@ -112,8 +117,11 @@ def _settle(transfer: StripeTransfer, *, paid: bool, transfer_id: str | None = N
 
 
 def stripe_transfer_resolve(*, transfer_id: int) -> StripeTransfer:
+    """Send an unsettled transfer again under its key, while Stripe still keeps the key; after
+    that it stays unknown for the operator to check at Stripe (a resend could pay twice)."""
     transfer = StripeTransfer.objects.get(pk=transfer_id)
-    if transfer.status in (TransferStatus.CREATED, TransferStatus.UNKNOWN):
+    unsettled = transfer.status in (TransferStatus.CREATED, TransferStatus.UNKNOWN)
+    if unsettled and transfer.created_at >= timezone.now() - RESEND_WITHIN:
         return _send(transfer)
     return transfer
 
@@ -126,5 +134,8 @@ def stripe_transfers_resolve() -> int:
         )
     )
     for pk in ids:
-        stripe_transfer_resolve(transfer_id=pk)
+        try:
+            stripe_transfer_resolve(transfer_id=pk)
+        except stripe.StripeError:
+            logger.exception("transfer %s: resolving failed; tried again next run", pk)
     return len(ids)

@@ -83,6 +83,21 @@ def test_payouts_never_exceed_the_payable(api, seller, operator):
     assert JournalTransaction.objects.filter(kind="payout.bank").count() == 0
 
 
+def test_a_bank_payout_entered_twice_posts_once(api, seller, operator):
+    _, org = seller
+    payable = account_for(organisation=org, purpose=Purpose.PROVIDER_PAYABLE)
+    fees = account_for(purpose=Purpose.FEE_REVENUE)
+    from settlement.services.ledger import Line, ledger_post
+
+    ledger_post(idempotency_key="earned", kind="test", lines=[Line(fees, D("100.00")), Line(payable, D("-100.00"))])
+    body = {"organisation": org.slug, "amount": "60.00", "bank_transaction_id": "PAY-7"}
+    op = api(operator)
+    first = op.post("/api/v1/operator/payouts/", body, HTTP_IDEMPOTENCY_KEY="form-1")
+    second = op.post("/api/v1/operator/payouts/", body, HTTP_IDEMPOTENCY_KEY="form-2")  # re-entered after a reload
+    assert first.status_code == second.status_code == 201 and first.json()["id"] == second.json()["id"]
+    assert account_for(organisation=org, purpose=Purpose.PROVIDER_PAYABLE).balance == D("40.00")
+
+
 def test_ledger_check_endpoint(api, operator, buyer, fund):
     fund(buyer[1], "5.00")
     op = api(operator)

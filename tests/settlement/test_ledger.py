@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from config.errors import Conflict, ExchangeError
+from accounts.models import AuditEvent
+from config.errors import Conflict, ExchangeError, NotAllowed
 from settlement.models import Account, JournalTransaction, Posting, Purpose
 from settlement.selectors import ledger_check_run
 from settlement.services import account_for, ledger_post, transaction_reverse
@@ -69,10 +70,10 @@ def test_never_negative_accounts_stay_non_negative(seller):
     assert err.value.code == "insufficient_funds"
 
 
-def test_a_reversal_undoes_exactly_once(buyer, operator):
+def test_a_reversal_undoes_exactly_once(buyer, operator, fund):
     _, org = buyer
-    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
-    txn = ledger_post(idempotency_key="t", kind="test", lines=[Line(bank, D("7.50")), Line(cash, D("-7.50"))])
+    txn = fund(org, "7.50")
+    cash = account_for(organisation=org, purpose=Purpose.BUYER_CASH)
     with pytest.raises(ExchangeError):
         transaction_reverse(idempotency_key="r", transaction_id=txn.pk, actor=operator, reason="")
     rev = transaction_reverse(idempotency_key="r", transaction_id=txn.pk, actor=operator, reason="wrong buyer")
@@ -81,8 +82,41 @@ def test_a_reversal_undoes_exactly_once(buyer, operator):
     with pytest.raises(Conflict) as err:
         transaction_reverse(idempotency_key="r2", transaction_id=txn.pk, actor=operator, reason="again")
     assert err.value.code == "already_reversed"
+    with pytest.raises(Conflict) as err:
+        transaction_reverse(idempotency_key="r3", transaction_id=rev.pk, actor=operator, reason="undo the undo")
+    assert err.value.code == "is_reversal"
     cash.refresh_from_db()
     assert cash.balance == 0 and ledger_check_run()["ok"]
+    assert AuditEvent.objects.filter(action="funds.reversal", actor=operator, reason="wrong buyer").count() == 1
+
+
+def test_only_operators_reverse_and_only_what_has_no_flow_of_its_own(buyer, operator, fund):
+    from settlement.services import hold_place
+
+    user, org = buyer
+    topup = fund(org, "50.00")
+    with pytest.raises(NotAllowed):
+        transaction_reverse(idempotency_key="r", transaction_id=topup.pk, actor=user, reason="mine")
+    placed = hold_place(idempotency_key="h", organisation=org, amount=D("20.00"), reference="order:1")
+    with pytest.raises(Conflict) as err:
+        transaction_reverse(idempotency_key="r", transaction_id=placed.transaction.pk, actor=operator, reason="x")
+    assert err.value.code == "not_reversible"  # a hold is released, not reversed
+
+
+def test_small_amounts_stay_exact(buyer, fund):
+    """Captures of 0.10 and 0.20 of a 0.30 hold close it exactly (SQLite adds in binary floating
+    point; the ledger computes balances in exact decimals)."""
+    from settlement.services import hold_capture, hold_place
+
+    _, org = buyer
+    fund(org, "0.30")
+    hold = hold_place(idempotency_key="h", organisation=org, amount=D("0.30"), reference="order:1").hold
+    fees = account_for(purpose=Purpose.FEE_REVENUE)
+    hold_capture(idempotency_key="c1", hold_id=hold.pk, destinations=[(fees, D("0.10"))])
+    hold_capture(idempotency_key="c2", hold_id=hold.pk, destinations=[(fees, D("0.20"))])
+    assert account_for(organisation=org, purpose=Purpose.BUYER_HOLDS).balance == D("0.00")
+    assert account_for(purpose=Purpose.FEE_REVENUE).balance == D("0.30")
+    assert ledger_check_run()["ok"]
 
 
 @pytest.mark.ledger_tampered
