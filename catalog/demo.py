@@ -7,7 +7,6 @@ from decimal import Decimal
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Organisation, User
@@ -21,6 +20,7 @@ from catalog.services import (
     pool_verify,
     reference_data_load,
 )
+from settlement.services import bank_reference_for, bank_transfer_record
 
 DEMO_PASSWORD = "suanli-demo-2026"  # noqa: S105  (demo data only)
 DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105  (demo operator only)
@@ -219,7 +219,6 @@ def _org(name: str, owner: User, *, buyer: bool, provider: bool) -> Organisation
     return org or organisation_create(user=owner, name=name, is_buyer=buyer, is_provider=provider)
 
 
-@transaction.atomic
 def demo_load() -> dict:
     reference_data_load()
     operator = _user(OPERATOR_EMAIL, staff=True)
@@ -270,8 +269,16 @@ def demo_load() -> dict:
             )
             if code == "cd-hitech-edge":
                 pool_suspend(actor=operator, pool_id=pool.pk, reason="Cooling maintenance (demo).")
-    for name, email in BUYERS:
-        _org(name, _user(email), buyer=True, provider=False)
+    for i, (name, email) in enumerate(BUYERS):
+        buyer = _org(name, _user(email), buyer=True, provider=False)
+        # Prepaid funds, as if each had paid by bank transfer (对公转账); once per demo buyer.
+        ref = bank_reference_for(organisation=buyer)
+        bank_transfer_record(
+            actor=operator,
+            reference=ref.code,
+            amount=Decimal(500_000 * (i + 1)),
+            bank_transaction_id=f"DEMO-{buyer.slug}",
+        )
     return {
         "operator": OPERATOR_EMAIL,
         "providers": [p[1] for p in PROVIDERS],

@@ -34,6 +34,10 @@ def test_demo_exchange():
     assert Organisation.objects.filter(is_buyer=True, is_provider=False).count() >= 3
     operator = User.objects.get(email="operator@suanli.example")
     assert operator.authenticator_set.filter(type="totp").exists()
+    from settlement.services import available_funds
+
+    buyers = Organisation.objects.filter(is_buyer=True, is_provider=False).order_by("pk")
+    assert [available_funds(organisation=b).available for b in buyers][:3] == [500_000, 1_000_000, 1_500_000]
 
 
 def test_demo_heartbeats_keep_connected_pools_alive():
