@@ -22,6 +22,9 @@ router.register(r"pools/(?P<pool_pk>\d+)/keys", catalog_views.PoolKeyViewSet, ba
 router.register("postings", settlement_views.PostingViewSet, basename="posting")
 router.register("holds", settlement_views.HoldViewSet, basename="hold")
 router.register("topups/card", settlement_views.CardTopUpViewSet, basename="topup-card")
+router.register(
+    "operator/stripe-transfers", settlement_views.StripeTransferViewSet, basename="operator-stripe-transfer"
+)
 
 app_name = "api"
 urlpatterns = [

@@ -107,6 +107,8 @@ CASES = {
     "api:operator-ledger-check": None,
     "api:topup-card-list": None,
     "settlement:stripe_webhook": None,
+    "api:operator-stripe-transfer-list": None,
+    "api:operator-stripe-transfer-settle": {"pk": "transaction"},
 }
 
 

@@ -124,3 +124,9 @@ class CardPaymentSerializer(serializers.ModelSerializer):
     class Meta:
         model = CardPayment
         fields = ["id", "amount", "currency", "status", "intent_id", "error", "created_at", "updated_at"]
+
+
+class TransferSettleInSerializer(serializers.Serializer):
+    paid = serializers.BooleanField(help_text="What the Stripe dashboard shows: the transfer went out or not.")
+    stripe_transfer_id = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    reason = serializers.CharField(max_length=300, allow_blank=True, help_text="Required (reason_required).")

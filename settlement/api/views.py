@@ -2,6 +2,7 @@ from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,8 +24,9 @@ from settlement.api.serializers import (
     ReversalInSerializer,
     StripeTransferSerializer,
     TransactionSerializer,
+    TransferSettleInSerializer,
 )
-from settlement.models import CardPayment, Hold, Posting
+from settlement.models import CardPayment, Hold, Posting, StripeTransfer
 
 FUNDS_SCOPES = (ApiKeyScope.FUNDS_READ, ApiKeyScope.FUNDS_WRITE)
 IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
@@ -190,6 +192,26 @@ class PayoutView(_OperatorMoneyView):
             bank_transaction_id=data["bank_transaction_id"],
         )
         return Response(TransactionSerializer(txn).data, status=status.HTTP_201_CREATED)
+
+
+class StripeTransferViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Operator: payouts by Stripe Connect transfer; ``settle`` one whose outcome stayed unknown."""
+
+    serializer_class = StripeTransferSerializer
+    permission_classes = [IsOperator]
+    filterset_fields = ["status"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return StripeTransfer.objects.select_related("organisation")
+
+    @extend_schema(request=TransferSettleInSerializer, responses=StripeTransferSerializer)
+    @action(detail=True, methods=["post"])
+    def settle(self, request, pk=None):
+        s = TransferSettleInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        transfer = services.stripe_transfer_settle(actor=request.user, transfer_id=int(pk), **s.validated_data)
+        return Response(StripeTransferSerializer(transfer).data)
 
 
 class ReversalView(_OperatorMoneyView):

@@ -11,7 +11,12 @@ from settlement.services.funds import (
 )
 from settlement.services.holds import hold_capture, hold_place, hold_release, holds_expire
 from settlement.services.ledger import account_for, ledger_post, transaction_reverse
-from settlement.services.transfers import payout_stripe_create, stripe_transfer_resolve, stripe_transfers_resolve
+from settlement.services.transfers import (
+    payout_stripe_create,
+    stripe_transfer_resolve,
+    stripe_transfer_settle,
+    stripe_transfers_resolve,
+)
 
 __all__ = [
     "account_for",
@@ -30,6 +35,7 @@ __all__ = [
     "payout_record",
     "payout_stripe_create",
     "stripe_transfer_resolve",
+    "stripe_transfer_settle",
     "stripe_transfers_resolve",
     "transaction_reverse",
     "webhook_receive",

@@ -19,6 +19,7 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organisation, User
@@ -113,6 +114,9 @@ def _send(payment: CardPayment) -> CardPayment:
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
         _mark(payment, CardPaymentStatus.UNKNOWN, error=f"Stripe did not answer: {type(exc).__name__}"[:300])
         return payment
+    except stripe.StripeError as exc:  # refused outright (bad key, bad request): nothing was charged
+        _mark(payment, CardPaymentStatus.FAILED, error=f"Stripe refused: {exc.user_message or exc}"[:300])
+        return payment
     return _apply_intent(intent.id)
 
 
@@ -185,7 +189,13 @@ def card_payments_resolve() -> int:
     """Periodic: resolve every payment left created, pending or unknown within Stripe's
     idempotency window; one that fails to resolve does not stop the others."""
     recent = timezone.now() - RESEND_WITHIN
-    ids = list(CardPayment.objects.unresolved().filter(created_at__gte=recent).values_list("pk", flat=True))
+    # With an intent id, fetching it again is always safe; without one, a resend is safe only
+    # while Stripe still keeps the idempotency key.
+    ids = list(
+        CardPayment.objects.unresolved()
+        .filter(Q(intent_id__isnull=False) | Q(created_at__gte=recent))
+        .values_list("pk", flat=True)
+    )
     for payment_id in ids:
         try:
             card_payment_resolve(payment_id=payment_id)

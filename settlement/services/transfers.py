@@ -11,7 +11,7 @@ import logging
 from decimal import Decimal
 
 import stripe
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation, User
@@ -41,6 +41,14 @@ def payout_stripe_create(
         raise ExchangeError("Payouts go to provider organisations.", code="not_a_provider")
     if not organisation.stripe_account_id:
         raise ExchangeError.on_field("organisation", "no_connected_account", "The provider has no Stripe account set.")
+    try:
+        transfer = _reserve(actor=actor, organisation=organisation, amount=amount, request_key=request_key)
+    except IntegrityError:  # the same request, concurrently: the first one stands
+        return StripeTransfer.objects.get(request_key=request_key)
+    return _send(transfer)
+
+
+def _reserve(*, actor: User, organisation: Organisation, amount: Decimal, request_key: str) -> StripeTransfer:
     with transaction.atomic(durable=True):
         transfer = StripeTransfer.objects.create(
             organisation=organisation,
@@ -68,7 +76,41 @@ def payout_stripe_create(
             target=transfer.destination,
             detail={"amount": str(amount), "transfer": transfer.pk},
         )
-    return _send(transfer)
+    return transfer
+
+
+def stripe_transfer_settle(
+    *, actor: User, transfer_id: int, paid: bool, reason: str, stripe_transfer_id: str = ""
+) -> StripeTransfer:
+    """The operator settles a transfer whose outcome is still unknown after Stripe's key window,
+    from what the Stripe dashboard shows: paid (with Stripe's transfer id) or not (the money goes
+    back to the payable). Audited; a settled transfer stays as it is."""
+    _require_operator(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
+    if paid and not (stripe_transfer_id or "").startswith("tr_"):
+        raise ExchangeError.on_field("stripe_transfer_id", "required", "Stripe's transfer id (tr_…) is required.")
+    transfer = StripeTransfer.objects.filter(pk=transfer_id).first()
+    if transfer is None:
+        raise ExchangeError("No such transfer.", code="not_found", status=404)
+    if transfer.status not in (TransferStatus.CREATED, TransferStatus.UNKNOWN):
+        raise Conflict(f"The transfer is already {transfer.status}.", code="already_settled")
+    settled = _settle(
+        transfer,
+        paid=paid,
+        transfer_id=stripe_transfer_id if paid else None,
+        error="" if paid else f"Settled by the operator: {reason}",
+    )
+    audit_record(
+        actor=actor,
+        action="funds.payout_stripe_settle",
+        organisation=transfer.organisation,
+        target=f"transfer:{transfer.pk}",
+        reason=reason,
+        detail={"paid": paid},
+    )
+    return settled
 
 
 def _send(transfer: StripeTransfer) -> StripeTransfer:

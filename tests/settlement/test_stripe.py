@@ -36,8 +36,11 @@ def localstripe():
     if not Path(exe).exists():
         pytest.skip("localstripe is not installed (pip install localstripe)")
     port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL,  # noqa: S603
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(  # noqa: S603 (our own venv's localstripe, fixed arguments)
+        [exe, "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -77,19 +80,27 @@ def deliver(client, event, **kw):
 
 
 def intent_event(event_id, intent_id, type_="payment_intent.succeeded"):
-    return {"id": event_id, "object": "event", "type": type_, "api_version": "2020-08-27", "created": int(time.time()),
-            "data": {"object": {"id": intent_id, "object": "payment_intent"}}}  # fmt: skip
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": type_,
+        "api_version": "2020-08-27",
+        "created": int(time.time()),
+        "data": {"object": {"id": intent_id, "object": "payment_intent"}},
+    }
 
 
 def test_card_top_up_credits_once(api, buyer, client):
     user, org = buyer
-    r = api(user).post("/api/v1/topups/card/", {"amount": "321.50", "payment_method": "pm_card_visa"},
-                       HTTP_IDEMPOTENCY_KEY="topup-1")  # fmt: skip
+    r = api(user).post(
+        "/api/v1/topups/card/", {"amount": "321.50", "payment_method": "pm_card_visa"}, HTTP_IDEMPOTENCY_KEY="topup-1"
+    )
     assert r.status_code == 201, r.json()
     body = r.json()
     assert body["status"] == "succeeded" and body["intent_id"].startswith("pi_")
-    again = api(user).post("/api/v1/topups/card/", {"amount": "321.50", "payment_method": "pm_card_visa"},
-                           HTTP_IDEMPOTENCY_KEY="topup-1")  # fmt: skip
+    again = api(user).post(
+        "/api/v1/topups/card/", {"amount": "321.50", "payment_method": "pm_card_visa"}, HTTP_IDEMPOTENCY_KEY="topup-1"
+    )
     assert again.json()["id"] == body["id"]
     # Stripe's webhook for the same intent arrives too: recorded, nothing posted twice
     assert deliver(client, intent_event("evt_1", body["intent_id"])).json()["outcome"] == "applied"
@@ -111,8 +122,9 @@ def test_a_declined_card_credits_nothing(buyer, localstripe):
 def test_a_call_that_does_not_answer_is_resolved_later(buyer, settings, localstripe):
     user, org = buyer
     settings.STRIPE_API_BASE = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
-    payment = card_topup_create(actor=user, organisation=org, amount=D("42.00"), payment_method="pm_card_visa",
-                                request_key="t")  # fmt: skip
+    payment = card_topup_create(
+        actor=user, organisation=org, amount=D("42.00"), payment_method="pm_card_visa", request_key="t"
+    )
     assert payment.status == CardPaymentStatus.UNKNOWN and available_funds(organisation=org).available == 0
     settings.STRIPE_API_BASE = localstripe
     assert card_payments_resolve() == 1
@@ -148,8 +160,10 @@ def test_a_hundred_events_delivered_three_times_shuffled_apply_once(client, buye
     """Browser-confirmed payments: we learn of success only from the webhooks."""
     user, org = buyer
     stripe_api = stripe_client(localstripe)
-    payments = [card_topup_create(actor=user, organisation=org, amount=D(f"{i}.{i % 100:02d}"), request_key=f"w{i}")
-                for i in range(1, 101)]  # fmt: skip
+    payments = [
+        card_topup_create(actor=user, organisation=org, amount=D(f"{i}.{i % 100:02d}"), request_key=f"w{i}")
+        for i in range(1, 101)
+    ]
     assert {p.status for p in payments} == {CardPaymentStatus.PENDING}
     for p in payments:  # what Stripe.js does in the buyer's browser
         stripe_api.v1.payment_intents.update(p.intent_id, params={"payment_method": "pm_card_visa"})
@@ -178,3 +192,32 @@ def test_card_top_up_on_the_funds_page(client, buyer):
     assert client.post("/funds/", form).status_code == 302  # a double submit pays once
     assert available_funds(organisation=org).available == D("99.90")
     assert CardPayment.objects.count() == 1
+
+
+def test_a_refused_call_fails_the_payment_without_a_500(api, buyer):
+    user, org = buyer
+    r = api(user).post(
+        "/api/v1/topups/card/",
+        {"amount": "10.00", "payment_method": "pm_no_such_method"},
+        HTTP_IDEMPOTENCY_KEY="refused",
+    )
+    assert r.status_code == 201, r.content
+    assert r.json()["status"] == "failed" and r.json()["error"].startswith("Stripe refused")
+    assert available_funds(organisation=org).available == 0
+
+
+def test_the_resolver_fetches_old_payments_that_have_an_intent(buyer, localstripe):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user, org = buyer
+    payment = card_topup_create(actor=user, organisation=org, amount=D("12.00"), request_key="old")
+    stripe_api = stripe_client(localstripe)
+    stripe_api.v1.payment_intents.update(payment.intent_id, params={"payment_method": "pm_card_visa"})
+    stripe_api.v1.payment_intents.confirm(payment.intent_id)  # the webhook never came
+    CardPayment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert card_payments_resolve() == 1
+    payment.refresh_from_db()
+    assert payment.status == CardPaymentStatus.SUCCEEDED
+    assert available_funds(organisation=org).available == D("12.00")

@@ -130,3 +130,33 @@ def test_an_unanswered_transfer_is_sent_again_under_the_same_key(
     assert transfer.status == TransferStatus.PAID
     assert [k for _, k, _ in FakeTransfers.calls] == [transfer.stripe_idempotency_key]
     assert account_for(purpose=Purpose.STRIPE_CLEARING).balance == D("-120.00")
+
+
+def test_an_old_unknown_transfer_is_settled_by_the_operator(api, operator, provider_with_payable, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    org = provider_with_payable
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+    transfer = payout_stripe_create(actor=operator, organisation=org, amount=D("50.00"), request_key="old")
+    StripeTransfer.objects.filter(pk=transfer.pk).update(created_at=timezone.now() - timedelta(hours=24))
+    assert stripe_transfers_resolve() == 1  # looked at, not resent: Stripe may have forgotten the key
+    transfer.refresh_from_db()
+    assert transfer.status == TransferStatus.UNKNOWN
+    op = api(operator)
+    listed = op.get("/api/v1/operator/stripe-transfers/", {"status": "unknown"}).json()["results"]
+    assert [t["id"] for t in listed] == [transfer.pk]
+    r = op.post(f"/api/v1/operator/stripe-transfers/{transfer.pk}/settle/", {"paid": False, "reason": ""})
+    assert r.status_code == 400 and r.json()["code"] == "reason_required"
+    r = op.post(
+        f"/api/v1/operator/stripe-transfers/{transfer.pk}/settle/",
+        {"paid": False, "reason": "Not in the Stripe dashboard"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "failed"
+    assert account_for(organisation=org, purpose=Purpose.PROVIDER_PAYABLE).balance == D("500.00")
+    again = op.post(
+        f"/api/v1/operator/stripe-transfers/{transfer.pk}/settle/",
+        {"paid": True, "reason": "oops", "stripe_transfer_id": "tr_9"},
+    )
+    assert again.status_code == 409 and again.json()["code"] == "already_settled"
