@@ -33,3 +33,11 @@ class Conflict(ExchangeError):
 class NotAllowed(ExchangeError):
     code = "permission_denied"
     status = 403
+
+
+def required_reason(reason: str | None) -> str:
+    """The reason an operator gives for an action, stripped; refused (``reason_required``) if empty."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
+    return reason

@@ -21,7 +21,7 @@ from catalog.models import (
     PoolTransition,
 )
 from catalog.selectors import pool_descriptor_schema
-from config.errors import Conflict, ExchangeError, NotAllowed
+from config.errors import Conflict, ExchangeError, NotAllowed, required_reason
 
 SILENCE_SUSPENDS_AFTER = timedelta(minutes=15)  # grid-connection standard §2
 
@@ -138,17 +138,6 @@ def _operator_pool(*, actor: User, pool_id: int) -> Pool:
     return pool
 
 
-def _required_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ExchangeError(
-            "Say why.",
-            code="reason_required",
-            fields={"reason": [{"code": "required", "detail": "A reason is required."}]},
-        )
-    return reason
-
-
 @transaction.atomic
 def pool_verify(*, actor: User, pool_id: int, reason: str = "") -> Pool:
     """The operator verifies an applied pool; its first heartbeat then connects it."""
@@ -162,7 +151,7 @@ def pool_verify(*, actor: User, pool_id: int, reason: str = "") -> Pool:
 
 @transaction.atomic
 def pool_suspend(*, actor: User, pool_id: int, reason: str) -> Pool:
-    reason = _required_reason(reason)
+    reason = required_reason(reason)
     pool = _operator_pool(actor=actor, pool_id=pool_id)
     _transition(pool=pool, to_status=PoolStatus.SUSPENDED, actor=actor, reason_code="operator_suspended", reason=reason)
     audit_record(actor=actor, action="pool.suspend", organisation=pool.provider, target=str(pool), reason=reason)
@@ -171,7 +160,7 @@ def pool_suspend(*, actor: User, pool_id: int, reason: str) -> Pool:
 
 @transaction.atomic
 def pool_resume(*, actor: User, pool_id: int, reason: str) -> Pool:
-    reason = _required_reason(reason)
+    reason = required_reason(reason)
     pool = _operator_pool(actor=actor, pool_id=pool_id)
     if pool.status != PoolStatus.SUSPENDED:
         raise Conflict(f"Only a suspended pool can be resumed; this one is {pool.status}.", code="invalid_transition")
@@ -188,7 +177,7 @@ def pool_resume(*, actor: User, pool_id: int, reason: str) -> Pool:
 @transaction.atomic
 def pool_reject(*, actor: User, pool_id: int, reason: str) -> Pool:
     """The operator refuses an application: applied → disconnected."""
-    reason = _required_reason(reason)
+    reason = required_reason(reason)
     pool = _operator_pool(actor=actor, pool_id=pool_id)
     if pool.status != PoolStatus.APPLIED:
         raise Conflict("Only an application can be rejected.", code="invalid_transition")

@@ -10,7 +10,7 @@ from django.db import transaction
 from accounts.models import Organisation, User
 from accounts.selectors import user_is_operator
 from accounts.services import audit_record
-from config.errors import ExchangeError, NotAllowed
+from config.errors import ExchangeError, NotAllowed, required_reason
 from settlement.models import CNY, BankTransferReference, JournalTransaction, Purpose
 from settlement.services.holds import _positive
 from settlement.services.ledger import Line, account_for, ledger_post
@@ -41,13 +41,6 @@ def available_funds(*, organisation: Organisation, currency: str = CNY) -> Funds
 def _require_operator(actor: User) -> None:
     if not user_is_operator(user=actor, acting=True):
         raise NotAllowed("Only operators move money by hand.", code="operator_required")
-
-
-def _required_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
-    return reason
 
 
 def bank_reference_for(*, organisation: Organisation) -> BankTransferReference:
@@ -117,7 +110,7 @@ def adjustment_post(
     adjustments account. ``amount`` is signed in the account's own sense: positive raises what
     the account shows. A reason is mandatory; the action is audited."""
     _require_operator(actor)
-    reason = _required_reason(reason)
+    reason = required_reason(reason)
     if purpose not in {Purpose.BUYER_CASH, Purpose.PROVIDER_PAYABLE}:
         raise ExchangeError.on_field("purpose", "invalid_choice", "Adjust buyer_cash or provider_payable.")
     magnitude = _positive(abs(amount)) if isinstance(amount, Decimal) else _positive(amount)

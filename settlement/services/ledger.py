@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.selectors import user_is_operator
 from accounts.services import audit_record
-from config.errors import Conflict, ExchangeError, NotAllowed
+from config.errors import Conflict, ExchangeError, NotAllowed, required_reason
 from settlement.locks import accounts_lock
 from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, Posting, Purpose
 
@@ -137,9 +137,7 @@ def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, rea
     """Post the exact opposite of a transaction, pointing at it. A transaction is reversed once."""
     if not user_is_operator(user=actor, acting=True):
         raise NotAllowed("Only operators reverse transactions.", code="operator_required")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
+    reason = required_reason(reason)
     with transaction.atomic():
         original = JournalTransaction.objects.select_for_update().filter(pk=transaction_id).first()
         if original is None:

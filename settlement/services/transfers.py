@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Organisation, User
 from accounts.services import audit_record
-from config.errors import Conflict, ExchangeError
+from config.errors import Conflict, ExchangeError, required_reason
 from settlement.models import Purpose, StripeTransfer, TransferStatus
 from settlement.services.cards import RESEND_WITHIN, _client, _fen, stripe_key
 from settlement.services.funds import _require_operator
@@ -86,9 +86,7 @@ def stripe_transfer_settle(
     from what the Stripe dashboard shows: paid (with Stripe's transfer id) or not (the money goes
     back to the payable). Audited; a settled transfer stays as it is."""
     _require_operator(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
+    reason = required_reason(reason)
     if paid and not (stripe_transfer_id or "").startswith("tr_"):
         raise ExchangeError.on_field("stripe_transfer_id", "required", "Stripe's transfer id (tr_…) is required.")
     transfer = StripeTransfer.objects.filter(pk=transfer_id).first()

@@ -1,10 +1,8 @@
 """Capacity accounting (grid-connection standard §4): one layer, never oversold."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from catalog.capacity import capacity_by_hour, capacity_summary, sellable_units
@@ -20,6 +18,7 @@ from catalog.services import (
     pool_withdraw,
 )
 from config.errors import Conflict, ExchangeError
+from tests.concurrency import race
 from tests.conftest import T0, descriptor
 
 H = timedelta(hours=1)
@@ -110,24 +109,7 @@ def test_a_pool_that_a_contract_needs_cannot_be_withdrawn(pool, provider):
 @pytest.mark.django_db(transaction=True)
 def test_racing_sales_never_oversell_a_pool(pool):
     """20 buyers race for 10 units each of 100: exactly 10 succeed, sellable ends at 0."""
-    barrier = threading.Barrier(20)
-    outcomes = []
-
-    def buy(i):
-        barrier.wait()
-        try:
-            commit(pool, 10, T0, T0 + 24 * H, f"reservation:{i}")
-            outcomes.append("ok")
-        except ExchangeError as exc:
-            outcomes.append(exc.code)
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=buy, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(20, lambda i: commit(pool, 10, T0, T0 + 24 * H, f"reservation:{i}"))
     assert outcomes.count("ok") == 10
     assert outcomes.count("insufficient_capacity") == 10
     assert sellable_units(pool_id=pool.pk, resource_class="H100-80G", start=T0, end=T0 + 24 * H) == 0

@@ -1,17 +1,16 @@
 """Holds (two-phase): place, capture in part or whole, release, expire; funds never overdrawn."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from config.errors import Conflict, ExchangeError
 from settlement.models import Hold, HoldStatus, Purpose
 from settlement.selectors import ledger_check_run
 from settlement.services import account_for, available_funds, hold_capture, hold_place, hold_release, holds_expire
+from tests.concurrency import race
 
 D = Decimal
 
@@ -90,24 +89,10 @@ def test_twenty_concurrent_holds_never_overdraw(buyer, fund):
     """Balance 1,000.00, twenty holds of 70.00 at once: at most floor(1000/70) = 14 succeed."""
     _, org = buyer
     fund(org, "1000.00")
-    barrier = threading.Barrier(20)
-    outcomes = []
-
-    def place(i):
-        barrier.wait()
-        try:
-            hold_place(idempotency_key=f"c{i}", organisation=org, amount=D("70.00"), reference=f"order:{i}")
-            outcomes.append("ok")
-        except ExchangeError as exc:
-            outcomes.append(exc.code)
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=place, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(
+        20,
+        lambda i: hold_place(idempotency_key=f"c{i}", organisation=org, amount=D("70.00"), reference=f"order:{i}"),
+    )
     assert outcomes.count("ok") == 14 and outcomes.count("insufficient_funds") == 6
     funds = available_funds(organisation=org)
     assert funds.available == D("20.00") and funds.available >= 0  # overdraft 0
