@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "accounts",
     "catalog",
+    "marketplace",
     "settlement",
 ]
 

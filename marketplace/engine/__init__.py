@@ -1,0 +1,8 @@
+"""The matching engine core (trading standard §2, §4, §9): pure Python, no Django import, exact
+decimals at its edges and integer ticks inside. A deterministic function of the accepted events,
+so replaying an order log reproduces its trades byte for byte."""
+
+from marketplace.engine.instruments import Instrument, InstrumentCodeError, instrument_parse
+from marketplace.engine.matching import Engine, Rejection, Trade
+
+__all__ = ["Engine", "Instrument", "InstrumentCodeError", "Rejection", "Trade", "instrument_parse"]

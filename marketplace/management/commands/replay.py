@@ -1,0 +1,34 @@
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from marketplace.engine import Engine
+from marketplace.engine.matching import trade_line
+
+
+class Command(BaseCommand):
+    help = "Replay an order log (JSON Lines, trading standard §9) and print its trades as JSON Lines."
+
+    def add_arguments(self, parser):
+        parser.add_argument("log", help="the order log; - for standard input")
+        parser.add_argument("--rejections", action="store_true", help="also report rejected events on stderr")
+
+    def handle(self, *args, log, rejections, **options):
+        stream = sys.stdin if log == "-" else open(log, encoding="utf-8")
+        engine, number = Engine(), 0
+        with stream:
+            for line_number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CommandError(f"line {line_number}: not JSON ({exc})") from exc
+                result = engine.apply(event)
+                for trade in result.trades:
+                    number += 1
+                    self.stdout.write(json.dumps(trade_line(number, trade)))
+                if rejections and result.rejection:
+                    r = result.rejection
+                    self.stderr.write(f"seq {r.seq}: rejected {r.reason} {r.detail}".rstrip())
