@@ -37,8 +37,12 @@ def test_sign_up_verify_email_then_create_a_provider_organisation(client):
     assert r.status_code == 302
     org = Organisation.objects.get()
     assert (org.name, org.slug, org.is_buyer, org.is_provider, org.is_platform) == (
-        "Lingang Compute", "lingang-compute", False, True, False,
-    )  # fmt: skip
+        "Lingang Compute",
+        "lingang-compute",
+        False,
+        True,
+        False,
+    )
     assert Membership.objects.get(organisation=org).role == "owner"
     assert "Lingang Compute" in client.get("/dashboard/").content.decode()
 
@@ -129,3 +133,19 @@ def test_invitations_show_only_to_a_verified_address(client, make_org):
     assert client.get("/dashboard/")["Location"] == "/organisations/new/"
     hire.emailaddress_set.update(verified=True)
     assert "invites you to" in client.get("/dashboard/").content.decode()
+
+
+def test_password_reset_by_email(client):
+    user = UserFactory(email="forgetful@example.test")
+    client.post("/accounts/password/reset/", {"email": "forgetful@example.test"})
+    body = mail.outbox[-1].body.replace("=\n", "")
+    link = re.search(r"http://testserver(/accounts/password/reset/key/[^\s]+)", body).group(1)
+    page = client.get(link, follow=True)
+    assert page.status_code == 200
+    r = client.post(
+        page.redirect_chain[-1][0] if page.redirect_chain else link,
+        {"password1": "a-brand-new-phrase-77", "password2": "a-brand-new-phrase-77"},
+    )
+    assert r.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("a-brand-new-phrase-77")
