@@ -54,11 +54,6 @@ def reference_price(cost: Decimal, tick: Decimal) -> Decimal:
     return round_half_up(cost * REFERENCE_MARKUP, tick)
 
 
-def scu_per_unit_hour(fp16_tflops: Decimal | None) -> Decimal | None:
-    """Standard compute units in one unit-hour (§2): the class's FP16 dense TFLOPS; None for CPUs."""
-    return None if fp16_tflops is None else Decimal(fp16_tflops)
-
-
 def price_per_scu(price_per_unit_hour: Decimal, fp16_tflops: Decimal | None) -> Decimal | None:
     """What one SCU costs at a unit-hour price (unrounded); None for classes without SCU."""
     if not fp16_tflops:

@@ -46,24 +46,6 @@ def pool_heartbeats(*, pool: Pool):
     return Heartbeat.objects.filter(pool=pool)
 
 
-def pool_descriptor(pool: Pool) -> dict:
-    """The pool as the standard's descriptor (numbers as exact decimals)."""
-    return {
-        "code": pool.code,
-        "name": pool.name,
-        "region": pool.region_id,
-        "tier": pool.tier,
-        "city": pool.city,
-        "location": {"latitude": pool.latitude, "longitude": pool.longitude},
-        "rtt_ms": pool.rtt_ms,
-        "resources": [{"class": r.resource_class_id, "units": r.units} for r in pool.resources.all()],
-        "pue": pool.pue,
-        "green_power_share": pool.green_power_share,
-        "security_level": pool.security_level,
-        "data_residency": pool.data_residency,
-    }
-
-
 @dataclass(frozen=True)
 class ReferencePrice:
     resource_class: str

@@ -4,6 +4,8 @@ settings import these classes while rest_framework.views loads)."""
 from django.conf import settings
 from rest_framework import pagination, throttling
 
+from config.errors import ExchangeError
+
 
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
@@ -38,8 +40,6 @@ def idempotency_key(request) -> str:
 
     Every money-moving POST requires one: a retry with the same key returns the first result,
     and the same key with other content is refused (``conflict``)."""
-    from config.errors import ExchangeError
-
     key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
     if not key or len(key) > 120:
         raise ExchangeError.on_field(

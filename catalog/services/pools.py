@@ -129,63 +129,84 @@ def _transition(
     return step
 
 
-def _operator_pool(*, actor: User, pool_id: int) -> Pool:
+_OPERATOR_REASON_CODES = {
+    "verify": "operator_verified",
+    "suspend": "operator_suspended",
+    "resume": "operator_resumed",
+    "reject": "operator_rejected",
+}
+
+
+def _operator_step(
+    *, actor: User, pool_id: int, action: str, to_status: str, reason: str, only_from: str | None = None, check=None
+) -> Pool:
+    """One operator action on a pool: an acting operator, the pool locked, the life cycle (and
+    ``only_from``, and ``check``) allowing it, the step recorded and audited."""
     if not user_is_operator(user=actor, acting=True):
         raise NotAllowed("Only operators (not viewers) act on pools.", code="operator_required")
     pool = pool_lock(pool_id=pool_id)
     if pool is None:
         raise ExchangeError("No such pool.", code="not_found", status=404)
+    if only_from is not None and pool.status != only_from:
+        raise Conflict(
+            f"Only a pool that is {only_from} can take '{action}'; this one is {pool.status}.",
+            code="invalid_transition",
+        )
+    if check is not None:
+        check(pool)
+    _transition(pool=pool, to_status=to_status, actor=actor, reason_code=_OPERATOR_REASON_CODES[action], reason=reason)
+    audit_record(actor=actor, action=f"pool.{action}", organisation=pool.provider, target=str(pool), reason=reason)
     return pool
 
 
 @transaction.atomic
 def pool_verify(*, actor: User, pool_id: int, reason: str = "") -> Pool:
     """The operator verifies an applied pool; its first heartbeat then connects it."""
-    pool = _operator_pool(actor=actor, pool_id=pool_id)
-    _transition(
-        pool=pool, to_status=PoolStatus.VERIFIED, actor=actor, reason_code="operator_verified", reason=reason.strip()
+    return _operator_step(
+        actor=actor, pool_id=pool_id, action="verify", to_status=PoolStatus.VERIFIED, reason=(reason or "").strip()
     )
-    audit_record(actor=actor, action="pool.verify", organisation=pool.provider, target=str(pool), reason=reason)
-    return pool
 
 
 @transaction.atomic
 def pool_suspend(*, actor: User, pool_id: int, reason: str) -> Pool:
-    reason = required_reason(reason)
-    pool = _operator_pool(actor=actor, pool_id=pool_id)
-    _transition(pool=pool, to_status=PoolStatus.SUSPENDED, actor=actor, reason_code="operator_suspended", reason=reason)
-    audit_record(actor=actor, action="pool.suspend", organisation=pool.provider, target=str(pool), reason=reason)
-    return pool
+    return _operator_step(
+        actor=actor, pool_id=pool_id, action="suspend", to_status=PoolStatus.SUSPENDED, reason=required_reason(reason)
+    )
 
 
-@transaction.atomic
-def pool_resume(*, actor: User, pool_id: int, reason: str) -> Pool:
-    reason = required_reason(reason)
-    pool = _operator_pool(actor=actor, pool_id=pool_id)
-    if pool.status != PoolStatus.SUSPENDED:
-        raise Conflict(f"Only a suspended pool can be resumed; this one is {pool.status}.", code="invalid_transition")
+def _heard_lately(pool: Pool) -> None:
     if not _recently_heard(pool, now=timezone.now()):
         raise Conflict(
             "The pool has sent no heartbeat in the last 15 minutes; it can be resumed once it reports again.",
             code="pool_silent",
         )
-    _transition(pool=pool, to_status=PoolStatus.CONNECTED, actor=actor, reason_code="operator_resumed", reason=reason)
-    audit_record(actor=actor, action="pool.resume", organisation=pool.provider, target=str(pool), reason=reason)
-    return pool
+
+
+@transaction.atomic
+def pool_resume(*, actor: User, pool_id: int, reason: str) -> Pool:
+    """The operator reconnects a suspended pool that is reporting again."""
+    return _operator_step(
+        actor=actor,
+        pool_id=pool_id,
+        action="resume",
+        to_status=PoolStatus.CONNECTED,
+        reason=required_reason(reason),
+        only_from=PoolStatus.SUSPENDED,
+        check=_heard_lately,
+    )
 
 
 @transaction.atomic
 def pool_reject(*, actor: User, pool_id: int, reason: str) -> Pool:
     """The operator refuses an application: applied → disconnected."""
-    reason = required_reason(reason)
-    pool = _operator_pool(actor=actor, pool_id=pool_id)
-    if pool.status != PoolStatus.APPLIED:
-        raise Conflict("Only an application can be rejected.", code="invalid_transition")
-    _transition(
-        pool=pool, to_status=PoolStatus.DISCONNECTED, actor=actor, reason_code="operator_rejected", reason=reason
+    return _operator_step(
+        actor=actor,
+        pool_id=pool_id,
+        action="reject",
+        to_status=PoolStatus.DISCONNECTED,
+        reason=required_reason(reason),
+        only_from=PoolStatus.APPLIED,
     )
-    audit_record(actor=actor, action="pool.reject", organisation=pool.provider, target=str(pool), reason=reason)
-    return pool
 
 
 @transaction.atomic

@@ -25,8 +25,7 @@ from django.utils import timezone
 from accounts.models import Organisation, User
 from config.errors import Conflict, ExchangeError
 from settlement.models import CardPayment, CardPaymentStatus, Purpose, StripeEvent
-from settlement.services.holds import _positive
-from settlement.services.ledger import Line, account_for, ledger_post
+from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
 
 logger = logging.getLogger(__name__)
 HANDLED_EVENTS = {
@@ -65,7 +64,7 @@ def card_topup_create(
     *, actor: User, organisation: Organisation, amount: Decimal, request_key: str, payment_method: str = ""
 ) -> CardPayment:
     """Top up prepaid funds by card. Idempotent by the caller's request key."""
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     try:
         with transaction.atomic(durable=True):
             payment = CardPayment.objects.create(

@@ -12,8 +12,7 @@ from accounts.selectors import user_is_operator
 from accounts.services import audit_record
 from config.errors import ExchangeError, NotAllowed, required_reason
 from settlement.models import CNY, BankTransferReference, JournalTransaction, Purpose
-from settlement.services.holds import _positive
-from settlement.services.ledger import Line, account_for, ledger_post
+from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
 from settlement.services.retry import retry_on_serialization_failure
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed by hand
@@ -60,7 +59,7 @@ def bank_transfer_record(
     """The operator records a transfer received on the bank statement: the buyer's prepaid funds
     grow by the amount. Idempotent by the bank's transaction id."""
     _require_operator(actor)
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     bank_transaction_id = (bank_transaction_id or "").strip()
     if not bank_transaction_id:
         raise ExchangeError(
@@ -113,10 +112,12 @@ def adjustment_post(
     reason = required_reason(reason)
     if purpose not in {Purpose.BUYER_CASH, Purpose.PROVIDER_PAYABLE}:
         raise ExchangeError.on_field("purpose", "invalid_choice", "Adjust buyer_cash or provider_payable.")
-    magnitude = _positive(abs(amount)) if isinstance(amount, Decimal) else _positive(amount)
+    if not isinstance(amount, Decimal):
+        raise ExchangeError.on_field("amount", "invalid_amount", "An amount in fen, as a decimal.")
+    positive_amount(abs(amount))  # non-zero, finite, whole fen
     with transaction.atomic(durable=True):
         account = account_for(organisation=organisation, purpose=purpose)
-        posting = magnitude * (1 if amount > 0 else -1) * account.sign
+        posting = amount * account.sign
         txn = ledger_post(
             idempotency_key=f"adjust:{idempotency_key}",
             kind="adjustment",
@@ -146,7 +147,7 @@ def payout_record(
     provider's payable balance (refused ``insufficient_funds``). Recorded once per bank
     transaction id, like a transfer received: entering the same payout twice posts it once."""
     _require_operator(actor)
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     bank_transaction_id = (bank_transaction_id or "").strip()
     if not bank_transaction_id:
         raise ExchangeError.on_field("bank_transaction_id", "required", "The bank's transaction id is required.")

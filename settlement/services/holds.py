@@ -14,7 +14,7 @@ from accounts.models import Organisation
 from config.errors import Conflict, ExchangeError
 from settlement.locks import hold_lock
 from settlement.models import Account, Hold, HoldStatus, JournalTransaction, Purpose
-from settlement.services.ledger import Line, account_for, ledger_post
+from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
 from settlement.services.retry import retry_on_serialization_failure
 
 
@@ -22,21 +22,6 @@ from settlement.services.retry import retry_on_serialization_failure
 class HoldResult:
     hold: Hold
     transaction: JournalTransaction
-
-
-def _positive(amount: Decimal) -> Decimal:
-    if (
-        not isinstance(amount, Decimal)
-        or not amount.is_finite()
-        or amount <= 0
-        or amount != amount.quantize(Decimal("0.01"))
-    ):
-        raise ExchangeError(
-            "A positive amount with at most 2 decimals.",
-            code="invalid_amount",
-            fields={"amount": [{"code": "invalid_amount", "detail": "A positive amount in fen."}]},
-        )
-    return amount
 
 
 @retry_on_serialization_failure
@@ -49,7 +34,7 @@ def hold_place(
     expires_at: datetime | None = None,
 ) -> HoldResult:
     """Set funds aside, or refuse with ``insufficient_funds``; once per idempotency key."""
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     with transaction.atomic():
         existing = Hold.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -110,7 +95,7 @@ def _hold_step(
             ):
                 raise Conflict("This idempotency key was used for a different hold movement.")
             return HoldResult(hold, existing)
-        amount = hold.remaining if amount is None else _positive(amount)
+        amount = hold.remaining if amount is None else positive_amount(amount)
         if hold.status != HoldStatus.OPEN or amount <= 0 or amount > hold.remaining:
             raise ExchangeError(f"The hold has {hold.remaining} left.", code="hold_exceeded")
         txn = ledger_post(
@@ -142,7 +127,7 @@ def hold_capture(
     (e.g. the seller's payable and the platform's fee revenue)."""
     if not destinations:
         raise ExchangeError("Say where the captured funds go.", code="invalid_destination")
-    amount = sum((_positive(a) for _, a in destinations), Decimal(0))
+    amount = sum((positive_amount(a) for _, a in destinations), Decimal(0))
     return _hold_step(
         idempotency_key=idempotency_key,
         hold_id=hold_id,

@@ -23,6 +23,14 @@ class Line:
     amount: Decimal  # signed: debit positive, credit negative
 
 
+def positive_amount(amount: Decimal, field: str = "amount") -> Decimal:
+    """A positive, finite amount in whole fen, or a refusal on ``field`` (``invalid_amount``)."""
+    valid = isinstance(amount, Decimal) and amount.is_finite() and amount > 0
+    if not valid or amount != amount.quantize(CENT):
+        raise ExchangeError.on_field(field, "invalid_amount", "A positive amount with at most 2 decimals (fen).")
+    return amount
+
+
 def account_for(*, purpose: str, organisation=None, currency: str = CNY) -> Account:
     """The account of an organisation (or the platform's) for a purpose, created on first use."""
     account, _ = Account.objects.get_or_create(organisation=organisation, purpose=purpose, currency=currency)

@@ -20,8 +20,7 @@ from config.errors import Conflict, ExchangeError, required_reason
 from settlement.models import Purpose, StripeTransfer, TransferStatus
 from settlement.services.cards import RESEND_WITHIN, _client, _fen, stripe_key
 from settlement.services.funds import _require_operator
-from settlement.services.holds import _positive
-from settlement.services.ledger import Line, account_for, ledger_post
+from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def payout_stripe_create(
     *, actor: User, organisation: Organisation, amount: Decimal, request_key: str
 ) -> StripeTransfer:
     _require_operator(actor)
-    amount = _positive(amount)
+    amount = positive_amount(amount)
     existing = StripeTransfer.objects.filter(request_key=request_key).first()
     if existing is not None:
         if (existing.organisation_id, existing.amount) != (organisation.pk, amount):
