@@ -3,6 +3,16 @@ decimals at its edges and integer ticks inside. A deterministic function of the 
 so replaying an order log reproduces its trades byte for byte."""
 
 from marketplace.engine.instruments import Instrument, InstrumentCodeError, instrument_parse
-from marketplace.engine.matching import Engine, Rejection, Trade
+from marketplace.engine.matching import Engine, Rejection, Result, Trade, order_check, trade_line
 
-__all__ = ["Engine", "Instrument", "InstrumentCodeError", "Rejection", "Trade", "instrument_parse"]
+__all__ = [
+    "Engine",
+    "Instrument",
+    "InstrumentCodeError",
+    "Rejection",
+    "Result",
+    "Trade",
+    "instrument_parse",
+    "order_check",
+    "trade_line",
+]

@@ -45,6 +45,8 @@ class Result:
     rejection: Rejection | None = None
     # for a new order: "rested", "filled", "cancelled" (IOC/market remainder, FOK unfilled, self-trade)
     outcome: str = ""
+    # resting GTD orders found past their expiry while matching, removed from the book
+    expired: list[str] = field(default_factory=list)
 
 
 class _Order:
@@ -233,6 +235,36 @@ class Engine:
             return Rejection(seq, "bad_expiry", "only GTD orders expire")
         return side, limit, qty, tif, expire_at
 
+    def expire(self, now) -> list[str]:
+        """Take out of the books every resting order that is dead at ``now`` (GTD past its expiry,
+        or every order of an instrument whose window has opened) and return their ids. Matching
+        already treats such orders as gone, so this changes no future trade: it only lets the
+        caller release what they hold."""
+        now = _time(now)
+        gone = []
+        for market in self.markets.values():
+            if market.closed:
+                continue
+            if now >= market.instrument.window_start:
+                gone.extend(market.resting)
+                market.close()
+                continue
+            for order in [o for o in market.resting.values() if not _live(o, now)]:
+                self._remove(market, order)
+                gone.append(order.order_id)
+        return gone
+
+    def resting(self, code: str) -> list[tuple[str, str, Decimal, int]]:
+        """The resting orders of an instrument in priority order per side: (id, side, price, remaining)."""
+        market = self.markets.get(code)
+        if market is None:
+            return []
+        return [
+            (o.order_id, o.side, market.price_of(o.price), o.remaining)
+            for side in (market.bids, market.asks)
+            for o in side.in_priority()
+        ]
+
     # --- matching -------------------------------------------------------------------------------
 
     def _crosses(self, side: str, limit: int, price: int) -> bool:
@@ -268,6 +300,7 @@ class Engine:
             resting = queue[0]
             if not _live(resting, now):  # a GTD order whose time has come expires here
                 self._remove(market, resting)
+                result.expired.append(resting.order_id)
                 continue
             if resting.org == order.org:
                 self_trade = True
@@ -320,3 +353,19 @@ def trade_line(number: int, trade: Trade) -> dict:
         "sell_order_id": trade.sell_order_id,
         "maker_order_id": trade.maker_order_id,
     }
+
+
+def order_check(
+    *, instrument: str, reference_price: Decimal, tick: Decimal, lot: int, event: dict, now
+) -> Rejection | None:
+    """The §4 rules for a new order (window, side, type, tick, band, lot, time in force, expiry),
+    exactly as matching applies them, for refusing an order at entry. None when it passes."""
+    try:
+        market = _Market(instrument_parse(instrument), Decimal(reference_price), Decimal(tick), int(lot))
+    except InstrumentCodeError as exc:
+        return Rejection(0, "unknown_instrument", str(exc))
+    now = _time(now)
+    if now >= market.instrument.window_start:
+        return Rejection(0, "instrument_closed", instrument)
+    checked = Engine()._check(market, 0, now, event)
+    return checked if isinstance(checked, Rejection) else None

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from marketplace.engine import Engine, InstrumentCodeError, instrument_parse
+from marketplace.engine import Engine, InstrumentCodeError, instrument_parse, order_check
 
 CODE = "H100-80G.YRD.MAIN.20261207.W"
 
@@ -158,3 +158,36 @@ def test_rejected_events_change_nothing():
     assert unknown.rejection.reason == "unknown_order"
     _, late = engine_with(new(2, "b", "a", "buy", 8, "12.00"))
     assert trades(late) == []
+
+
+def test_expired_orders_are_reported_when_met_and_when_swept():
+    engine, results = engine_with(
+        new(2, "b1", "a", "buy", 8, "11.50", tif="GTD", expire_at="2026-12-01T02:00:00Z"),
+        new(3, "b2", "a", "buy", 8, "11.40", tif="GTD", expire_at="2026-12-01T02:00:00Z"),
+        new(4, "b3", "a", "buy", 8, "11.30"),
+        new(5, "s1", "b", "sell", 8, "11.50", tif="IOC", ts="2026-12-01T02:00:00Z"),
+    )
+    assert results[3].expired == ["b1"] and results[3].trades == []
+    assert engine.expire("2026-12-01T01:59:59Z") == []
+    assert engine.expire("2026-12-01T02:00:00Z") == ["b2"]
+    assert [r[0] for r in engine.resting(CODE)] == ["b3"]
+    assert engine.expire("2026-12-06T16:00:00Z") == ["b3"]  # the window opened
+    assert engine.resting(CODE) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "now", "reason"),
+    [
+        ({}, "2026-12-01T00:00:00Z", None),
+        ({"price": "11.495"}, "2026-12-01T00:00:00Z", "off_tick"),
+        ({"price": "5.74"}, "2026-12-01T00:00:00Z", "price_out_of_band"),
+        ({"qty": 12}, "2026-12-01T00:00:00Z", "bad_lot"),
+        ({}, "2026-12-06T16:00:00Z", "instrument_closed"),
+    ],
+)
+def test_order_check_applies_the_matching_rules_at_entry(changes, now, reason):
+    event = {"side": "buy", "type": "limit", "price": "11.49", "qty": 8, "tif": "GTC", **changes}
+    rejection = order_check(
+        instrument=CODE, reference_price=Decimal("11.49"), tick=Decimal("0.01"), lot=8, event=event, now=now
+    )
+    assert (rejection.reason if rejection else None) == reason
