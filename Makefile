@@ -30,7 +30,7 @@ run: install
 	@echo "Open http://$(HOST):$(PORT)/  ·  API docs http://$(HOST):$(PORT)/api/docs/  ·  Ctrl-C stops everything."
 	@trap 'kill 0' EXIT INT TERM; \
 	$(VENV)/bin/celery -A config worker -B --loglevel=INFO --concurrency=1 \
-	    --schedule var/celerybeat-schedule -Q celery > var/celery.log 2>&1 & \
+	    --schedule var/celerybeat-schedule -Q celery,matching-0,matching-1 > var/celery.log 2>&1 & \
 	$(PY) manage.py demo_data --heartbeats > var/heartbeats.log 2>&1 & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

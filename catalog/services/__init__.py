@@ -1,7 +1,7 @@
 """Operations that write catalog and grid-connection data. Every interface (pages, API, admin,
 commands, tasks) calls these; the package's modules group them by subject."""
 
-from catalog.services.capacity import capacity_commit, capacity_release
+from catalog.services.capacity import capacity_commit, capacity_move, capacity_release
 from catalog.services.heartbeats import HeartbeatResult, heartbeat_record
 from catalog.services.keys import POOL_KEY_KIND, pool_key_create, pool_key_revoke, pool_key_rotate
 from catalog.services.pools import (
@@ -21,6 +21,7 @@ __all__ = [
     "SILENCE_SUSPENDS_AFTER",
     "HeartbeatResult",
     "capacity_commit",
+    "capacity_move",
     "capacity_release",
     "heartbeat_record",
     "pool_apply",

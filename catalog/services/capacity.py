@@ -55,3 +55,33 @@ def capacity_commit(
 def capacity_release(*, source: str, at: datetime | None = None) -> int:
     """Release the open commitment named ``source``; returns how many rows it released (0 or 1)."""
     return CapacityCommitment.objects.open().filter(source=source).update(released_at=at or timezone.now())
+
+
+@transaction.atomic
+def capacity_move(*, from_source: str, to_source: str, units: int, kind: str, at: datetime | None = None) -> None:
+    """Move ``units`` of an open commitment to another, of the same pool, class and range: an
+    offered sell order's units becoming a contract's, a contract's units passing to a resale's
+    buyer. Sellable capacity does not change, so no sellable check; the moved-from commitment is
+    replaced by one with fewer units (or none), the moved-to one created or grown."""
+    if kind not in CommitmentKind.values:
+        raise ValueError(kind)
+    at = at or timezone.now()
+    old = CapacityCommitment.objects.open().select_for_update().filter(source=from_source).first()
+    if old is None or not 0 < units <= old.units:
+        raise ExchangeError(f"{from_source} does not hold {units} unit(s).", code="insufficient_capacity")
+    terms = {"pool_id": old.pool_id, "resource_class_id": old.resource_class_id, "start": old.start, "end": old.end}
+    old.released_at = at
+    old.save(update_fields=["released_at"])
+    if old.units > units:
+        CapacityCommitment.objects.create(kind=old.kind, units=old.units - units, source=from_source, **terms)
+    target = CapacityCommitment.objects.open().select_for_update().filter(source=to_source).first()
+    if target is not None:
+        if (target.pool_id, target.resource_class_id, target.start, target.end, target.kind) != (
+            *terms.values(),
+            kind,
+        ):
+            raise Conflict(f"{to_source} already holds other capacity.")
+        target.released_at = at
+        target.save(update_fields=["released_at"])
+        units += target.units
+    CapacityCommitment.objects.create(kind=kind, units=units, source=to_source, **terms)

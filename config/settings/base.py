@@ -186,7 +186,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Matching runs on its own queues, an instrument always on the same one (instrument id modulo)
+MATCHING_QUEUES = env.int("MATCHING_QUEUES", default=2)
 CELERY_BEAT_SCHEDULE = {
+    "instruments-list": {"task": "marketplace.tasks.instruments_list_task", "schedule": 3600.0},
+    "instruments-sweep": {"task": "marketplace.tasks.instruments_sweep_task", "schedule": 15.0},
     "pools-suspend-silent": {"task": "catalog.tasks.pools_suspend_silent_task", "schedule": 60.0},
     "holds-expire": {"task": "settlement.tasks.holds_expire_task", "schedule": 60.0},
     "card-payments-resolve": {"task": "settlement.tasks.card_payments_resolve_task", "schedule": 300.0},

@@ -11,6 +11,7 @@ from settlement.services.funds import (
 )
 from settlement.services.holds import hold_capture, hold_place, hold_release, holds_expire
 from settlement.services.ledger import account_for, ledger_post, transaction_reverse
+from settlement.services.trades import buy_hold_amount, trade_fee, trade_settle
 from settlement.services.transfers import (
     payout_stripe_create,
     stripe_transfer_resolve,
@@ -24,6 +25,7 @@ __all__ = [
     "available_funds",
     "bank_reference_for",
     "bank_transfer_record",
+    "buy_hold_amount",
     "card_payment_resolve",
     "card_payments_resolve",
     "card_topup_create",
@@ -37,6 +39,8 @@ __all__ = [
     "stripe_transfer_resolve",
     "stripe_transfer_settle",
     "stripe_transfers_resolve",
+    "trade_fee",
+    "trade_settle",
     "transaction_reverse",
     "webhook_receive",
 ]

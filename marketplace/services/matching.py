@@ -1,0 +1,122 @@
+"""The matching adapter: feeds an instrument's accepted events, in seq order, to the pure engine
+and commits what it decided — trades, order states, contracts, ledger postings, capacity — in one
+transaction per batch, with ``MatchState.matched_seq``.
+
+Exactly once: a batch commits its effects and its new ``matched_seq`` together, so a worker killed
+anywhere loses nothing and repeats nothing; the next run starts after the committed seq. The
+engine's books live in the worker's memory between runs and are rebuilt by replaying the log up
+to ``matched_seq`` whenever the memory and the database disagree (a new process, another worker
+ran meanwhile, a batch rolled back). One instrument is matched by one worker at a time: tasks are
+routed by instrument and take a PostgreSQL advisory lock.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from marketplace.engine import Engine, Result
+from marketplace.locks import instrument_lock, match_state_lock
+from marketplace.models import FINAL_STATUSES, Instrument, MatchState, OrderStatus
+from marketplace.services.log import log_events
+from marketplace.services.settle import Applier
+
+BATCH = 500
+ADVISORY_CLASS = 0x5A4C  # "SL": the advisory-lock namespace of matching
+
+
+@dataclass
+class _Book:
+    engine: Engine
+    matched_seq: int
+
+
+_books: dict[int, _Book] = {}
+
+
+def _advisory_lock(instrument_id: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_CLASS, instrument_id])
+
+
+def _rebuild(instrument: Instrument, upto_seq: int) -> _Book:
+    """The books as they stood after ``upto_seq``: the log replayed through a fresh engine."""
+    engine = Engine()
+    for event in log_events(instrument=instrument, upto_seq=upto_seq):
+        engine.apply(event)
+    return _Book(engine, upto_seq)
+
+
+def books_forget() -> None:
+    """Drop every book held in memory (tests; a worker does this by dying)."""
+    _books.clear()
+
+
+def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
+    with transaction.atomic(durable=True):
+        _advisory_lock(instrument_id)
+        state = match_state_lock(instrument_id=instrument_id)
+        instrument = state.instrument
+        book = _books.get(instrument_id)
+        if book is None or book.matched_seq != state.matched_seq:
+            book = _books[instrument_id] = _rebuild(instrument, state.matched_seq)
+        events = list(log_events(instrument=instrument, after_seq=state.matched_seq, limit=limit))
+        applier = Applier(instrument=instrument, state=state)
+        for event in events:
+            result: Result = book.engine.apply(event)
+            applier.apply(event, result)
+        if sweep_at is not None and len(events) < limit:
+            applier.expire(book.engine.expire(sweep_at), closing=sweep_at >= instrument.window_start)
+            if sweep_at >= instrument.window_start and state.closed_at is None:
+                state.closed_at = sweep_at
+        applier.flush()
+        if events:
+            state.matched_seq = events[-1]["seq"]
+        state.trades = applier.trade_number
+        state.save()
+    book.matched_seq = state.matched_seq
+    return len(events)
+
+
+def instrument_match(*, instrument_id: int, limit: int = BATCH, sweep_at: datetime | None = None) -> int:
+    """Match every accepted, unmatched event of the instrument, ``limit`` per transaction; with
+    ``sweep_at``, then expire what is dead at that time. Returns the number of events matched."""
+    total = 0
+    try:
+        while True:
+            done = _batch(instrument_id, limit=limit, sweep_at=sweep_at)
+            total += done
+            if done < limit:
+                return total
+    except BaseException:
+        _books.pop(instrument_id, None)  # memory may be ahead of the database: rebuild next time
+        raise
+
+
+def instrument_sweep(*, instrument_id: int, now: datetime | None = None) -> int:
+    """Expire resting orders past their GTD time, or all of them once the window has opened.
+
+    Every order accepted before ``now`` must be matched first: acceptance takes its time after
+    locking the instrument row, so taking that lock here waits for any acceptance in flight, and
+    every later one is stamped after ``now``."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        instrument_lock(pk=instrument_id)
+    return instrument_match(instrument_id=instrument_id, sweep_at=now)
+
+
+def instruments_due_for_sweep(*, now: datetime) -> list[int]:
+    """Instruments with live orders that time has ended: GTD past expiry, or the window open."""
+    from marketplace.models import Order
+
+    live = Order.objects.exclude(status__in=FINAL_STATUSES)
+    ids = set(live.filter(expire_at__lte=now).values_list("instrument_id", flat=True))
+    ids |= set(live.filter(instrument__window_start__lte=now).values_list("instrument_id", flat=True))
+    ids |= set(
+        MatchState.objects.filter(closed_at__isnull=True, instrument__window_start__lte=now)
+        .filter(instrument__orders__status=OrderStatus.OPEN)
+        .values_list("pk", flat=True)
+    )
+    return sorted(ids)

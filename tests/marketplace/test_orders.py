@@ -1,0 +1,172 @@
+"""Order entry, matching and settlement through the services, on the database."""
+
+from decimal import Decimal
+
+import pytest
+
+from catalog.capacity import capacity_summary
+from catalog.models import CapacityCommitment
+from config.errors import ExchangeError
+from marketplace.models import Contract, Order, OrderStatus, Trade
+from marketplace.services import OrderTerms, instrument_match, order_cancel, order_place
+from marketplace.services.pricing import band_high_price, band_low_price
+from settlement.models import Hold, Purpose
+from settlement.services import account_for, available_funds
+
+pytestmark = pytest.mark.django_db
+
+
+def place(market, org, side, qty, price=None, tif="GTC", key=None, **extra):
+    code = market["instrument"].code
+    terms = OrderTerms(
+        instrument=code,
+        side=side,
+        type="limit" if price else "market",
+        qty=qty,
+        tif=tif,
+        price=Decimal(str(price)) if price else None,
+        **extra,
+    )
+    place.counter = getattr(place, "counter", 0) + 1
+    return order_place(
+        actor=market["users"][org],
+        organisation=market["orgs"][org],
+        terms=terms,
+        idempotency_key=key or f"k{place.counter}",
+    )
+
+
+def match(market):
+    return instrument_match(instrument_id=market["instrument"].pk)
+
+
+def sellable(market, pool):
+    i = market["instrument"]
+    (row,) = capacity_summary(pool_ids=[market["pools"][pool].pk], start=i.window_start, end=i.window_end)
+    return row["committed"], row["offered"], row["sellable"]
+
+
+def test_a_bid_meets_an_ask_at_the_makers_price_with_fees_a_contract_and_the_hold_captured(market):
+    sell = place(market, "gridco", "sell", 16, "12.00")
+    assert sellable(market, "gridco") == (0, 16, 48)
+    buy = place(market, "acme", "buy", 8, "12.10")
+    hold = Hold.objects.get(pk=buy.hold_id)
+    # 12.10 × 8 × 168 = 16,262.40 and the taker fee 0.3 % = 48.7872 → 48.79
+    assert hold.amount == Decimal("16311.19")
+    assert (sell.seq, buy.seq) == (2, 3) and buy.status == OrderStatus.PENDING
+
+    assert match(market) == 2
+    (trade,) = Trade.objects.all()
+    assert (trade.price, trade.qty, trade.maker_order_id) == (Decimal("12.00"), 8, sell.pk)
+    # 12.00 × 8 × 168 = 16,128.00; buyer (taker) 0.3 % = 48.384 → 48.38; seller (maker) 0.1 % → 16.13
+    assert (trade.notional, trade.buyer_fee, trade.seller_fee) == (Decimal("16128"), Decimal("48.38"), Decimal("16.13"))
+    buy.refresh_from_db()
+    sell.refresh_from_db()
+    assert (buy.status, buy.filled_qty) == (OrderStatus.FILLED, 8)
+    assert (sell.status, sell.filled_qty) == (OrderStatus.OPEN, 8)
+    hold.refresh_from_db()
+    assert (hold.captured, hold.released, hold.status) == (Decimal("16176.38"), Decimal("134.81"), "closed")
+    acme = market["orgs"]["acme"]
+    assert available_funds(organisation=acme).available == Decimal("1000000.00") - Decimal("16176.38")
+    payable = account_for(organisation=market["orgs"]["gridco"], purpose=Purpose.PROVIDER_PAYABLE)
+    assert payable.balance == Decimal("16111.87")
+    assert account_for(purpose=Purpose.FEE_REVENUE).balance == Decimal("64.51")
+    contract = Contract.objects.get()
+    assert (contract.holder, contract.qty, contract.price) == (acme, 8, Decimal("12.00"))
+    assert [(leg.pool, leg.units) for leg in contract.legs.all()] == [(market["pools"]["gridco"], 8)]
+    # the pool: 8 committed to the contract, 8 still offered, 48 free
+    assert sellable(market, "gridco") == (8, 8, 48)
+    assert match(market) == 0  # nothing left to match: a rerun changes nothing
+    assert Trade.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("side", "qty", "price", "extra", "code", "field"),
+    [
+        ("buy", 8, "12.005", {}, "off_tick", "price"),
+        ("buy", 8, "below", {}, "price_out_of_band", "price"),
+        ("buy", 8, "above", {}, "price_out_of_band", "price"),
+        ("buy", 12, "12.00", {}, "bad_lot", "qty"),
+        ("buy", 800, "12.00", {}, "insufficient_funds", "qty"),
+        ("sell", 136, "12.00", {}, "insufficient_capacity", "qty"),
+        ("buy", 8, "12.00", {"tif": "GTD"}, "bad_expiry", "expire_at"),
+    ],
+)
+def test_refused_orders_say_why_and_leave_no_trace(market, side, qty, price, extra, code, field):
+    org = "acme" if side == "buy" else "gridco"
+    i, tick = market["instrument"], market["instrument"].tick
+    price = {"below": band_low_price(i) - tick, "above": band_high_price(i) + tick}.get(price, price)
+    before = (Order.objects.count(), Hold.objects.count(), CapacityCommitment.objects.count())
+    with pytest.raises(ExchangeError) as refused:
+        place(market, org, side, qty, price, **extra)
+    assert refused.value.code == code
+    assert field in refused.value.fields
+    assert (Order.objects.count(), Hold.objects.count(), CapacityCommitment.objects.count()) == before
+    market["instrument"].refresh_from_db()
+    assert market["instrument"].last_seq == 1  # no sequence number was spent
+
+
+def test_the_band_bounds_are_accepted(market):
+    i = market["instrument"]
+    low, high = band_low_price(i), band_high_price(i)
+    assert low - i.tick < i.reference_price / 2 <= low  # the first tick inside [0.5 × ref, ...
+    assert high <= i.reference_price * 3 < high + i.tick  # ... 3 × ref], bounds included
+    assert place(market, "acme", "buy", 8, low).seq == 2
+    assert place(market, "gridco", "sell", 8, high).seq == 3
+
+
+def test_the_same_idempotency_key_gives_the_same_order_and_other_terms_conflict(market):
+    first = place(market, "acme", "buy", 8, "12.00", key="same")
+    assert place(market, "acme", "buy", 8, "12.00", key="same").pk == first.pk
+    with pytest.raises(ExchangeError) as conflict:
+        place(market, "acme", "buy", 16, "12.00", key="same")
+    assert conflict.value.code == "conflict"
+    assert Hold.objects.count() == 1
+
+
+def test_a_cancel_gives_back_the_hold_and_the_capacity(market):
+    buy = place(market, "acme", "buy", 8, "11.00")
+    sell = place(market, "gridco", "sell", 24, "13.00")
+    match(market)
+    order_cancel(actor=market["users"]["acme"], organisation=market["orgs"]["acme"], order_id=buy.pk)
+    order_cancel(actor=market["users"]["gridco"], organisation=market["orgs"]["gridco"], order_id=sell.pk)
+    assert match(market) == 2
+    buy.refresh_from_db()
+    sell.refresh_from_db()
+    assert (buy.status, buy.end_reason, sell.status) == (OrderStatus.CANCELLED, "cancelled", OrderStatus.CANCELLED)
+    assert Hold.objects.get(pk=buy.hold_id).status == "closed"
+    assert available_funds(organisation=market["orgs"]["acme"]).available == Decimal("1000000.00")
+    assert sellable(market, "gridco") == (0, 0, 64)
+    with pytest.raises(ExchangeError) as finished:
+        order_cancel(actor=market["users"]["acme"], organisation=market["orgs"]["acme"], order_id=buy.pk)
+    assert finished.value.code == "order_finished"
+
+
+def test_another_organisation_cannot_cancel_an_order(market):
+    buy = place(market, "acme", "buy", 8, "11.00")
+    with pytest.raises(ExchangeError) as refused:
+        order_cancel(actor=market["users"]["bolt"], organisation=market["orgs"]["bolt"], order_id=buy.pk)
+    assert refused.value.code == "not_found"
+
+
+def test_a_buyer_resells_its_contract_and_the_new_buyer_gets_the_same_pool(market):
+    place(market, "gridco", "sell", 8, "12.00")
+    place(market, "acme", "buy", 8, "12.00")
+    match(market)
+    before = sellable(market, "gridco")
+    # acme has no pools: its sell is covered by the contract it holds
+    resale = place(market, "acme", "sell", 8, "13.00")
+    assert resale.allocations.get().contract is not None
+    with pytest.raises(ExchangeError) as refused:
+        place(market, "acme", "sell", 8, "13.00")
+    assert refused.value.code == "insufficient_capacity"
+    place(market, "bolt", "buy", 8, "13.00")
+    match(market)
+    original, resold = Contract.objects.order_by("pk")
+    assert (original.holder.slug, original.held, original.resold) == ("acme", 0, 8)
+    assert (resold.holder.slug, resold.qty, resold.price) == ("bolt", 8, Decimal("13.00"))
+    assert [(leg.pool, leg.units) for leg in resold.legs.all()] == [(market["pools"]["gridco"], 8)]
+    assert sellable(market, "gridco") == before  # the same 8 units, now bound to bolt
+    # acme, the reseller, is owed the proceeds less its maker fee
+    payable = account_for(organisation=market["orgs"]["acme"], purpose=Purpose.PROVIDER_PAYABLE)
+    assert payable.balance == Decimal("13.00") * 8 * 168 - Decimal("17.47")
