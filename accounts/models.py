@@ -159,6 +159,8 @@ class ApiKeyScope(models.TextChoices):
     CATALOG_READ = "catalog:read", _("Read resource classes, regions, reference prices")
     FUNDS_READ = "funds:read", _("Read balances, holds and the statement of account")
     FUNDS_WRITE = "funds:write", _("Ask for top-up references and payment intents")
+    ORDERS_READ = "orders:read", _("Read orders, trades and contracts")
+    ORDERS_WRITE = "orders:write", _("Place and cancel orders")
     OPERATOR = "operator", _("Operator actions (platform organisation only)")
 
 

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import views as accounts_views
 from catalog.api import views as catalog_views
+from marketplace.api import orders as order_views
 from settlement.api import views as settlement_views
 
 router = DefaultRouter(trailing_slash=True)
@@ -25,6 +26,9 @@ router.register("topups/card", settlement_views.CardTopUpViewSet, basename="topu
 router.register(
     "operator/stripe-transfers", settlement_views.StripeTransferViewSet, basename="operator-stripe-transfer"
 )
+router.register("orders", order_views.OrderViewSet, basename="order")
+router.register("trades", order_views.TradeViewSet, basename="trade")
+router.register("contracts", order_views.ContractViewSet, basename="contract")
 
 app_name = "api"
 urlpatterns = [

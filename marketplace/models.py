@@ -69,6 +69,9 @@ class MatchState(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)  # resting orders expired at window open
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self):
+        return f"{self.instrument_id} matched to seq {self.matched_seq}"
+
 
 class Side(models.TextChoices):
     BUY = "buy", _("Buy (bid)")
@@ -189,6 +192,9 @@ class OrderCancel(models.Model):
         ordering = ["seq"]
         constraints = [models.UniqueConstraint(fields=["instrument", "seq"], name="cancel_seq_unique")]
 
+    def __str__(self):
+        return f"cancel of #{self.order_id} (seq {self.seq})"
+
 
 class OrderAllocation(models.Model):
     """Where a sell order's units come from: a pool's capacity (offered in the capacity layer)
@@ -210,6 +216,10 @@ class OrderAllocation(models.Model):
             ),
             models.CheckConstraint(condition=Q(units__gte=F("filled") + F("released")), name="allocation_not_overused"),
         ]
+
+    def __str__(self):
+        source = f"pool {self.pool_id}" if self.pool_id else f"contract {self.contract_id}"
+        return f"#{self.order_id}: {self.units} from {source}"
 
     @property
     def open_units(self) -> int:
@@ -296,6 +306,9 @@ class ContractLeg(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["contract", "pool"], name="contract_leg_unique")]
+
+    def __str__(self):
+        return f"contract #{self.contract_id}: {self.units} in pool {self.pool_id}"
 
     @property
     def source(self) -> str:
