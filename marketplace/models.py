@@ -44,6 +44,9 @@ class Instrument(models.Model):
     tick = models.DecimalField(max_digits=10, decimal_places=4)
     lot = models.PositiveIntegerField()
     last_seq = models.PositiveBigIntegerField(default=1)  # seq 1 is the listing itself
+    # the latest time handed to an event or a sweep: the log's times never go back, whatever the
+    # clocks of the processes that accept orders and sweep them
+    clock = models.DateTimeField(null=True, blank=True)
     listed_at = models.DateTimeField()
 
     objects = InstrumentQuerySet.as_manager()

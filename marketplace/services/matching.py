@@ -20,6 +20,7 @@ from marketplace.engine import Engine, Result
 from marketplace.locks import instrument_lock, match_state_lock
 from marketplace.models import FINAL_STATUSES, Instrument, MatchState, OrderStatus
 from marketplace.services.log import log_events
+from marketplace.services.orders import instrument_tick
 from marketplace.services.settle import Applier
 
 BATCH = 500
@@ -98,13 +99,17 @@ def instrument_match(*, instrument_id: int, limit: int = BATCH, sweep_at: dateti
 def instrument_sweep(*, instrument_id: int, now: datetime | None = None) -> int:
     """Expire resting orders past their GTD time, or all of them once the window has opened.
 
-    Every order accepted before ``now`` must be matched first: acceptance takes its time after
-    locking the instrument row, so taking that lock here waits for any acceptance in flight, and
-    every later one is stamped after ``now``."""
-    now = now or timezone.now()
+    Every event stamped before the sweep's time must be matched before it, and none may come
+    after it stamped earlier: acceptance stamps its time on the locked instrument row, so taking
+    that lock here waits for any acceptance in flight, and moving the row's clock to the sweep's
+    time makes every later event carry that time or a later one."""
     with transaction.atomic(durable=True):
-        instrument_lock(pk=instrument_id)
-    return instrument_match(instrument_id=instrument_id, sweep_at=now)
+        instrument = instrument_lock(pk=instrument_id)
+        if now is not None and (instrument.clock is None or now > instrument.clock):
+            instrument.clock = now
+        cutoff = instrument_tick(instrument)
+        instrument.save(update_fields=["clock"])
+    return instrument_match(instrument_id=instrument_id, sweep_at=cutoff)
 
 
 def instruments_due_for_sweep(*, now: datetime) -> list[int]:

@@ -63,6 +63,17 @@ class OrderTerms:
     client_order_id: str = ""
 
 
+def instrument_tick(instrument: Instrument) -> datetime:
+    """The time for the instrument's next event, on its locked row: now, but never before a time
+    already handed out (so ``ts`` never decreases along ``seq``, and nothing accepted after a
+    sweep is stamped before it)."""
+    now = timezone.now()
+    if instrument.clock is not None and instrument.clock > now:
+        now = instrument.clock
+    instrument.clock = now
+    return now
+
+
 def _trader(*, actor: User | None, organisation: Organisation) -> None:
     membership = Membership.objects.filter(user=actor, organisation=organisation).first() if actor else None
     if membership is None or not membership.can_write:
@@ -184,7 +195,7 @@ def _accept(*, actor: User | None, organisation: Organisation, terms: OrderTerms
     instrument = instrument_lock(code=terms.instrument)
     if instrument is None:
         raise ExchangeError.on_field("instrument", "unknown_instrument", f"No instrument {terms.instrument}.")
-    now = timezone.now()  # after the lock, so seq order is time order
+    now = instrument_tick(instrument)  # after the lock, so seq order is time order
     rejection = order_check(
         instrument=instrument.code,
         reference_price=instrument.reference_price,
@@ -201,7 +212,7 @@ def _accept(*, actor: User | None, organisation: Organisation, terms: OrderTerms
     ):
         raise ExchangeError.on_field("client_order_id", "duplicate_client_order_id", "You already used this id.")
     instrument.last_seq += 1
-    instrument.save(update_fields=["last_seq"])
+    instrument.save(update_fields=["last_seq", "clock"])
     order = Order.objects.create(
         instrument=instrument,
         seq=instrument.last_seq,
@@ -305,9 +316,9 @@ def order_cancel(*, actor: User | None, organisation: Organisation, order_id: in
             return order
         if order.tif in (TimeInForce.IOC, TimeInForce.FOK) or order.type == OrderType.MARKET:
             raise ExchangeError("IOC, FOK and market orders never rest; nothing to cancel.", code="order_finished")
-        now = timezone.now()
+        now = instrument_tick(instrument)
         instrument.last_seq += 1
-        instrument.save(update_fields=["last_seq"])
+        instrument.save(update_fields=["last_seq", "clock"])
         OrderCancel.objects.create(
             instrument=instrument,
             seq=instrument.last_seq,

@@ -154,6 +154,9 @@ class Applier:
             price=t.price,
         )
         self._deliver(sell, contract, t.qty)
+        for order in (buy, sell):
+            if not order.remaining:
+                self._set(order, OrderStatus.FILLED)
         self.dirty.update((buy.pk, sell.pk))
 
     def _still_needed(self, buy: Order) -> Decimal:

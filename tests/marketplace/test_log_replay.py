@@ -61,7 +61,10 @@ def random_stream(market, n, seed):
         )
         try:
             order = order_place(
-                actor=market["users"][org], organisation=market["orgs"][org], terms=terms, idempotency_key=f"r{seed}-{i}"
+                actor=market["users"][org],
+                organisation=market["orgs"][org],
+                terms=terms,
+                idempotency_key=f"r{seed}-{i}",
             )
         except ExchangeError as exc:
             assert exc.code in ("insufficient_capacity", "insufficient_funds"), exc.code
@@ -91,6 +94,8 @@ def test_an_exported_log_replays_to_the_stored_trades(market, tmp_path, seed):
     assert replay(log) == trades
     # every order reached a state, no pending left, and quantity is conserved
     assert not Order.objects.filter(status=OrderStatus.PENDING).exists()
+    for order in Order.objects.all():
+        assert (order.filled_qty == order.qty) == (order.status == OrderStatus.FILLED), order
     bought = sum(o.filled_qty for o in Order.objects.filter(side="buy"))
     sold = sum(o.filled_qty for o in Order.objects.filter(side="sell"))
     assert bought == sold == sum(t["qty"] for t in trades)

@@ -1,0 +1,64 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from catalog.models import Region, ResourceClass, Tier
+from marketplace.models import OrderStatus, OrderType, Side, TimeInForce, WindowKind
+from marketplace.services import OrderTerms
+
+
+def _any(choices):
+    return [("", _("Any")), *choices]
+
+
+class MarketFilterForm(forms.Form):
+    resource_class = forms.ChoiceField(label=_("Class"), required=False)
+    region = forms.ChoiceField(label=_("Region"), required=False)
+    tier = forms.ChoiceField(label=_("Site tier"), choices=_any(Tier.choices), required=False)
+    kind = forms.ChoiceField(label=_("Window"), choices=_any(WindowKind.choices), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resource_class"].choices = _any((c, c) for c in ResourceClass.objects.values_list("code", flat=True))
+        self.fields["region"].choices = _any(Region.objects.values_list("code", "name_en"))
+
+    def criteria(self) -> dict:
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class OrderForm(forms.Form):
+    """An order's terms as on the order log (§9); every rule is the service's."""
+
+    side = forms.ChoiceField(label=_("Side"), choices=Side.choices)
+    type = forms.ChoiceField(label=_("Type"), choices=OrderType.choices)
+    price = forms.DecimalField(
+        label=_("Limit price (¥ per unit-hour)"), max_digits=12, decimal_places=4, min_value=0, required=False
+    )
+    qty = forms.IntegerField(label=_("Quantity (units)"), min_value=1, max_value=10**6)
+    tif = forms.ChoiceField(label=_("Time in force"), choices=TimeInForce.choices)
+    expire_at = forms.DateTimeField(
+        label=_("Expires at (GTD, local time)"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    client_order_id = forms.CharField(label=_("Your order id (optional)"), max_length=64, required=False)
+
+    def terms(self, *, instrument: str) -> OrderTerms:
+        d = self.cleaned_data
+        return OrderTerms(
+            instrument=instrument,
+            side=d["side"],
+            type=d["type"],
+            qty=d["qty"],
+            tif=d["tif"],
+            price=d["price"],
+            expire_at=d["expire_at"],
+            client_order_id=d["client_order_id"] or "",
+        )
+
+
+class OrderFilterForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), choices=_any(OrderStatus.choices), required=False)
+    instrument = forms.CharField(label=_("Instrument"), max_length=60, required=False)

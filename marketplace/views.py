@@ -1,0 +1,172 @@
+"""The storefront: the market, an instrument's page (book, charts, order entry, own orders, live
+updates), my orders and my contracts. Every write goes through ``marketplace.services``."""
+
+import uuid
+from itertools import groupby, zip_longest
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.forms import apply_errors
+from accounts.permissions import organisation_required
+from config.errors import ExchangeError
+from marketplace import market, selectors, services
+from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
+from marketplace.models import ContractLeg, Instrument
+
+OWN_ORDERS = 50
+
+
+@organisation_required
+def market_index(request):
+    form = MarketFilterForm(request.GET or None)
+    instruments = market.instruments_quoted(trading=True, **form.criteria())
+    products = [
+        {"key": key, "instruments": list(rows)}
+        for key, rows in groupby(instruments, key=lambda i: (i.resource_class_id, i.region_id, i.tier))
+    ]
+    return render(request, "marketplace/index.html", {"form": form, "products": products})
+
+
+def _instrument_or_404(code: str) -> Instrument:
+    instrument = market.instrument_quoted(code=code)
+    if instrument is None:
+        raise Http404
+    return instrument
+
+
+def _own_orders(request, instrument):
+    return selectors.orders_for_org(organisation=request.organisation).filter(instrument=instrument)[:OWN_ORDERS]
+
+
+@organisation_required
+def instrument_detail(request, code: str):
+    instrument = _instrument_or_404(code)
+    form = OrderForm(request.POST or None, initial={"side": "buy", "type": "limit", "tif": "GTC"})
+    if request.method == "POST" and form.is_valid():
+        key = request.POST.get("idempotency_key") or uuid.uuid4().hex
+        try:
+            order = services.order_place(
+                actor=request.user,
+                organisation=request.organisation,
+                terms=form.terms(instrument=instrument.code),
+                idempotency_key=f"web:{key}",
+            )
+        except ExchangeError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Order #%(id)s accepted (%(side)s %(qty)s): it is being matched.")
+                % {"id": order.pk, "side": order.get_side_display(), "qty": order.qty},
+            )
+            return redirect("marketplace:instrument_detail", code=instrument.code)
+    live = _live(request, instrument)
+    return render(
+        request,
+        "marketplace/instrument.html",
+        {
+            "instrument": instrument,
+            "band": market.instrument_band(instrument),
+            "live": live,
+            "book": list(zip_longest(live["depth"]["bids"], live["depth"]["asks"])),
+            "form": form,
+            # a fresh key per rendering: a double submit of one form places one order
+            "form_key": uuid.uuid4().hex,
+            "live_url": reverse("marketplace:instrument_live", kwargs={"code": instrument.code}),
+        },
+    )
+
+
+def _price(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _live(request, instrument) -> dict:
+    """What the instrument page draws and its poll redraws: book, tape, hourly bars, own orders."""
+    depth = market.instrument_depth(instrument=instrument)
+
+    def levels(rows):
+        return [{"price": str(r.price), "qty": r.qty, "orders": r.orders, "cumulative": r.cumulative} for r in rows]
+
+    return {
+        "instrument": instrument.code,
+        "best_bid": _price(instrument.best_bid),
+        "best_ask": _price(instrument.best_ask),
+        "last": _price(instrument.last),
+        "depth": {"bids": levels(depth.bids), "asks": levels(depth.asks)},
+        "trades": [
+            {"number": t["number"], "price": str(t["price"]), "qty": t["qty"],
+             "executed_at": timezone.localtime(t["executed_at"])}
+            for t in market.trades_last(instrument=instrument, limit=20)
+        ],
+        "bars": [
+            {"start": b.start, "open": str(b.open), "high": str(b.high), "low": str(b.low),
+             "close": str(b.close), "volume": b.volume}
+            for b in market.instrument_ohlcv(instrument=instrument, interval="1h")[-72:]
+        ],
+        "orders": [
+            {"id": o.pk, "side": o.side, "type": o.type, "price": _price(o.price), "qty": o.qty,
+             "filled_qty": o.filled_qty, "status": o.status, "status_display": o.get_status_display(),
+             "tif": o.tif, "created_at": timezone.localtime(o.created_at), "cancellable": _cancellable(o)}
+            for o in _own_orders(request, instrument)
+        ],
+    }  # fmt: skip
+
+
+@organisation_required
+def instrument_live(request, code: str):
+    """The instrument page's poll (every 2 s): the same data the page was drawn from."""
+    return JsonResponse(_live(request, _instrument_or_404(code)))
+
+
+def _cancellable(order) -> bool:
+    return order.status in ("pending", "open") and order.cancel_requested_at is None and order.tif in ("GTC", "GTD")
+
+
+@organisation_required
+@require_POST
+def order_cancel(request, order_id: int):
+    try:
+        order = services.order_cancel(actor=request.user, organisation=request.organisation, order_id=order_id)
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Cancellation of order #%(id)s requested.") % {"id": order.pk})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("marketplace:orders")
+    return redirect(target)
+
+
+@organisation_required
+def orders(request):
+    form = OrderFilterForm(request.GET or None)
+    rows = selectors.orders_for_org(organisation=request.organisation)
+    if form.is_valid():
+        if form.cleaned_data["status"]:
+            rows = rows.filter(status=form.cleaned_data["status"])
+        if form.cleaned_data["instrument"]:
+            rows = rows.filter(instrument__code=form.cleaned_data["instrument"].strip())
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    for order in page:
+        order.cancellable = _cancellable(order)
+    return render(request, "marketplace/orders.html", {"form": form, "page": page})
+
+
+@organisation_required
+def contracts(request):
+    legs = ContractLeg.objects.filter(units__gt=0).select_related("pool__provider")
+    rows = selectors.contracts_for_org(organisation=request.organisation).prefetch_related(
+        Prefetch("legs", queryset=legs, to_attr="live_legs")
+    )
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "marketplace/contracts.html", {"page": page})
