@@ -1,7 +1,14 @@
 from celery import shared_task
+from celery.signals import worker_ready
 from django.utils import timezone
 
-from marketplace.services import instrument_match, instrument_sweep, instruments_due_for_sweep, instruments_list
+from marketplace.services import (
+    instrument_match,
+    instrument_sweep,
+    instruments_due_for_sweep,
+    instruments_list,
+    instruments_with_backlog,
+)
 from marketplace.services.dispatch import matching_queue
 
 
@@ -16,17 +23,30 @@ def instrument_sweep_task(instrument_id: int) -> int:
     return instrument_sweep(instrument_id=instrument_id)
 
 
+def _each_on_its_queue(task, instrument_ids) -> None:
+    for instrument_id in instrument_ids:
+        task.apply_async(args=[instrument_id], queue=matching_queue(instrument_id))
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def instruments_sweep_task() -> list[int]:
-    """Periodic: expire GTD orders past their time and close instruments whose window opened, each
-    on its instrument's matching queue."""
+def instruments_sweep_task() -> dict:
+    """Periodic: expire GTD orders past their time, close instruments whose window opened, and
+    match any backlog a lost task left behind, each on its instrument's matching queue."""
     due = instruments_due_for_sweep(now=timezone.now())
-    for instrument_id in due:
-        instrument_sweep_task.apply_async(args=[instrument_id], queue=matching_queue(instrument_id))
-    return due
+    backlog = sorted(set(instruments_with_backlog()) - set(due))
+    _each_on_its_queue(instrument_sweep_task, due)
+    _each_on_its_queue(instrument_match_task, backlog)
+    return {"swept": due, "matched": backlog}
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def instruments_list_task() -> list[str]:
     """Periodic: list the upcoming windows of every product with connected capacity."""
     return instruments_list()
+
+
+@worker_ready.connect
+def _match_backlog_on_start(sender, **kwargs) -> None:
+    """A worker that (re)starts matches what was accepted while none ran: a killed worker's
+    unacknowledged task may wait for the broker's visibility timeout, the backlog does not."""
+    _each_on_its_queue(instrument_match_task, instruments_with_backlog())

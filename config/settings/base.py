@@ -161,7 +161,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"PoolStatusEnum": "catalog.models.PoolStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "PoolStatusEnum": "catalog.models.PoolStatus",
+        "OrderStatusEnum": "marketplace.models.OrderStatus",
+        "WindowKindEnum": "marketplace.models.WindowKind",
+    },
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/
@@ -188,6 +192,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 # Matching runs on its own queues, an instrument always on the same one (instrument id modulo)
 MATCHING_QUEUES = env.int("MATCHING_QUEUES", default=2)
+MATCHING_BATCH = env.int("MATCHING_BATCH", default=500)  # events matched per transaction
 CELERY_BEAT_SCHEDULE = {
     "instruments-list": {"task": "marketplace.tasks.instruments_list_task", "schedule": 3600.0},
     "instruments-sweep": {"task": "marketplace.tasks.instruments_sweep_task", "schedule": 15.0},

@@ -1,7 +1,13 @@
 """Operations of the wholesale exchange; pages, API, commands and tasks call these."""
 
 from marketplace.services.instruments import instrument_ensure, instruments_list, upcoming_windows
-from marketplace.services.matching import books_forget, instrument_match, instrument_sweep, instruments_due_for_sweep
+from marketplace.services.matching import (
+    books_forget,
+    instrument_match,
+    instrument_sweep,
+    instruments_due_for_sweep,
+    instruments_with_backlog,
+)
 from marketplace.services.orders import OrderTerms, order_cancel, order_place, orders_place_batch
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "instrument_sweep",
     "instruments_due_for_sweep",
     "instruments_list",
+    "instruments_with_backlog",
     "order_cancel",
     "order_place",
     "orders_place_batch",

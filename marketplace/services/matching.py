@@ -13,8 +13,9 @@ routed by instrument and take a PostgreSQL advisory lock.
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
+from django.db.models import F
 
 from marketplace.engine import Engine, Result
 from marketplace.locks import instrument_lock, match_state_lock
@@ -23,7 +24,6 @@ from marketplace.services.log import log_events
 from marketplace.services.orders import instrument_tick
 from marketplace.services.settle import Applier
 
-BATCH = 500
 ADVISORY_CLASS = 0x5A4C  # "SL": the advisory-lock namespace of matching
 
 
@@ -81,9 +81,11 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
     return len(events)
 
 
-def instrument_match(*, instrument_id: int, limit: int = BATCH, sweep_at: datetime | None = None) -> int:
-    """Match every accepted, unmatched event of the instrument, ``limit`` per transaction; with
-    ``sweep_at``, then expire what is dead at that time. Returns the number of events matched."""
+def instrument_match(*, instrument_id: int, limit: int | None = None, sweep_at: datetime | None = None) -> int:
+    """Match every accepted, unmatched event of the instrument, ``limit`` per transaction
+    (``MATCHING_BATCH``); with ``sweep_at``, then expire what is dead at that time. Returns the
+    number of events matched."""
+    limit = limit or settings.MATCHING_BATCH
     total = 0
     try:
         while True:
@@ -110,6 +112,11 @@ def instrument_sweep(*, instrument_id: int, now: datetime | None = None) -> int:
         cutoff = instrument_tick(instrument)
         instrument.save(update_fields=["clock"])
     return instrument_match(instrument_id=instrument_id, sweep_at=cutoff)
+
+
+def instruments_with_backlog() -> list[int]:
+    """Instruments with accepted events not yet matched (a lost or killed task leaves these)."""
+    return sorted(MatchState.objects.filter(matched_seq__lt=F("instrument__last_seq")).values_list("pk", flat=True))
 
 
 def instruments_due_for_sweep(*, now: datetime) -> list[int]:

@@ -32,7 +32,8 @@ def stored_trades(instrument):
     ]
 
 
-def random_stream(market, n, seed):
+def random_stream(market, n, seed, *, match=True):
+    """Orders and cancels from every organisation; with ``match``, matched now and then as they come."""
     rng = random.Random(seed)
     instrument = market["instrument"]
     ref = instrument.reference_price
@@ -70,9 +71,10 @@ def random_stream(market, n, seed):
             assert exc.code in ("insufficient_capacity", "insufficient_funds"), exc.code
             continue
         entered.append((org, order))
-        if rng.random() < 0.3:
+        if match and rng.random() < 0.3:
             instrument_match(instrument_id=instrument.pk, limit=rng.randint(1, 7))
-    instrument_match(instrument_id=instrument.pk)
+    if match:
+        instrument_match(instrument_id=instrument.pk)
 
 
 def replay(path) -> list[dict]:

@@ -1,5 +1,4 @@
 import json
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,10 +17,10 @@ class Command(BaseCommand):
         found = Instrument.objects.filter(code=instrument).first()
         if found is None:
             raise CommandError(f"No instrument {instrument}.")
-        stream = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-        try:
+        if output:
+            with open(output, "w", encoding="utf-8") as stream:
+                for event in log_events(instrument=found):
+                    stream.write(json.dumps(event) + "\n")
+        else:
             for event in log_events(instrument=found):
-                stream.write(json.dumps(event) + "\n")
-        finally:
-            if output:
-                stream.close()
+                self.stdout.write(json.dumps(event))
