@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import views as accounts_views
 from catalog.api import views as catalog_views
+from marketplace.api import market as market_views
 from marketplace.api import orders as order_views
 from settlement.api import views as settlement_views
 
@@ -29,6 +30,7 @@ router.register(
 router.register("orders", order_views.OrderViewSet, basename="order")
 router.register("trades", order_views.TradeViewSet, basename="trade")
 router.register("contracts", order_views.ContractViewSet, basename="contract")
+router.register("instruments", market_views.InstrumentViewSet, basename="instrument")
 
 app_name = "api"
 urlpatterns = [
@@ -47,6 +49,7 @@ urlpatterns = [
         settlement_views.ReversalView.as_view(),
         name="operator-transaction-reverse",
     ),
+    path("market/scu-index/", market_views.ScuIndexView.as_view(), name="market-scu-index"),
     path("operator/ledger-check/", settlement_views.LedgerCheckView.as_view(), name="operator-ledger-check"),
     path("", include(router.urls)),
 ]
