@@ -1,0 +1,136 @@
+"""The orders API as a partner system uses it: an API key, Idempotency-Key, reason codes per field."""
+
+from decimal import Decimal
+
+import pytest
+
+from accounts.services import api_key_create
+from marketplace.models import Order, OrderStatus
+from marketplace.services import instrument_match
+from settlement.models import Hold
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def keys(market):
+    out = {}
+    for org in ("gridco", "acme", "bolt"):
+        _, token = api_key_create(
+            actor=market["users"][org],
+            organisation=market["orgs"][org],
+            name=f"{org}-erp",
+            scopes=["orders:read", "orders:write"],
+        )
+        out[org] = token
+    return out
+
+
+@pytest.fixture
+def as_org(api, keys):
+    return lambda org: api(token=keys[org])
+
+
+def body(market, **changes):
+    return {"instrument": market["instrument"].code, "side": "buy", "type": "limit", "price": "12.00", "qty": 8,
+            "tif": "GTC", **changes}  # fmt: skip
+
+
+def test_place_list_read_and_cancel_through_the_api(market, as_org):
+    acme, gridco = as_org("acme"), as_org("gridco")
+    r = gridco.post("/api/v1/orders/", body(market, side="sell", qty=16), HTTP_IDEMPOTENCY_KEY="s1")
+    assert r.status_code == 201, r.json()
+    sell_id = r.json()["id"]
+    r = acme.post("/api/v1/orders/", body(market, client_order_id="acme-1"), HTTP_IDEMPOTENCY_KEY="b1")
+    assert r.status_code == 201 and r.json()["status"] == "pending" and r.json()["seq"] == 3
+    buy_id = r.json()["id"]
+    # a retry with the same key is the same order; no second hold
+    again = acme.post("/api/v1/orders/", body(market, client_order_id="acme-1"), HTTP_IDEMPOTENCY_KEY="b1")
+    assert again.json()["id"] == buy_id and Hold.objects.count() == 1
+    instrument_match(instrument_id=market["instrument"].pk)
+
+    detail = acme.get(f"/api/v1/orders/{buy_id}/").json()
+    assert (detail["status"], detail["filled_qty"], detail["remaining"]) == ("filled", 8, 0)
+    assert detail["fills"] == [
+        {"trade": 1, "seq": 3, "price": "12.0000", "qty": 8, "role": "taker", "fee": "48.38",
+         "notional": "16128.000000", "executed_at": detail["fills"][0]["executed_at"]}
+    ]  # fmt: skip
+    assert Decimal(detail["average_price"]) == Decimal("12")
+    listed = acme.get("/api/v1/orders/", {"status": "filled", "client_order_id": "acme-1"}).json()
+    assert [o["id"] for o in listed["results"]] == [buy_id]
+    assert acme.get("/api/v1/orders/", {"status": "open"}).json()["results"] == []
+    trades = acme.get("/api/v1/trades/").json()["results"]
+    assert [(t["side"], t["qty"], t["fee"]) for t in trades] == [("buy", 8, "48.38")]
+    contracts = acme.get("/api/v1/contracts/").json()["results"]
+    assert [(c["qty"], c["held"], c["legs"][0]["units"], c["legs"][0]["pool"]) for c in contracts] == [
+        (8, 8, 8, "gridco-1")
+    ]
+
+    r = gridco.post(f"/api/v1/orders/{sell_id}/cancel/")
+    assert r.status_code == 202 and r.json()["cancel_requested_at"]
+    instrument_match(instrument_id=market["instrument"].pk)
+    assert Order.objects.get(pk=sell_id).status == OrderStatus.CANCELLED
+    assert gridco.post(f"/api/v1/orders/{sell_id}/cancel/").json()["code"] == "order_finished"
+    # another organisation's order does not exist for this key
+    assert acme.get(f"/api/v1/orders/{sell_id}/").status_code == 404
+    assert acme.post(f"/api/v1/orders/{sell_id}/cancel/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"price": "12.005"}, "price", "off_tick"),
+        ({"price": "1.00"}, "price", "price_out_of_band"),
+        ({"qty": 4}, "qty", "bad_lot"),
+        ({"qty": 0}, "qty", "min_value"),
+        ({"qty": 8000}, "qty", "insufficient_funds"),
+        ({"side": "hold"}, "side", "invalid_choice"),
+        ({"tif": "GTD"}, "expire_at", "bad_expiry"),
+        ({"type": "market", "tif": "GTC"}, "price", "bad_market_order"),
+        ({"instrument": "H100-80G.YRD.MAIN.20200106.W"}, "instrument", "unknown_instrument"),
+        ({"price": "NaN"}, "price", "invalid"),
+    ],
+)
+def test_bad_orders_are_refused_with_the_field_and_a_reason(market, as_org, changes, field, code):
+    r = as_org("acme").post("/api/v1/orders/", body(market, **changes), HTTP_IDEMPOTENCY_KEY="x")
+    assert r.status_code == 400, r.json()
+    assert field in r.json()["fields"], r.json()
+    assert code in {e["code"] for e in r.json()["fields"][field]}, r.json()
+    assert not Order.objects.exists() and not Hold.objects.exists()
+
+
+def test_an_order_needs_an_idempotency_key_and_a_scope(market, as_org, api):
+    r = as_org("acme").post("/api/v1/orders/", body(market))
+    assert r.json()["fields"]["Idempotency-Key"][0]["code"] == "idempotency_key_required"
+    _, read_only = api_key_create(
+        actor=market["users"]["acme"], organisation=market["orgs"]["acme"], name="ro", scopes=["orders:read"]
+    )
+    r = api(token=read_only).post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="k")
+    assert r.status_code == 403
+    assert not Order.objects.exists()
+
+
+def test_the_same_key_with_other_terms_is_a_conflict(market, as_org):
+    acme = as_org("acme")
+    assert acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    r = acme.post("/api/v1/orders/", body(market, qty=16), HTTP_IDEMPOTENCY_KEY="k")
+    assert (r.status_code, r.json()["code"]) == (409, "conflict")
+    assert Order.objects.count() == 1
+
+
+def test_a_batch_accepts_and_refuses_each_order_on_its_own(market, as_org):
+    orders = [body(market), body(market, price="12.005"), body(market, qty="x"), body(market, side="sell")]
+    r = as_org("acme").post("/api/v1/orders/batch/", {"orders": orders}, HTTP_IDEMPOTENCY_KEY="batch-1")
+    assert r.status_code == 200
+    results = r.json()
+    assert [x["index"] for x in results] == [0, 1, 2, 3]
+    assert results[0]["order"]["status"] == "pending" and results[0]["error"] is None
+    assert results[1]["error"]["code"] == "off_tick"
+    assert "qty" in results[2]["error"]["fields"]
+    assert results[3]["error"]["code"] == "insufficient_capacity"  # acme holds no pools or contracts
+    assert Order.objects.count() == 1
+    # the same batch again: the same accepted order, nothing new
+    again = as_org("acme").post("/api/v1/orders/batch/", {"orders": orders}, HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    assert again[0]["order"]["id"] == results[0]["order"]["id"] and Order.objects.count() == 1
+    too_many = as_org("acme").post("/api/v1/orders/batch/", {"orders": [body(market)] * 101}, HTTP_IDEMPOTENCY_KEY="b2")
+    assert too_many.status_code == 400 and "orders" in too_many.json()["fields"]
