@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import Sum
+
 from catalog.models import CapacityCommitment, CommitmentKind, PoolResource, PoolStatus
 
 HOUR = timedelta(hours=1)
@@ -60,13 +62,15 @@ def capacity_by_hour(
     if exclude_source is not None:
         commitments = commitments.exclude(source=exclude_source)
     held: dict[tuple, list[int]] = defaultdict(lambda: [0] * (2 * hours))
-    for c in commitments.only("pool_id", "resource_class_id", "kind", "units", "start", "end"):
-        row = held[(c.pool_id, c.resource_class_id)]
-        offset = 0 if c.kind == CommitmentKind.COMMITTED else hours
-        first = max(0, int((hour_floor(c.start) - start) / HOUR))
-        last = min(hours, int((hour_ceil(c.end) - start) / HOUR))
+    # Commitments of one instrument or listing share their range: summed in SQL, they are a few rows
+    ranges = commitments.values("pool_id", "resource_class_id", "kind", "start", "end").annotate(units=Sum("units"))
+    for c in ranges.order_by():
+        row = held[(c["pool_id"], c["resource_class_id"])]
+        offset = 0 if c["kind"] == CommitmentKind.COMMITTED else hours
+        first = max(0, int((hour_floor(c["start"]) - start) / HOUR))
+        last = min(hours, int((hour_ceil(c["end"]) - start) / HOUR))
         for i in range(first, last):
-            row[offset + i] += c.units
+            row[offset + i] += c["units"]
     out = []
     for (pool_id, cls), (units, status) in sorted(installed.items()):
         row = held.get((pool_id, cls))
