@@ -18,7 +18,8 @@ class MarketFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["resource_class"].choices = _any((c, c) for c in ResourceClass.objects.values_list("code", flat=True))
+        classes = ResourceClass.objects.values_list("code", flat=True)
+        self.fields["resource_class"].choices = _any((c, c) for c in classes)
         self.fields["region"].choices = _any(Region.objects.values_list("code", "name_en"))
 
     def criteria(self) -> dict:

@@ -87,7 +87,8 @@ def instrument_detail(request, code: str):
 
 
 def _price(value) -> str | None:
-    return None if value is None else str(value)
+    """A price as the API writes it, 4 decimals (SQLite returns annotated decimals unscaled)."""
+    return None if value is None else f"{value:.4f}"
 
 
 def _live(request, instrument) -> dict:

@@ -14,14 +14,17 @@ from accounts.models import ApiKey, AuditEvent, Invitation, Membership
 from accounts.services import api_key_create, invitation_create
 from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
+from marketplace.models import Contract, Order, OrderCancel
+from marketplace.services import OrderTerms, books_forget, instrument_ensure, instrument_match, order_place
 from settlement.models import Account, Hold, Posting
 from settlement.services import bank_reference_for, bank_transfer_record, hold_place
 from tests.conftest import descriptor
 from tests.factories import UserFactory
+from tests.marketplace.conftest import connected_pool, next_week_code
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = ("accounts", "catalog", "settlement", "api")
+NAMESPACES = ("accounts", "catalog", "settlement", "api", "marketplace")
 
 
 def all_views():
@@ -109,6 +112,26 @@ CASES = {
     "settlement:stripe_webhook": None,
     "api:operator-stripe-transfer-list": None,
     "api:operator-stripe-transfer-settle": {"pk": "transaction"},
+    "api:order-list": None,
+    "api:order-detail": {"pk": "order"},
+    "api:order-batch": None,
+    "api:order-cancel": {"pk": "order"},
+    "api:trade-list": None,
+    "api:contract-list": None,
+    "api:contract-detail": {"pk": "contract"},
+    # market data is public: the instrument is everyone's, only the victim's orders are secret
+    "api:instrument-list": None,
+    "api:instrument-detail": {"code": "instrument"},
+    "api:instrument-depth": {"code": "instrument"},
+    "api:instrument-trades": {"code": "instrument"},
+    "api:instrument-ohlcv": {"code": "instrument"},
+    "api:market-scu-index": None,
+    "marketplace:index": None,
+    "marketplace:instrument_detail": {"code": "instrument"},
+    "marketplace:instrument_live": {"code": "instrument"},
+    "marketplace:orders": None,
+    "marketplace:order_cancel": {"order_id": "order"},
+    "marketplace:contracts": None,
 }
 
 
@@ -136,16 +159,64 @@ def world(make_org, reference_data, operator):
     )
     hold = hold_place(idempotency_key="victim-h", organisation=victim, amount=Decimal("123.45"),
                       reference="victim-secret-order")  # fmt: skip
+    # the victim bought 8 units from a third party (a contract) and offers 8 of its own (resting)
+    bank_transfer_record(actor=operator, reference=bank_reference_for(organisation=victim).code,
+                         amount=Decimal("100000.00"), bank_transaction_id="victim-bank-2")  # fmt: skip
+    seller_user, seller = make_org(provider=True, name="Third Party Compute", slug="third")
+    seller_pool = connected_pool(user=seller_user, organisation=seller, operator=operator, code="third-secret-pool")
+    instrument = instrument_ensure(code=next_week_code())
+    ref = instrument.reference_price
+    order_place(
+        actor=seller_user,
+        organisation=seller,
+        idempotency_key="t1",
+        terms=OrderTerms(instrument=instrument.code, side="sell", type="limit", qty=16, tif="GTC", price=ref),
+    )
+    order_place(
+        actor=victim_user,
+        organisation=victim,
+        idempotency_key="v1",
+        terms=OrderTerms(
+            instrument=instrument.code,
+            side="buy",
+            type="limit",
+            qty=8,
+            tif="GTC",
+            price=ref,
+            client_order_id="victim-secret-buy",
+        ),
+    )
+    resting = order_place(
+        actor=victim_user,
+        organisation=victim,
+        idempotency_key="v2",
+        terms=OrderTerms(
+            instrument=instrument.code,
+            side="sell",
+            type="limit",
+            qty=8,
+            tif="GTC",
+            price=ref + 1,
+            client_order_id="victim-secret-sell",
+        ),
+    )
+    books_forget()
+    instrument_match(instrument_id=instrument.pk)
+    books_forget()
+    contract = Contract.objects.get(holder=victim)
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
         "attacker": attacker,
         "victim": victim,
         "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
-                "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk},
+                "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk,
+                "order": resting.pk, "contract": contract.pk},
+        "public": {"instrument": instrument.code},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
-                    "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1"],
+                    "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1",
+                    "victim-secret-buy", "victim-secret-sell", seller_pool.code, "Third Party Compute"],
     }  # fmt: skip
 
 
@@ -163,6 +234,11 @@ def victim_state(world):
         list(Account.objects.filter(organisation=victim).values_list("pk", "balance")),
         list(Hold.objects.filter(organisation=victim).values_list("pk", "captured", "released", "status")),
         Posting.objects.filter(account__organisation=victim).count(),
+        list(
+            Order.objects.filter(organisation=victim).values_list("pk", "status", "filled_qty", "cancel_requested_at")
+        ),
+        OrderCancel.objects.filter(order__organisation=victim).count(),
+        list(Contract.objects.filter(holder=victim).values_list("pk", "qty", "resold", "resale_reserved")),
     )
 
 
@@ -171,7 +247,7 @@ def url_for(pattern_name, kwargs, world):
 
     if kwargs == "switch" or kwargs is None:
         return reverse(pattern_name)
-    resolved = {k: world["ids"].get(v, v) for k, v in kwargs.items()}
+    resolved = {k: world["ids"].get(v, world["public"].get(v, v)) for k, v in kwargs.items()}
     return reverse(pattern_name, kwargs=resolved)
 
 
