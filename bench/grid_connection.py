@@ -9,50 +9,23 @@ Prints each figure and writes them to docs/performance.md. Usage:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/suanli_bench .venv/bin/python bench/grid_connection.py
 """
 
-import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/suanli_bench")
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ.setdefault("DEBUG", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from djangobench import django_setup, durability, ensure_database, machine, rate, write_section  # noqa: E402
 
-import django  # noqa: E402
+django_setup()
 
-django.setup()
-
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 POOLS = 100
 HEARTBEATS = 3000
 COMMITMENTS = 5_000
 HOURS = 24 * 7
-
-
-def ensure_database():
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("This benchmark runs on PostgreSQL: set DATABASE_URL.")
-    if "bench" not in db["NAME"]:
-        sys.exit(f"Refusing to fill {db['NAME']!r}: use a database whose name contains 'bench'.")
-    admin = psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
-                            dbname="postgres", autocommit=True)  # fmt: skip
-    exists = admin.execute("select 1 from pg_database where datname = %s", [db["NAME"]]).fetchone()
-    if exists:
-        admin.execute(f'drop database "{db["NAME"]}"')
-    admin.execute(f'create database "{db["NAME"]}"')
-    admin.close()
-    call_command("migrate", verbosity=0)
 
 
 def setup_world():
@@ -81,21 +54,13 @@ def setup_world():
     return pools, keys
 
 
-def rate(n, seconds):
-    return n / seconds if seconds else float("inf")
-
-
 def main():
     from catalog.capacity import capacity_by_hour
     from catalog.services import capacity_commit, heartbeat_record
 
     ensure_database()
     pools, keys = setup_world()
-    with connection.cursor() as c:
-        c.execute("show synchronous_commit")
-        sync_commit = c.fetchone()[0]
-        c.execute("show fsync")
-        fsync = c.fetchone()[0]
+    fsync, sync_commit = durability()
 
     base = timezone.now().replace(microsecond=0) - timedelta(seconds=HEARTBEATS // POOLS)
     sent = [(keys[i % POOLS], base + timedelta(seconds=i // POOLS)) for i in range(HEARTBEATS)]
@@ -135,20 +100,14 @@ def main():
         ("needed at the standard's rate: one heartbeat per pool per 60 s", f"{rate(HEARTBEATS, new_s) * 60:,.0f} pools",
          "that one web process could keep connected"),
     ]  # fmt: skip
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"grid connection benchmark on PostgreSQL (fsync={fsync}, synchronous_commit={sync_commit}); {machine}")
+    where = machine()
+    print(f"grid connection benchmark on PostgreSQL (fsync={fsync}, synchronous_commit={sync_commit}); {where}")
     for name, value, note in figures:
         print(f"  {name:<62} {value:>24}   {note}")
 
-    out = ROOT / "docs" / "performance.md"
-    text = (
-        out.read_text(encoding="utf-8")
-        if out.exists()
-        else "# Performance\n\nFigures measured by `bench/`, each with how to reproduce it.\n"
-    )
     marker = "## Grid connection (bench/grid_connection.py)"
     section = [marker, "",
-               f"Measured {timezone.localtime():%Y-%m-%d} on {machine}; PostgreSQL with fsync={fsync}, "
+               f"Measured {timezone.localtime():%Y-%m-%d} on {where}; PostgreSQL with fsync={fsync}, "
                f"synchronous_commit={sync_commit}; through the real services, one process.", "",
                "| what | figure | workload |", "|---|---|---|"]  # fmt: skip
     section += [f"| {name} | {value} | {note} |" for name, value, note in figures]
@@ -161,14 +120,7 @@ def main():
     ]  # fmt: skip
     section += ["", "Reproduce: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/suanli_bench "
                 ".venv/bin/python bench/grid_connection.py`", ""]  # fmt: skip
-    if marker in text:
-        head, _, rest = text.partition(marker)
-        tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
-        text = head + "\n".join(section) + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(section)
-    out.write_text(text, encoding="utf-8")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_section(marker, section[2:])
 
 
 if __name__ == "__main__":

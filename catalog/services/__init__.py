@@ -1,7 +1,12 @@
 """Operations that write catalog and grid-connection data. Every interface (pages, API, admin,
 commands, tasks) calls these; the package's modules group them by subject."""
 
-from catalog.services.capacity import capacity_commit, capacity_move, capacity_release
+from catalog.services.capacity import (
+    capacity_commit,
+    capacity_move_many,
+    capacity_release,
+    capacity_release_many,
+)
 from catalog.services.heartbeats import HeartbeatResult, heartbeat_record
 from catalog.services.keys import POOL_KEY_KIND, pool_key_create, pool_key_revoke, pool_key_rotate
 from catalog.services.pools import (
@@ -21,8 +26,9 @@ __all__ = [
     "SILENCE_SUSPENDS_AFTER",
     "HeartbeatResult",
     "capacity_commit",
-    "capacity_move",
+    "capacity_move_many",
     "capacity_release",
+    "capacity_release_many",
     "heartbeat_record",
     "pool_apply",
     "pool_key_create",

@@ -1,5 +1,6 @@
 """Capacity commitments: the only way units of a pool are held (grid-connection standard §4)."""
 
+from collections import defaultdict
 from datetime import datetime
 
 from django.db import transaction
@@ -58,30 +59,53 @@ def capacity_release(*, source: str, at: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def capacity_move(*, from_source: str, to_source: str, units: int, kind: str, at: datetime | None = None) -> None:
-    """Move ``units`` of an open commitment to another, of the same pool, class and range: an
-    offered sell order's units becoming a contract's, a contract's units passing to a resale's
-    buyer. Sellable capacity does not change, so no sellable check; the moved-from commitment is
-    replaced by one with fewer units (or none), the moved-to one created or grown."""
+def capacity_move_many(*, moves: list[tuple[str, str, int]], kind: str, at: datetime | None = None) -> None:
+    """Move units between open commitments of the same pool, class and range — an offered sell
+    order's units becoming a contract's, a contract's passing to a resale's buyer — for a batch:
+    each (from source, to source, units), applied together. Sellable capacity does not change, so
+    no sellable check; the moved-from commitments are replaced once by what they keep, the
+    moved-to created (or grown) once."""
+    if not moves:
+        return
     if kind not in CommitmentKind.values:
         raise ValueError(kind)
     at = at or timezone.now()
-    old = CapacityCommitment.objects.open().select_for_update().filter(source=from_source).first()
-    if old is None or not 0 < units <= old.units:
-        raise ExchangeError(f"{from_source} does not hold {units} unit(s).", code="insufficient_capacity")
-    terms = {"pool_id": old.pool_id, "resource_class_id": old.resource_class_id, "start": old.start, "end": old.end}
-    old.released_at = at
-    old.save(update_fields=["released_at"])
-    if old.units > units:
-        CapacityCommitment.objects.create(kind=old.kind, units=old.units - units, source=from_source, **terms)
-    target = CapacityCommitment.objects.open().select_for_update().filter(source=to_source).first()
-    if target is not None:
-        if (target.pool_id, target.resource_class_id, target.start, target.end, target.kind) != (
-            *terms.values(),
-            kind,
-        ):
+    taken: dict[str, int] = defaultdict(int)
+    given: dict[tuple[str, str], int] = defaultdict(int)
+    for from_source, to_source, units in moves:
+        taken[from_source] += units
+        given[(to_source, from_source)] += units
+    olds = {
+        c.source: c
+        for c in CapacityCommitment.objects.open().select_for_update().filter(source__in=taken).order_by("pk")
+    }
+    for source, units in taken.items():
+        if source not in olds or units > olds[source].units:
+            raise ExchangeError(f"{source} does not hold {units} unit(s).", code="insufficient_capacity")
+    targets = {c.source: c for c in CapacityCommitment.objects.open().select_for_update().filter(
+        source__in={to for to, _ in given})}  # fmt: skip
+    CapacityCommitment.objects.filter(pk__in=[c.pk for c in [*olds.values(), *targets.values()]]).update(released_at=at)
+    fresh = [
+        CapacityCommitment(pool_id=c.pool_id, resource_class_id=c.resource_class_id, kind=c.kind,
+                           units=c.units - taken[s], start=c.start, end=c.end, source=s)
+        for s, c in olds.items() if c.units > taken[s]
+    ]  # fmt: skip
+    totals: dict[str, tuple[CapacityCommitment, int]] = {}
+    for (to_source, from_source), units in given.items():
+        old = olds[from_source]
+        prior = totals.get(to_source, (old, targets[to_source].units if to_source in targets else 0))[1]
+        totals[to_source] = (old, prior + units)
+    for to_source, (old, units) in totals.items():
+        target = targets.get(to_source)
+        if target is not None and (target.pool_id, target.resource_class_id, target.start, target.end) != (
+            old.pool_id, old.resource_class_id, old.start, old.end,
+        ):  # fmt: skip
             raise Conflict(f"{to_source} already holds other capacity.")
-        target.released_at = at
-        target.save(update_fields=["released_at"])
-        units += target.units
-    CapacityCommitment.objects.create(kind=kind, units=units, source=to_source, **terms)
+        fresh.append(CapacityCommitment(pool_id=old.pool_id, resource_class_id=old.resource_class_id, kind=kind,
+                                        units=units, start=old.start, end=old.end, source=to_source))  # fmt: skip
+    CapacityCommitment.objects.bulk_create(fresh)
+
+
+@transaction.atomic
+def capacity_release_many(*, sources: list[str], at: datetime | None = None) -> int:
+    return CapacityCommitment.objects.open().filter(source__in=sources).update(released_at=at or timezone.now())

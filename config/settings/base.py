@@ -193,6 +193,9 @@ CELERY_TIMEZONE = "UTC"
 # Matching runs on its own queues, an instrument always on the same one (instrument id modulo)
 MATCHING_QUEUES = env.int("MATCHING_QUEUES", default=2)
 MATCHING_BATCH = env.int("MATCHING_BATCH", default=500)  # events matched per transaction
+# Off only for benchmarks and bulk loads: acceptance then sends no task, and the periodic sweep
+# (or a worker starting) matches the backlog.
+MATCHING_DISPATCH = env.bool("MATCHING_DISPATCH", default=True)
 CELERY_BEAT_SCHEDULE = {
     "instruments-list": {"task": "marketplace.tasks.instruments_list_task", "schedule": 3600.0},
     "instruments-sweep": {"task": "marketplace.tasks.instruments_sweep_task", "schedule": 15.0},

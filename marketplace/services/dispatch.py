@@ -14,6 +14,9 @@ def matching_queue(instrument_id: int) -> str:
 def matching_request(*, instrument_id: int) -> None:
     from marketplace.tasks import instrument_match_task
 
+    if not settings.MATCHING_DISPATCH:
+        return
+
     def send():
         instrument_match_task.apply_async(args=[instrument_id], queue=matching_queue(instrument_id))
 

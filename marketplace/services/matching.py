@@ -65,6 +65,7 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
             book = _books[instrument_id] = _rebuild(instrument, state.matched_seq)
         events = list(log_events(instrument=instrument, after_seq=state.matched_seq, limit=limit))
         applier = Applier(instrument=instrument, state=state)
+        applier.preload(events)
         for event in events:
             result: Result = book.engine.apply(event)
             applier.apply(event, result)

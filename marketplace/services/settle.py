@@ -1,15 +1,21 @@
-"""What the engine decided, made true in the database (inside the matching transaction): order
-states and fills, trades, contracts bound to the seller's pools, ledger postings through
-settlement's services, capacity moved from offers to contracts through catalog's, and what an
-ended order held given back."""
+"""What the engine decided, made true in the database, a batch at a time (inside the matching
+transaction): order states and fills, trades, contracts bound to the seller's pools, ledger
+postings through settlement's services, capacity moved from offers to contracts through
+catalog's, and what an ended order held given back.
 
+Events are applied to objects in memory in seq order; ``flush`` then writes the batch with a few
+set-based statements per table instead of a round trip per row."""
+
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import F
+from django.utils import timezone
 
 from catalog.models import CommitmentKind
-from catalog.services import capacity_move, capacity_release
+from catalog.services import capacity_move_many, capacity_release_many
+from config.bulk import bulk_set
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -26,12 +32,7 @@ from marketplace.models import (
     Trade,
 )
 from marketplace.services.pricing import band_high_price
-from settlement.selectors import hold_is_open
-from settlement.services import buy_hold_amount, hold_release, trade_settle
-
-
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+from settlement.services import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle
 
 
 class Applier:
@@ -39,54 +40,64 @@ class Applier:
         self.instrument = instrument
         self.trade_number = state.trades
         self.orders: dict[int, Order] = {}
+        self.allocations: dict[int, list[OrderAllocation]] = {}
+        self.source_legs: dict[int, list[ContractLeg]] = {}
         self.dirty: set[int] = set()
+        self.trades: list[Trade] = []
+        self.contracts: list[Contract] = []
+        self.deliveries: list[tuple[int, str, int, int]] = []  # (contract index, from source, pool, units)
+        self.money: list[TradeCharge | HoldEnd] = []
+        self.releases: list[str] = []
+        self.resale: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # contract: [reserved −, resold +]
+        self.cancels: dict[str, list[int]] = defaultdict(list)
+        self.band_high = band_high_price(instrument)
+        self.now = timezone.now()
 
-    # --- loading and saving ---------------------------------------------------------------------
+    # --- loading ----------------------------------------------------------------------------------
+
+    def preload(self, events: list[dict]) -> None:
+        """The batch's own orders and their allocations, in two queries."""
+        ids = {int(e["order_id"]) for e in events if e["event"] in ("new", "cancel")}
+        self._load(ids)
+
+    def _load(self, ids) -> None:
+        missing = [pk for pk in ids if pk not in self.orders]
+        if not missing:
+            return
+        for order in Order.objects.filter(pk__in=missing):
+            self.orders[order.pk] = order
+        sells = [pk for pk in missing if self.orders[pk].side == Side.SELL]
+        for pk in sells:
+            self.allocations[pk] = []
+        for allocation in OrderAllocation.objects.filter(order_id__in=sells).order_by("pk"):
+            self.allocations[allocation.order_id].append(allocation)
 
     def _order(self, order_id) -> Order:
         pk = int(order_id)
-        order = self.orders.get(pk)
-        if order is None:
-            order = self.orders[pk] = Order.objects.select_related("organisation").get(pk=pk)
-        return order
+        if pk not in self.orders:
+            self._load([pk])
+        return self.orders[pk]
 
-    def flush(self) -> None:
-        for pk in sorted(self.dirty):
-            o = self.orders[pk]
-            Order.objects.filter(pk=pk).update(
-                status=o.status, filled_qty=o.filled_qty, filled_notional=o.filled_notional, end_reason=o.end_reason
-            )
-        self.dirty.clear()
-
-    def _set(self, order: Order, status: str, reason: str = "") -> None:
-        order.status = status
-        if reason:
-            order.end_reason = reason
-        self.dirty.add(order.pk)
-
-    # --- events ---------------------------------------------------------------------------------
+    # --- events -----------------------------------------------------------------------------------
 
     def apply(self, event: dict, result: Result) -> None:
-        kind = event["event"]
-        if kind == "cancel":
-            self._cancelled(event, result)
-        elif kind == "new":
+        if event["event"] == "cancel":
+            outcome = result.rejection.reason if result.rejection else "cancelled"
+            self.cancels[outcome].append(event["seq"])
+            if result.rejection is None:
+                self._end(self._order(event["order_id"]), OrderStatus.CANCELLED, "cancelled")
+        elif event["event"] == "new":
             self._new(event, result)
         self.expire(result.expired, closing=False)
-
-    def _cancelled(self, event: dict, result: Result) -> None:
-        outcome = result.rejection.reason if result.rejection else "cancelled"
-        OrderCancel.objects.filter(instrument=self.instrument, seq=event["seq"]).update(outcome=outcome)
-        if result.rejection is None:
-            order = self._order(event["order_id"])
-            self._end(order, OrderStatus.CANCELLED, "cancelled")
 
     def _new(self, event: dict, result: Result) -> None:
         order = self._order(event["order_id"])
         if result.rejection is not None:  # entry checks the same rules: this should not happen
             self._end(order, OrderStatus.REJECTED, result.rejection.reason)
             return
-        at = _time(event["ts"])
+        if result.trades:
+            self._load({int(t.buy_order_id) for t in result.trades} | {int(t.sell_order_id) for t in result.trades})
+        at = datetime.fromisoformat(event["ts"])
         for trade in result.trades:
             self._trade(trade, at)
         if order.remaining == 0:
@@ -103,129 +114,158 @@ class Applier:
             self._end(order, OrderStatus.CANCELLED, reason)
 
     def expire(self, order_ids, *, closing: bool) -> None:
+        self._load({int(i) for i in order_ids})
         for order_id in order_ids:
             order = self._order(order_id)
             if order.status not in FINAL_STATUSES:
                 self._end(order, OrderStatus.EXPIRED, "window_opened" if closing else "gtd_expired")
 
-    # --- trades ---------------------------------------------------------------------------------
+    def _set(self, order: Order, status: str, reason: str = "") -> None:
+        order.status = status
+        order.updated_at = self.now
+        if reason:
+            order.end_reason = reason
+        self.dirty.add(order.pk)
 
-    def _trade(self, t, at) -> None:
-        buy, sell = self._order(t.buy_order_id), self._order(t.sell_order_id)
-        hours = self.instrument.window_hours
-        notional = t.price * t.qty * hours
+    # --- trades -----------------------------------------------------------------------------------
+
+    def _trade(self, t, at: datetime) -> None:
+        buy, sell = self.orders[int(t.buy_order_id)], self.orders[int(t.sell_order_id)]
+        notional = t.price * t.qty * self.instrument.window_hours
         self.trade_number += 1
-        buyer_maker = str(buy.pk) == t.maker_order_id
-        buy.filled_qty += t.qty
-        sell.filled_qty += t.qty
-        buy.filled_notional += notional
-        sell.filled_notional += notional
-        buyer_fee, seller_fee = trade_settle(
-            key=f"trade:{self.instrument.pk}:{self.trade_number}",
-            hold_id=buy.hold_id,
-            buyer=buy.organisation,
-            seller=sell.organisation,
-            notional=notional,
-            buyer_maker=buyer_maker,
-            keep=self._still_needed(buy),
-        )
-        trade = Trade.objects.create(
-            instrument=self.instrument,
-            number=self.trade_number,
-            seq=t.seq,
-            price=t.price,
-            qty=t.qty,
-            buy_order=buy,
-            sell_order=sell,
-            maker_order_id=int(t.maker_order_id),
-            buyer=buy.organisation,
-            seller=sell.organisation,
-            notional=notional,
-            buyer_fee=buyer_fee,
-            seller_fee=seller_fee,
-            executed_at=at,
-        )
-        contract = Contract.objects.create(
-            trade=trade,
-            instrument=self.instrument,
-            holder=buy.organisation,
-            seller=sell.organisation,
-            qty=t.qty,
-            price=t.price,
-        )
-        self._deliver(sell, contract, t.qty)
+        buyer_fee, seller_fee = fees_for(notional=notional, buyer_maker=t.maker_order_id == str(buy.pk))
         for order in (buy, sell):
+            order.filled_qty += t.qty
+            order.filled_notional += notional
             if not order.remaining:
                 self._set(order, OrderStatus.FILLED)
         self.dirty.update((buy.pk, sell.pk))
+        trade = Trade(
+            instrument=self.instrument, number=self.trade_number, seq=t.seq, price=t.price, qty=t.qty,
+            buy_order=buy, sell_order=sell, maker_order_id=int(t.maker_order_id), buyer_id=buy.organisation_id,
+            seller_id=sell.organisation_id, notional=notional, buyer_fee=buyer_fee, seller_fee=seller_fee,
+            executed_at=at,
+        )  # fmt: skip
+        self.trades.append(trade)
+        self.contracts.append(
+            Contract(
+                instrument=self.instrument,
+                holder_id=buy.organisation_id,
+                seller_id=sell.organisation_id,
+                qty=t.qty,
+                price=t.price,
+            )  # fmt: skip
+        )
+        self.money.append(
+            TradeCharge(
+                key=f"trade:{self.instrument.pk}:{self.trade_number}",
+                hold_id=buy.hold_id,
+                buyer_id=buy.organisation_id,
+                seller_id=sell.organisation_id,
+                notional=notional,
+                buyer_fee=buyer_fee,
+                seller_fee=seller_fee,
+                keep=self._still_needed(buy),
+            )  # fmt: skip
+        )
+        self._deliver(sell, len(self.contracts) - 1, t.qty)
 
     def _still_needed(self, buy: Order) -> Decimal:
         """What a buy's unfilled remainder still needs on hold."""
         if not buy.remaining:
             return Decimal(0)
-        limit = buy.price if buy.price is not None else band_high_price(self.instrument)
+        limit = buy.price if buy.price is not None else self.band_high
         return buy_hold_amount(price=limit, qty=buy.remaining, hours=self.instrument.window_hours)
 
-    def _deliver(self, sell: Order, contract: Contract, qty: int) -> None:
-        """Bind the contract to the pools the sell order offered: its units move from the order's
-        offer (or from the resold contract) to the new contract, in allocation order."""
-        legs: dict[int, int] = {}
-        for allocation in OrderAllocation.objects.select_for_update().filter(order=sell).order_by("pk"):
-            if not qty:
-                break
+    def _deliver(self, sell: Order, contract_index: int, qty: int) -> None:
+        """Bind the new contract to the pools the sell order offered: units move from the order's
+        offer (or from the resold contract's legs) to the contract, in allocation order."""
+        for allocation in self.allocations[sell.pk]:
             take = min(qty, allocation.open_units)
             if take <= 0:
                 continue
+            allocation.filled += take
+            allocation.dirty = True
             if allocation.pool_id is not None:
-                capacity_move(
-                    from_source=f"order:{sell.pk}:pool:{allocation.pool_id}",
-                    to_source=f"contract:{contract.pk}:pool:{allocation.pool_id}",
-                    units=take,
-                    kind=CommitmentKind.COMMITTED,
-                )
-                legs[allocation.pool_id] = legs.get(allocation.pool_id, 0) + take
+                source = f"order:{sell.pk}:pool:{allocation.pool_id}"
+                self.deliveries.append((contract_index, source, allocation.pool_id, take))
             else:
-                self._resell(allocation.contract_id, contract, take, legs)
-            OrderAllocation.objects.filter(pk=allocation.pk).update(filled=F("filled") + take)
+                self._resell(allocation.contract_id, contract_index, take)
             qty -= take
-        if qty:
-            raise RuntimeError(f"sell order {sell.pk} has no capacity left for {qty} unit(s)")
-        ContractLeg.objects.bulk_create(ContractLeg(contract=contract, pool_id=p, units=u) for p, u in legs.items())
+            if not qty:
+                return
+        raise RuntimeError(f"sell order {sell.pk} has no capacity left for {qty} unit(s)")
 
-    def _resell(self, source_id: int, contract: Contract, qty: int, legs: dict[int, int]) -> None:
-        Contract.objects.filter(pk=source_id).update(
-            resale_reserved=F("resale_reserved") - qty, resold=F("resold") + qty
-        )
-        for leg in ContractLeg.objects.select_for_update().filter(contract_id=source_id, units__gt=0).order_by("pk"):
-            take = min(qty, leg.units)
-            capacity_move(
-                from_source=leg.source,
-                to_source=f"contract:{contract.pk}:pool:{leg.pool_id}",
-                units=take,
-                kind=CommitmentKind.COMMITTED,
+    def _resell(self, source_id: int, contract_index: int, qty: int) -> None:
+        self.resale[source_id][0] -= qty
+        self.resale[source_id][1] += qty
+        if source_id not in self.source_legs:
+            self.source_legs[source_id] = list(
+                ContractLeg.objects.select_for_update().filter(contract_id=source_id).order_by("pk")
             )
-            ContractLeg.objects.filter(pk=leg.pk).update(units=F("units") - take)
-            legs[leg.pool_id] = legs.get(leg.pool_id, 0) + take
+        for leg in self.source_legs[source_id]:
+            take = min(qty, leg.units)
+            if take <= 0:
+                continue
+            leg.units -= take
+            leg.dirty = True
+            self.deliveries.append((contract_index, leg.source, leg.pool_id, take))
             qty -= take
             if not qty:
                 return
         raise RuntimeError(f"contract {source_id} has fewer units than its resale")
 
-    # --- ends -----------------------------------------------------------------------------------
+    # --- ends -------------------------------------------------------------------------------------
 
     def _end(self, order: Order, status: str, reason: str) -> None:
         """The order is done: give back what its unfilled part held."""
         self._set(order, status, reason)
         if order.side == Side.BUY:
-            if order.hold_id is not None and hold_is_open(hold_id=order.hold_id):
-                hold_release(idempotency_key=f"order:{order.pk}:end", hold_id=order.hold_id)
+            if order.hold_id is not None:
+                self.money.append(HoldEnd(key=f"order:{order.pk}:end", hold_id=order.hold_id))
             return
-        for allocation in OrderAllocation.objects.select_for_update().filter(order=order).order_by("pk"):
+        for allocation in self.allocations[order.pk]:
             left = allocation.open_units
             if left <= 0:
                 continue
             if allocation.pool_id is not None:
-                capacity_release(source=f"order:{order.pk}:pool:{allocation.pool_id}")
+                self.releases.append(f"order:{order.pk}:pool:{allocation.pool_id}")
             else:
-                Contract.objects.filter(pk=allocation.contract_id).update(resale_reserved=F("resale_reserved") - left)
-            OrderAllocation.objects.filter(pk=allocation.pk).update(released=F("released") + left)
+                self.resale[allocation.contract_id][0] -= left
+            allocation.released += left
+            allocation.dirty = True
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        Trade.objects.bulk_create(self.trades)
+        for trade, contract in zip(self.trades, self.contracts, strict=True):
+            contract.trade = trade
+        Contract.objects.bulk_create(self.contracts)
+        legs: dict[tuple[int, int], int] = defaultdict(int)
+        moves = []
+        for index, source, pool_id, units in self.deliveries:
+            contract = self.contracts[index]
+            legs[(contract.pk, pool_id)] += units
+            moves.append((source, f"contract:{contract.pk}:pool:{pool_id}", units))
+        ContractLeg.objects.bulk_create(ContractLeg(contract_id=c, pool_id=p, units=u) for (c, p), u in legs.items())
+        bulk_set(
+            [leg for legs_ in self.source_legs.values() for leg in legs_ if getattr(leg, "dirty", False)], ["units"]
+        )
+        capacity_move_many(moves=moves, kind=CommitmentKind.COMMITTED)
+        capacity_release_many(sources=self.releases)
+        for contract_id, (reserved, resold) in self.resale.items():
+            Contract.objects.filter(pk=contract_id).update(
+                resale_reserved=F("resale_reserved") + reserved, resold=F("resold") + resold
+            )
+        bulk_set(
+            [a for allocations in self.allocations.values() for a in allocations if getattr(a, "dirty", False)],
+            ["filled", "released"],
+        )
+        holds_settle(self.money)
+        bulk_set(
+            [self.orders[pk] for pk in sorted(self.dirty)],
+            ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
+        )
+        for outcome, seqs in self.cancels.items():
+            OrderCancel.objects.filter(instrument=self.instrument, seq__in=seqs).update(outcome=outcome)

@@ -11,7 +11,7 @@ from settlement.services.funds import (
 )
 from settlement.services.holds import hold_capture, hold_place, hold_release, holds_expire
 from settlement.services.ledger import account_for, ledger_post, transaction_reverse
-from settlement.services.trades import buy_hold_amount, trade_fee, trade_settle
+from settlement.services.trades import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle, trade_fee
 from settlement.services.transfers import (
     payout_stripe_create,
     stripe_transfer_resolve,
@@ -20,6 +20,8 @@ from settlement.services.transfers import (
 )
 
 __all__ = [
+    "HoldEnd",
+    "TradeCharge",
     "account_for",
     "adjustment_post",
     "available_funds",
@@ -29,10 +31,12 @@ __all__ = [
     "card_payment_resolve",
     "card_payments_resolve",
     "card_topup_create",
+    "fees_for",
     "hold_capture",
     "hold_place",
     "hold_release",
     "holds_expire",
+    "holds_settle",
     "ledger_post",
     "payout_record",
     "payout_stripe_create",
@@ -40,7 +44,6 @@ __all__ = [
     "stripe_transfer_settle",
     "stripe_transfers_resolve",
     "trade_fee",
-    "trade_settle",
     "transaction_reverse",
     "webhook_receive",
 ]

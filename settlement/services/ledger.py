@@ -195,3 +195,60 @@ def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, rea
 def balance_of(account: Account) -> Decimal:
     """The account's balance computed from its postings (normal sense), summed exactly."""
     return sum(Posting.objects.filter(account=account).values_list("amount", flat=True), Decimal(0)) * account.sign
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal transaction of a batch (see ``ledger_post_many``)."""
+
+    idempotency_key: str
+    kind: str
+    lines: list[Line]
+    memo: str = ""
+    source: str = ""
+
+
+def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None = None) -> list[JournalTransaction]:
+    """Post many balanced transactions at once, for a caller that is itself exactly-once (the
+    matching worker commits a batch with the sequence number it reached): one lock of every account
+    in primary-key order, one insert of the transactions, one of the postings, one balance update
+    per account. A key already posted is refused by its unique constraint and the whole batch rolls
+    back. Floors are checked on each account's balance after the batch."""
+    if not entries:
+        return []
+    for entry in entries:
+        _validate(entry.lines)
+    with transaction.atomic():
+        locked = accounts_lock(line.account.pk for entry in entries for line in entry.lines)
+        change: dict[int, Decimal] = defaultdict(Decimal)
+        for entry in entries:
+            for line in entry.lines:
+                change[line.account.pk] += line.amount * locked[line.account.pk].sign
+        floors = floors or {}
+        for account_id, delta in change.items():
+            account = locked[account_id]
+            floor = floors.get(account_id, Decimal(0) if account.purpose in NEVER_NEGATIVE else None)
+            if floor is not None and delta < 0 and account.balance + delta < floor:
+                raise ExchangeError(
+                    f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
+                    code="insufficient_funds",
+                )
+        txns = JournalTransaction.objects.bulk_create(
+            JournalTransaction(
+                idempotency_key=e.idempotency_key,
+                content_hash=_content_hash(kind=e.kind, memo=e.memo, source=e.source, reverses=None, lines=e.lines),
+                kind=e.kind,
+                memo=e.memo[:300],
+                source=e.source,
+            )
+            for e in entries
+        )
+        Posting.objects.bulk_create(
+            Posting(transaction=txn, account=line.account, amount=line.amount, currency=line.account.currency)
+            for txn, entry in zip(txns, entries, strict=True)
+            for line in entry.lines
+        )
+        for account_id, delta in change.items():
+            if delta:
+                Account.objects.filter(pk=account_id).update(balance=locked[account_id].balance + delta)
+    return txns
