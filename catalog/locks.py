@@ -8,3 +8,11 @@ def pool_lock(*, pool_id: int, provider=None) -> Pool | None:
     if provider is not None:
         qs = qs.for_org(provider)
     return qs.filter(pk=pool_id).first()
+
+
+def pools_lock(*, pool_ids) -> list[int]:
+    """Lock several pools in primary-key order; returns the ids locked."""
+    ids = sorted(set(pool_ids))
+    return list(
+        Pool.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+    )

@@ -2,8 +2,10 @@
 commands, tasks) calls these; the package's modules group them by subject."""
 
 from catalog.services.capacity import (
+    Offer,
     capacity_commit,
     capacity_move_many,
+    capacity_offer_many,
     capacity_release,
     capacity_release_many,
 )
@@ -22,11 +24,13 @@ from catalog.services.pools import (
 from catalog.services.reference_data import reference_data_load
 
 __all__ = [
+    "Offer",
     "POOL_KEY_KIND",
     "SILENCE_SUSPENDS_AFTER",
     "HeartbeatResult",
     "capacity_commit",
     "capacity_move_many",
+    "capacity_offer_many",
     "capacity_release",
     "capacity_release_many",
     "heartbeat_record",

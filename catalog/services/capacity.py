@@ -1,13 +1,14 @@
 """Capacity commitments: the only way units of a pool are held (grid-connection standard §4)."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.capacity import sellable_units
-from catalog.locks import pool_lock
+from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
     CapacityCommitment,
     CommitmentKind,
@@ -109,3 +110,41 @@ def capacity_move_many(*, moves: list[tuple[str, str, int]], kind: str, at: date
 @transaction.atomic
 def capacity_release_many(*, sources: list[str], at: datetime | None = None) -> int:
     return CapacityCommitment.objects.open().filter(source__in=sources).update(released_at=at or timezone.now())
+
+
+@dataclass(frozen=True)
+class Offer:
+    source: str
+    pool_id: int
+    resource_class: str
+    units: int
+    start: datetime
+    end: datetime
+
+
+@transaction.atomic
+def capacity_offer_many(*, offers: list[Offer], kind: str = CommitmentKind.OFFERED) -> None:
+    """``capacity_commit`` for many commitments at once: the pools locked once, in primary-key
+    order, and every pool's sellable units checked against all its new commitments together —
+    all or nothing (``insufficient_capacity``). The caller, holding the same locks
+    (``pools_lock``), decides what fits from ``capacity_summary``."""
+    if not offers:
+        return
+    pools_lock(pool_ids=[o.pool_id for o in offers])
+    wanted: dict[tuple, int] = defaultdict(int)
+    for o in offers:
+        if o.units < 1 or o.end <= o.start:
+            raise ExchangeError("Units must be at least 1 and the range must not be empty.", code="invalid_commitment")
+        wanted[(o.pool_id, o.resource_class, o.start, o.end)] += o.units
+    for (pool_id, resource_class, start, end), units in wanted.items():
+        free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
+        if units > free:
+            raise ExchangeError(
+                f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                code="insufficient_capacity",
+            )
+    CapacityCommitment.objects.bulk_create(
+        CapacityCommitment(pool_id=o.pool_id, resource_class_id=o.resource_class, kind=kind, units=o.units,
+                           start=o.start, end=o.end, source=o.source)
+        for o in offers
+    )  # fmt: skip

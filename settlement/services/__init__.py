@@ -9,7 +9,14 @@ from settlement.services.funds import (
     bank_transfer_record,
     payout_record,
 )
-from settlement.services.holds import hold_capture, hold_place, hold_release, holds_expire
+from settlement.services.holds import (
+    funds_lock,
+    hold_capture,
+    hold_place,
+    hold_release,
+    holds_expire,
+    holds_place_many,
+)
 from settlement.services.ledger import account_for, ledger_post, transaction_reverse
 from settlement.services.trades import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle, trade_fee
 from settlement.services.transfers import (
@@ -32,10 +39,12 @@ __all__ = [
     "card_payments_resolve",
     "card_topup_create",
     "fees_for",
+    "funds_lock",
     "hold_capture",
     "hold_place",
     "hold_release",
     "holds_expire",
+    "holds_place_many",
     "holds_settle",
     "ledger_post",
     "payout_record",

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.models import Organisation
 from config.errors import Conflict, ExchangeError
-from settlement.locks import hold_lock
-from settlement.models import Account, Hold, HoldStatus, JournalTransaction, Purpose
-from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
+from settlement.locks import accounts_lock, hold_lock
+from settlement.models import CNY, Account, Hold, HoldStatus, JournalTransaction, Purpose
+from settlement.services.ledger import Entry, Line, account_for, ledger_post, ledger_post_many, positive_amount
 from settlement.services.retry import retry_on_serialization_failure
 
 
@@ -172,3 +172,43 @@ def holds_expire(*, now: datetime | None = None) -> list[int]:
         else:
             done.append(hold_id)
     return done
+
+
+def funds_lock(*, organisation: Organisation, currency: str = CNY) -> Decimal:
+    """Lock the organisation's prepaid and holds accounts (primary-key order) and return its
+    available funds, for a caller deciding several holds at once (``holds_place_many``)."""
+    cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH, currency=currency)
+    holds = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS, currency=currency)
+    locked = accounts_lock([cash.pk, holds.pk])
+    return locked[cash.pk].balance + organisation.credit_limit
+
+
+def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decimal, str]]) -> list[Hold]:
+    """Place several holds at once — (idempotency key, amount, reference) each — in one ledger
+    write. All or nothing: together they may not take more than the available funds (the ledger
+    refuses with ``insufficient_funds``); the caller decides which fit, under ``funds_lock``."""
+    if not items:
+        return []
+    for _, amount, _ in items:
+        positive_amount(amount)
+    with transaction.atomic():
+        cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH)
+        held = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS)
+        holds = Hold.objects.bulk_create(
+            Hold(organisation=organisation, amount=amount, reference=reference, idempotency_key=key)
+            for key, amount, reference in items
+        )
+        ledger_post_many(
+            [
+                Entry(
+                    f"{hold.idempotency_key}:place",
+                    "hold.place",
+                    [Line(cash, hold.amount), Line(held, -hold.amount)],
+                    f"Hold for {hold.reference}",
+                    f"hold:{hold.pk}",
+                )  # fmt: skip
+                for hold in holds
+            ],
+            floors={cash.pk: -organisation.credit_limit},
+        )
+        return holds
