@@ -17,6 +17,7 @@ import random
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,45 +68,41 @@ def setup_world(codes):
     return actors, [instrument_ensure(code=code) for code in codes]
 
 
-def stream(n, seed, instrument):
-    """GTC limit orders (a tenth IOC) around the reference price, sellers and buyers alternating
-    at random: about half of them trade."""
+def stream(n, seed, instrument, block=100):
+    """Batches of ``block`` GTC limit orders (a tenth IOC) around the reference price, each from
+    one organisation — a provider's asks or a buyer's bids — in a seeded random order: about half
+    of the orders trade. A prefix of the stream is the same whatever its length."""
     from marketplace.services import OrderTerms
 
     rng = random.Random(seed)
     ref, tick = instrument.reference_price, instrument.tick
-    out = []
-    for _ in range(n):
+    blocks = []
+    for _ in range(max(1, n // block)):
         buy = rng.random() < 0.5
         org = f"b{rng.randrange(BUYERS)}" if buy else f"s{rng.randrange(SELLERS)}"
-        offset = rng.randint(-10, 12) if buy else rng.randint(-12, 10)
-        out.append((org, OrderTerms(
-            instrument=instrument.code, side="buy" if buy else "sell", type="limit",
-            price=(ref + offset * tick).quantize(tick), qty=8 * rng.randint(1, 4),
-            tif="IOC" if rng.random() < 0.1 else "GTC",
-        )))  # fmt: skip
-    return out
+        orders = []
+        for _ in range(block):
+            offset = rng.randint(-10, 12) if buy else rng.randint(-12, 10)
+            orders.append(OrderTerms(
+                instrument=instrument.code, side="buy" if buy else "sell", type="limit",
+                price=(ref + offset * tick).quantize(tick), qty=8 * rng.randint(1, 4),
+                tif="IOC" if rng.random() < 0.1 else "GTC",
+            ))  # fmt: skip
+        blocks.append((org, orders))
+    return blocks
 
 
-def enter(actors, orders, tag):
+def enter(actors, blocks, tag):
+    """Send each block as one batch (what POST /api/v1/orders/batch/ does), in order."""
     from marketplace.services import orders_place_batch
 
-    by_org = {}
-    for org, terms in orders:
-        by_org.setdefault(org, []).append(terms)
-    # one batch of up to 100 per organisation at a time, round robin, as several partners would send
-    accepted, refused, batch_no = 0, 0, 0
-    queues = {org: [terms[i : i + 100] for i in range(0, len(terms), 100)] for org, terms in by_org.items()}
-    while any(queues.values()):
-        for org, batches in queues.items():
-            if not batches:
-                continue
-            user, organisation = actors[org]
-            batch_no += 1
-            results = orders_place_batch(actor=user, organisation=organisation, orders=batches.pop(0),
-                                         idempotency_key=f"{tag}-{batch_no}")  # fmt: skip
-            accepted += sum(1 for r in results if r.order)
-            refused += sum(1 for r in results if r.error)
+    accepted = refused = 0
+    for number, (org, orders) in enumerate(blocks):
+        user, organisation = actors[org]
+        results = orders_place_batch(actor=user, organisation=organisation, orders=orders,
+                                     idempotency_key=f"{tag}-{number}")  # fmt: skip
+        accepted += sum(1 for r in results if r.order)
+        refused += sum(1 for r in results if r.error)
     return accepted, refused
 
 
@@ -155,8 +152,8 @@ def main():
     match_s = time.perf_counter() - t
     trades = Trade.objects.filter(instrument=batched).count()
 
-    naive_orders = [(org, terms.__class__(**{**terms.__dict__, "instrument": naive.code}))
-                    for org, terms in stream(naive_n, 42, batched)]  # fmt: skip
+    naive_orders = [(org, [replace(t, instrument=naive.code) for t in orders])
+                    for org, orders in stream(naive_n, 42, batched)]  # fmt: skip
     enter(actors, naive_orders, "n")
     t = time.perf_counter()
     naive_events = instrument_match(instrument_id=naive.pk, limit=1)

@@ -64,10 +64,10 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
         if book is None or book.matched_seq != state.matched_seq:
             book = _books[instrument_id] = _rebuild(instrument, state.matched_seq)
         events = list(log_events(instrument=instrument, after_seq=state.matched_seq, limit=limit))
+        results: list[Result] = [book.engine.apply(event) for event in events]
         applier = Applier(instrument=instrument, state=state)
-        applier.preload(events)
-        for event in events:
-            result: Result = book.engine.apply(event)
+        applier.preload(events, results)
+        for event, result in zip(events, results, strict=True):
             applier.apply(event, result)
         if sweep_at is not None and len(events) < limit:
             applier.expire(book.engine.expire(sweep_at), closing=sweep_at >= instrument.window_start)

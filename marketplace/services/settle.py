@@ -55,9 +55,14 @@ class Applier:
 
     # --- loading ----------------------------------------------------------------------------------
 
-    def preload(self, events: list[dict]) -> None:
-        """The batch's own orders and their allocations, in two queries."""
+    def preload(self, events: list[dict], results: list[Result]) -> None:
+        """Every order the batch touches — its own, their counterparties, the expired — and the
+        sell orders' allocations, in two queries."""
         ids = {int(e["order_id"]) for e in events if e["event"] in ("new", "cancel")}
+        for result in results:
+            ids.update(int(t.buy_order_id) for t in result.trades)
+            ids.update(int(t.sell_order_id) for t in result.trades)
+            ids.update(int(i) for i in result.expired)
         self._load(ids)
 
     def _load(self, ids) -> None:
