@@ -25,6 +25,7 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data
+	$(PY) manage.py demo_market
 	@echo
 	@echo "Starting the Celery worker (with beat) and the web server."
 	@echo "Open http://$(HOST):$(PORT)/  ·  API docs http://$(HOST):$(PORT)/api/docs/  ·  Ctrl-C stops everything."

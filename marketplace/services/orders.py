@@ -215,7 +215,7 @@ class _Intake:
         rejection = order_check(
             instrument=instrument.code,
             reference_price=instrument.reference_price,
-            tick=instrument.tick,
+            tick=instrument.tick.normalize(),
             lot=instrument.lot,
             event=_event(terms),
             now=now,

@@ -134,3 +134,8 @@ def test_a_batch_accepts_and_refuses_each_order_on_its_own(market, as_org):
     assert again[0]["order"]["id"] == results[0]["order"]["id"] and Order.objects.count() == 1
     too_many = as_org("acme").post("/api/v1/orders/batch/", {"orders": [body(market)] * 101}, HTTP_IDEMPOTENCY_KEY="b2")
     assert too_many.status_code == 400 and "orders" in too_many.json()["fields"]
+
+
+def test_a_refusal_says_the_tick_as_the_standard_writes_it(market, as_org):
+    r = as_org("acme").post("/api/v1/orders/", body(market, price="12.005"), HTTP_IDEMPOTENCY_KEY="t")
+    assert r.json()["fields"]["price"][0]["detail"] == "The price must be a multiple of 0.01."
