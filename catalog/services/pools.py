@@ -211,7 +211,8 @@ def pool_reject(*, actor: User, pool_id: int, reason: str) -> Pool:
 
 @transaction.atomic
 def pool_withdraw(*, actor: User, organisation: Organisation, pool_id: int, reason: str = "") -> Pool:
-    """The provider disconnects its pool, once no contract or reservation needs it."""
+    """The provider disconnects its pool, once no contract or reservation needs it and no open sell
+    order or listing offers its units (a trade must always find the units it was offered)."""
     _writer(actor=actor, organisation=organisation)
     pool = pool_lock(pool_id=pool_id, provider=organisation)
     if pool is None:
@@ -223,6 +224,16 @@ def pool_withdraw(*, actor: User, organisation: Organisation, pool_id: int, reas
     )
     if needed:
         raise Conflict(f"{needed} contract(s) or reservation(s) still need this pool.", code="pool_in_use")
+    offered = (
+        CapacityCommitment.objects.open()
+        .filter(pool=pool, kind=CommitmentKind.OFFERED, end__gt=timezone.now())
+        .count()
+    )
+    if offered:
+        raise Conflict(
+            f"{offered} open sell order(s) or listing(s) offer this pool's units: cancel them first.",
+            code="pool_in_use",
+        )
     _transition(
         pool=pool,
         to_status=PoolStatus.DISCONNECTED,

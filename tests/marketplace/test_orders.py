@@ -170,3 +170,18 @@ def test_a_buyer_resells_its_contract_and_the_new_buyer_gets_the_same_pool(marke
     # acme, the reseller, is owed the proceeds less its maker fee
     payable = account_for(organisation=market["orgs"]["acme"], purpose=Purpose.PROVIDER_PAYABLE)
     assert payable.balance == Decimal("13.00") * 8 * 168 - Decimal("17.47")
+
+
+def test_a_pool_with_open_sell_orders_cannot_be_withdrawn(market):
+    from catalog.services import pool_withdraw
+
+    user, gridco = market["users"]["gridco"], market["orgs"]["gridco"]
+    pool = market["pools"]["gridco"]
+    sell = place(market, "gridco", "sell", 8, "13.00")
+    match(market)
+    with pytest.raises(ExchangeError) as refused:
+        pool_withdraw(actor=user, organisation=gridco, pool_id=pool.pk)
+    assert refused.value.code == "pool_in_use"
+    order_cancel(actor=user, organisation=gridco, order_id=sell.pk)
+    match(market)
+    assert pool_withdraw(actor=user, organisation=gridco, pool_id=pool.pk).status == "disconnected"
