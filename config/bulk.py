@@ -35,3 +35,35 @@ def bulk_set(objs, fields: list[str]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def bulk_insert(objs) -> list:
+    """Insert new objects of one model and give them their primary keys, like ``bulk_create``.
+
+    On PostgreSQL the keys are drawn from the table's sequence in one query and the rows sent with
+    COPY, which costs a fraction of an INSERT's parameter binding at the matching worker's batch
+    sizes; triggers and constraints apply as for any insert. Elsewhere it is ``bulk_create``."""
+    objs = list(objs)
+    if not objs:
+        return objs
+    model = type(objs[0])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return model.objects.bulk_create(objs)
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        keys = [row[0] for row in cursor.fetchall()]
+        columns = ", ".join(f'"{c}"' for c in [meta.pk.column, *(f.column for f in fields)])
+        with cursor.cursor.copy(f'COPY "{meta.db_table}" ({columns}) FROM STDIN') as copy:
+            for obj, key in zip(objs, keys, strict=True):
+                obj.pk = key
+                copy.write_row([key, *(f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields)])
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, alias
+    return objs

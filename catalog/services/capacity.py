@@ -13,6 +13,7 @@ from catalog.models import (
     CapacityCommitment,
     CommitmentKind,
 )
+from config.bulk import bulk_insert
 from config.errors import Conflict, ExchangeError
 
 
@@ -104,7 +105,7 @@ def capacity_move_many(*, moves: list[tuple[str, str, int]], kind: str, at: date
             raise Conflict(f"{to_source} already holds other capacity.")
         fresh.append(CapacityCommitment(pool_id=old.pool_id, resource_class_id=old.resource_class_id, kind=kind,
                                         units=units, start=old.start, end=old.end, source=to_source))  # fmt: skip
-    CapacityCommitment.objects.bulk_create(fresh)
+    bulk_insert(fresh)
 
 
 @transaction.atomic
@@ -143,7 +144,7 @@ def capacity_offer_many(*, offers: list[Offer], kind: str = CommitmentKind.OFFER
                 f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
                 code="insufficient_capacity",
             )
-    CapacityCommitment.objects.bulk_create(
+    bulk_insert(
         CapacityCommitment(pool_id=o.pool_id, resource_class_id=o.resource_class, kind=kind, units=o.units,
                            start=o.start, end=o.end, source=o.source)
         for o in offers

@@ -225,9 +225,7 @@ def pool_withdraw(*, actor: User, organisation: Organisation, pool_id: int, reas
     if needed:
         raise Conflict(f"{needed} contract(s) or reservation(s) still need this pool.", code="pool_in_use")
     offered = (
-        CapacityCommitment.objects.open()
-        .filter(pool=pool, kind=CommitmentKind.OFFERED, end__gt=timezone.now())
-        .count()
+        CapacityCommitment.objects.open().filter(pool=pool, kind=CommitmentKind.OFFERED, end__gt=timezone.now()).count()
     )
     if offered:
         raise Conflict(

@@ -19,7 +19,7 @@ from catalog.capacity import capacity_summary
 from catalog.locks import pools_lock
 from catalog.models import Pool, PoolStatus
 from catalog.services import Offer, capacity_offer_many
-from config.bulk import bulk_set
+from config.bulk import bulk_insert, bulk_set
 from config.errors import Conflict, ExchangeError, NotAllowed
 from marketplace.engine import order_check
 from marketplace.locks import contracts_lock, instrument_lock, order_lock
@@ -197,7 +197,7 @@ class _Intake:
                     expire_at=terms.expire_at, created_at=now[terms.instrument],
                 )
             )  # fmt: skip
-        Order.objects.bulk_create(orders)
+        bulk_insert(orders)
         for i, order in zip(accepted, orders, strict=True):
             results[i] = order
         bulk_set(instruments.values(), ["last_seq", "clock"])
@@ -324,7 +324,7 @@ class _Intake:
         for contract_id, units in reserved.items():
             Contract.objects.filter(pk=contract_id).update(resale_reserved=F("resale_reserved") + units)
         capacity_offer_many(offers=offers)  # re-checked under the pool locks taken above
-        OrderAllocation.objects.bulk_create(allocations)
+        bulk_insert(allocations)
 
 
 def _place(*, actor, organisation, items: list[tuple[OrderTerms, str]]) -> list[Order | ExchangeError]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from catalog.models import CommitmentKind
 from catalog.services import capacity_move_many, capacity_release_many
-from config.bulk import bulk_set
+from config.bulk import bulk_insert, bulk_set
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -243,17 +243,17 @@ class Applier:
     # --- writing ----------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        Trade.objects.bulk_create(self.trades)
+        bulk_insert(self.trades)
         for trade, contract in zip(self.trades, self.contracts, strict=True):
             contract.trade = trade
-        Contract.objects.bulk_create(self.contracts)
+        bulk_insert(self.contracts)
         legs: dict[tuple[int, int], int] = defaultdict(int)
         moves = []
         for index, source, pool_id, units in self.deliveries:
             contract = self.contracts[index]
             legs[(contract.pk, pool_id)] += units
             moves.append((source, f"contract:{contract.pk}:pool:{pool_id}", units))
-        ContractLeg.objects.bulk_create(ContractLeg(contract_id=c, pool_id=p, units=u) for (c, p), u in legs.items())
+        bulk_insert(ContractLeg(contract_id=c, pool_id=p, units=u) for (c, p), u in legs.items())
         bulk_set(
             [leg for legs_ in self.source_legs.values() for leg in legs_ if getattr(leg, "dirty", False)], ["units"]
         )

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation
+from config.bulk import bulk_insert
 from config.errors import Conflict, ExchangeError
 from settlement.locks import accounts_lock, hold_lock
 from settlement.models import CNY, Account, Hold, HoldStatus, JournalTransaction, Purpose
@@ -194,7 +195,7 @@ def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decim
     with transaction.atomic():
         cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH)
         held = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS)
-        holds = Hold.objects.bulk_create(
+        holds = bulk_insert(
             Hold(organisation=organisation, amount=amount, reference=reference, idempotency_key=key)
             for key, amount, reference in items
         )

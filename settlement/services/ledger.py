@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.selectors import user_is_operator
 from accounts.services import audit_record
+from config.bulk import bulk_insert
 from config.errors import Conflict, ExchangeError, NotAllowed, required_reason
 from settlement.locks import accounts_lock
 from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, Posting, Purpose
@@ -233,7 +234,7 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
                     f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
                     code="insufficient_funds",
                 )
-        txns = JournalTransaction.objects.bulk_create(
+        txns = bulk_insert(
             JournalTransaction(
                 idempotency_key=e.idempotency_key,
                 content_hash=_content_hash(kind=e.kind, memo=e.memo, source=e.source, reverses=None, lines=e.lines),
@@ -243,7 +244,7 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
             )
             for e in entries
         )
-        Posting.objects.bulk_create(
+        bulk_insert(
             Posting(transaction=txn, account=line.account, amount=line.amount, currency=line.account.currency)
             for txn, entry in zip(txns, entries, strict=True)
             for line in entry.lines
