@@ -46,6 +46,11 @@ class OrderForm(forms.Form):
     )
     client_order_id = forms.CharField(label=_("Your order id (optional)"), max_length=64, required=False)
 
+    def __init__(self, *args, tick=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if tick is not None:  # the browser's arrows step by the instrument's tick
+            self.fields["price"].widget.attrs["step"] = str(tick.normalize())
+
     def terms(self, *, instrument: str) -> OrderTerms:
         d = self.cleaned_data
         return OrderTerms(

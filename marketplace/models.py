@@ -102,6 +102,15 @@ class OrderStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+END_REASONS = {
+    "cancelled": _("at your request"),
+    "ioc_remainder": _("the unfilled rest of an IOC or market order"),
+    "fok_unfilled": _("fill-or-kill could not fill in full"),
+    "self_trade_prevented": _("it would have traded with your own order"),
+    "gtd_expired": _("its expiry time passed"),
+    "window_opened": _("the delivery window opened"),
+}
+
 FINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
 
 
@@ -171,6 +180,10 @@ class Order(models.Model):
     @property
     def remaining(self) -> int:
         return self.qty - self.filled_qty
+
+    @property
+    def end_reason_display(self) -> str:
+        return str(END_REASONS.get(self.end_reason, self.end_reason))
 
     @property
     def average_price(self):

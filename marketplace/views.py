@@ -50,7 +50,9 @@ def _own_orders(request, instrument):
 @organisation_required
 def instrument_detail(request, code: str):
     instrument = _instrument_or_404(code)
-    form = OrderForm(request.POST or None, initial={"side": "buy", "type": "limit", "tif": "GTC"})
+    org = request.organisation
+    side = "sell" if org.is_provider and not org.is_buyer else "buy"
+    form = OrderForm(request.POST or None, tick=instrument.tick, initial={"side": side, "type": "limit", "tif": "GTC"})
     if request.method == "POST" and form.is_valid():
         key = request.POST.get("idempotency_key") or uuid.uuid4().hex
         try:
@@ -115,7 +117,8 @@ def _live(request, instrument) -> dict:
             for b in market.instrument_ohlcv(instrument=instrument, interval="1h")[-72:]
         ],
         "orders": [
-            {"id": o.pk, "side": o.side, "type": o.type, "price": _price(o.price), "qty": o.qty,
+            {"id": o.pk, "side": o.side, "side_display": o.get_side_display(), "type": o.type,
+             "price": _price(o.price), "qty": o.qty,
              "filled_qty": o.filled_qty, "status": o.status, "status_display": o.get_status_display(),
              "tif": o.tif, "created_at": timezone.localtime(o.created_at), "cancellable": _cancellable(o)}
             for o in _own_orders(request, instrument)

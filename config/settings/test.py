@@ -15,3 +15,6 @@ if REDIS_URL:  # noqa: F405
     from urllib.parse import urlsplit, urlunsplit
 
     CACHES["default"]["LOCATION"] = urlunsplit(urlsplit(REDIS_URL)._replace(path="/15"))  # noqa: F405
+    # Tasks sent by tests (matching after an order commits) go to a broker database of their own
+    # too, so a developer's worker on REDIS_URL never receives them, nor the tests its tasks.
+    CELERY_BROKER_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path="/14"))  # noqa: F405

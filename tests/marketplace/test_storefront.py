@@ -88,7 +88,8 @@ def test_a_buyer_places_an_order_through_the_form_and_sees_it(client, traded):
     instrument_match(instrument_id=traded["instrument"].pk)
     live = client.get(reverse("marketplace:instrument_live", kwargs={"code": traded["instrument"].code})).json()
     assert live["orders"] == [
-        {"id": order.pk, "side": "buy", "type": "limit", "price": "12.4000", "qty": 8, "filled_qty": 8,
+        {"id": order.pk, "side": "buy", "side_display": "Buy (bid)", "type": "limit", "price": "12.4000", "qty": 8,
+         "filled_qty": 8,
          "status": "filled", "status_display": "Filled", "tif": "GTC", "created_at": live["orders"][0]["created_at"],
          "cancellable": False}
     ]  # fmt: skip
@@ -115,7 +116,9 @@ def test_refusals_show_the_reason_next_to_the_field(client, market, changes, fie
     assert r.status_code == 200
     errors = r.context["form"].errors
     assert field in errors and message in errors[field][0], errors
-    assert f'id="id_{field}-error"' in r.content.decode()
+    page = r.content.decode()
+    # the input points at its error for screen readers, and the error carries that id
+    assert f'aria-describedby="id_{field}_error"' in page and f'id="id_{field}_error"' in page
     assert not Order.objects.exists()
 
 
