@@ -4,7 +4,7 @@ from catalog.models import Pool
 
 
 def pool_lock(*, pool_id: int, provider=None) -> Pool | None:
-    qs = Pool.objects.select_for_update(of=("self",)).select_related("provider", "region")
+    qs = Pool.objects.select_for_update(of=("self",), no_key=True).select_related("provider", "region")
     if provider is not None:
         qs = qs.for_org(provider)
     return qs.filter(pk=pool_id).first()
@@ -14,5 +14,8 @@ def pools_lock(*, pool_ids) -> list[int]:
     """Lock several pools in primary-key order; returns the ids locked."""
     ids = sorted(set(pool_ids))
     return list(
-        Pool.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+        Pool.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )

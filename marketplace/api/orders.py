@@ -4,6 +4,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.models import ApiKeyScope
@@ -21,6 +22,7 @@ from marketplace.api.serializers import (
     TradeSerializer,
 )
 from marketplace.models import Contract, Order, Trade
+from marketplace.services import OrderTerms
 
 ORDER_SCOPES = (ApiKeyScope.ORDERS_READ, ApiKeyScope.ORDERS_WRITE)
 IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
@@ -76,35 +78,36 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         key = idempotency_key(request)
         s = BatchInSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        terms, invalid = [], {}
+        # one serializer for every order (a new one per order costs more than the acceptance)
+        child, terms, invalid = OrderInSerializer(), [], {}
         for index, raw in enumerate(s.validated_data["orders"]):
-            one = OrderInSerializer(data=raw)
-            if one.is_valid():
-                terms.append(one.terms())
-            else:
-                invalid[index] = one.errors
+            try:
+                terms.append(OrderTerms(**child.run_validation(raw)))
+            except ValidationError as exc:
+                invalid[index] = exc.detail
                 terms.append(None)
         valid = [t for t in terms if t is not None]
-        results = iter(
+        placed = (
             services.orders_place_batch(
                 actor=request.user, organisation=request.organisation, orders=valid, idempotency_key=key
             )
             if valid
             else []
         )
+        orders = iter(OrderSerializer([r.order for r in placed if r.order], many=True).data)
+        results = iter(placed)
         out = []
         for index, t in enumerate(terms):
             if t is None:
                 fields = {f: [{"code": e.code, "detail": str(e)} for e in errs] for f, errs in invalid[index].items()}
-                out.append(
-                    {"index": index, "order": None, "error": {"code": "invalid", "detail": "", "fields": fields}}
-                )
+                error = {"code": "invalid", "detail": "Check the fields.", "fields": fields}
+                out.append({"index": index, "order": None, "error": error})
                 continue
             r = next(results)
             out.append(
                 {
                     "index": index,
-                    "order": OrderSerializer(r.order).data if r.order else None,
+                    "order": next(orders) if r.order else None,
                     "error": _error_body(r.error) if r.error else None,
                 }
             )

@@ -22,7 +22,7 @@ from catalog.services import Offer, capacity_offer_many
 from config.bulk import bulk_insert, bulk_set
 from config.errors import Conflict, ExchangeError, NotAllowed
 from marketplace.engine import order_check
-from marketplace.locks import contracts_lock, instrument_lock, order_lock
+from marketplace.locks import contracts_lock, instrument_lock, instruments_lock, order_lock
 from marketplace.models import (
     Contract,
     Instrument,
@@ -160,9 +160,7 @@ class _Intake:
         if not fresh:
             return results
         codes = sorted({items[i][0].instrument for i in fresh})
-        instruments = {
-            i.code: i for i in Instrument.objects.select_for_update(of=("self",)).filter(code__in=codes).order_by("pk")
-        }
+        instruments = instruments_lock(codes=codes)
         now = {code: instrument_tick(instrument) for code, instrument in instruments.items()}
         client_ids = {items[i][0].client_order_id for i in fresh} - {""}
         taken_ids = set(

@@ -85,7 +85,10 @@ def holds_settle(steps: list[TradeCharge | HoldEnd]) -> None:
     if not steps:
         return
     hold_ids = sorted({s.hold_id for s in steps})
-    holds = {h.pk: h for h in Hold.objects.select_for_update(of=("self",)).filter(pk__in=hold_ids).order_by("pk")}
+    holds = {
+        h.pk: h
+        for h in Hold.objects.select_for_update(of=("self",), no_key=True).filter(pk__in=hold_ids).order_by("pk")
+    }
     account = _Accounts()
     fees = account(Purpose.FEE_REVENUE)
     entries, now = [], timezone.now()

@@ -9,6 +9,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from catalog.capacity import capacity_summary
+from config.errors import ExchangeError
 from marketplace.models import Order, OrderStatus
 from marketplace.services import OrderTerms, instrument_match, instrument_sweep, instruments_due_for_sweep, order_place
 from settlement.models import Hold
@@ -88,3 +89,42 @@ def test_racing_buys_never_overdraw_and_racing_sells_never_oversell(market, make
     assert outcomes.count("ok") == 2 and outcomes.count("insufficient_capacity") == 4  # 64 units: two of 24
     seqs = list(Order.objects.filter(instrument=market["instrument"]).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(2, 2 + len(seqs)))  # one gapless sequence, whoever won the races
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_order_entry_and_matching_running_together_never_deadlock(market):
+    """Entry locks the instrument, then the buyer's accounts; a matching batch holds those
+    accounts and, committing, takes a key-share lock on the instrument. With the instrument locked
+    FOR UPDATE the two deadlocked; FOR NO KEY UPDATE does not conflict."""
+    import threading
+
+    errors, stop = [], threading.Event()
+
+    def match_loop():
+        try:
+            while not stop.is_set():
+                instrument_match(instrument_id=market["instrument"].pk, limit=5)
+        except Exception as exc:  # noqa: BLE001 (collected and asserted below)
+            errors.append(repr(exc))
+        finally:
+            close_old_connections()
+
+    worker = threading.Thread(target=match_loop)
+    worker.start()
+    try:
+        for i in range(60):
+            org, side = ("gridco", "sell") if i % 2 else ("acme", "buy")
+            try:
+                enter(market, org, terms(market, side, 8, "12.00"), f"dl{i}")
+            except ExchangeError as exc:
+                assert exc.code == "insufficient_capacity", exc.code
+    except Exception as exc:  # noqa: BLE001
+        errors.append(repr(exc))
+    finally:
+        stop.set()
+        worker.join()
+        close_old_connections()
+    assert errors == []
+    instrument_match(instrument_id=market["instrument"].pk)
+    assert not Order.objects.filter(status=OrderStatus.PENDING).exists()
