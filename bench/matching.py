@@ -18,7 +18,6 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,43 +28,7 @@ django_setup()
 
 from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
-
-SELLERS, BUYERS = 4, 4
-
-
-def setup_world(codes):
-    from accounts.models import Membership, Organisation, User
-    from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify, reference_data_load
-    from marketplace.services import instrument_ensure
-    from settlement.services import bank_reference_for, bank_transfer_record
-
-    reference_data_load()
-    op = User.objects.create_user(email="op@bench.test", password=None)
-    platform_org = Organisation.objects.create(name="P", slug="p", is_platform=True)
-    Membership.objects.create(user=op, organisation=platform_org, role="owner")
-    actors = {}
-    for i in range(SELLERS):
-        user = User.objects.create_user(email=f"s{i}@bench.test", password=None)
-        org = Organisation.objects.create(name=f"S{i}", slug=f"s{i}", is_provider=True)
-        Membership.objects.create(user=user, organisation=org, role="owner")
-        pool = pool_apply(actor=user, organisation=org, descriptor={
-            "code": f"bench-{i}", "name": f"Bench {i}", "region": "YRD", "tier": "MAIN", "city": "Shanghai",
-            "location": {"latitude": Decimal("31.2"), "longitude": Decimal("121.5")}, "rtt_ms": Decimal("2"),
-            "resources": [{"class": "H100-80G", "units": 10_000_000}], "pue": Decimal("1.2"),
-            "green_power_share": Decimal("0.3"), "security_level": 3, "data_residency": True,
-        })  # fmt: skip
-        pool_verify(actor=op, pool_id=pool.pk)
-        key, _ = pool_key_create(actor=user, organisation=org, pool_id=pool.pk, name="bench")
-        heartbeat_record(pool_key=key, pool_id=pool.pk, ts=timezone.now(), available={}, health="ok")
-        actors[f"s{i}"] = (user, org)
-    for i in range(BUYERS):
-        user = User.objects.create_user(email=f"b{i}@bench.test", password=None)
-        org = Organisation.objects.create(name=f"B{i}", slug=f"b{i}")
-        Membership.objects.create(user=user, organisation=org, role="owner")
-        bank_transfer_record(actor=op, reference=bank_reference_for(organisation=org).code,
-                             amount=Decimal("1000000000000.00"), bank_transaction_id=f"bench-{i}")  # fmt: skip
-        actors[f"b{i}"] = (user, org)
-    return actors, [instrument_ensure(code=code) for code in codes]
+from loadgen import BUYERS, SELLERS, market_setup  # noqa: E402
 
 
 def stream(n, seed, instrument, block=100):
@@ -138,7 +101,8 @@ def main():
     ensure_database()
     fsync, sync_commit = durability()
     days = [d for d, k in upcoming_windows(now=timezone.now()) if k == "D"][:2]
-    actors, (batched, naive) = setup_world([f"H100-80G.YRD.MAIN.{d:%Y%m%d}.D" for d in days])
+    market = market_setup([f"H100-80G.YRD.MAIN.{d:%Y%m%d}.D" for d in days])
+    actors, (batched, naive) = market.actors, market.instruments
 
     orders = stream(n, 42, batched)
     t = time.perf_counter()

@@ -63,6 +63,19 @@ def _validate(lines: list[Line]) -> None:
         raise ExchangeError("The postings do not balance.", code="unbalanced")
 
 
+def _check_floors(locked: dict[int, Account], change: dict[int, Decimal], floors: dict[int, Decimal]) -> None:
+    """Refuse (``insufficient_funds``) a change that takes an account below its floor: the given
+    one, or 0 for never-negative purposes."""
+    for account_id, delta in change.items():
+        account = locked[account_id]
+        floor = floors.get(account_id, Decimal(0) if account.purpose in NEVER_NEGATIVE else None)
+        if floor is not None and delta < 0 and account.balance + delta < floor:
+            raise ExchangeError(
+                f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
+                code="insufficient_funds",
+            )
+
+
 def ledger_post(
     *,
     idempotency_key: str,
@@ -93,15 +106,7 @@ def ledger_post(
         change: dict[int, Decimal] = defaultdict(Decimal)
         for line in lines:
             change[line.account.pk] += line.amount * locked[line.account.pk].sign
-        floors = floors or {}
-        for account_id, delta in change.items():
-            account = locked[account_id]
-            floor = floors.get(account_id, Decimal(0) if account.purpose in NEVER_NEGATIVE else None)
-            if floor is not None and delta < 0 and account.balance + delta < floor:
-                raise ExchangeError(
-                    f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
-                    code="insufficient_funds",
-                )
+        _check_floors(locked, change, floors or {})
         try:
             with transaction.atomic():
                 txn = JournalTransaction.objects.create(
@@ -225,15 +230,7 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
         for entry in entries:
             for line in entry.lines:
                 change[line.account.pk] += line.amount * locked[line.account.pk].sign
-        floors = floors or {}
-        for account_id, delta in change.items():
-            account = locked[account_id]
-            floor = floors.get(account_id, Decimal(0) if account.purpose in NEVER_NEGATIVE else None)
-            if floor is not None and delta < 0 and account.balance + delta < floor:
-                raise ExchangeError(
-                    f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
-                    code="insufficient_funds",
-                )
+        _check_floors(locked, change, floors or {})
         txns = bulk_insert(
             JournalTransaction(
                 idempotency_key=e.idempotency_key,
