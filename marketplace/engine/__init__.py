@@ -3,9 +3,11 @@ decimals at its edges and integer ticks inside. A deterministic function of the 
 so replaying an order log reproduces its trades byte for byte."""
 
 from marketplace.engine.instruments import Instrument, InstrumentCodeError, instrument_parse
-from marketplace.engine.matching import Engine, Rejection, Result, Trade, order_check, trade_line
+from marketplace.engine.matching import Ack, Engine, order_check
+from marketplace.engine.records import Rejection, Result, Trade, trade_line
 
 __all__ = [
+    "Ack",
     "Engine",
     "Instrument",
     "InstrumentCodeError",

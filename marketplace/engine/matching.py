@@ -4,144 +4,99 @@
 times) and returns what it did: the trades it caused, in execution order, or why it was rejected.
 An event the rules reject changes nothing. Prices are integer ticks inside; a trade executes at
 the resting (maker) order's price.
+
+``Engine.submit`` and ``Engine.cancel`` are the same operations for a caller that already holds
+typed values (integer ticks, aware datetimes), answered with plain tuples instead of Result and
+Decimal Trades. They are the one implementation: ``apply`` reads and checks an event's strings and
+hands the order to ``submit``, so the two cannot drift apart (test_engine_fastpath checks that
+submitting typed values does exactly what applying the events does).
+
+The hot path is written for CPython's interpreter: a plain GTC limit order is recognised by one
+combined test and anything else goes through every check in order (``order_refusal``); the books
+hold tuples (see book.py); one dict of every order id accepted answers both "seen before?" and
+"which resting order is this?".
 """
 
-from bisect import bisect_left, insort
+from bisect import insort
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
-from marketplace.engine.instruments import Instrument, InstrumentCodeError, instrument_parse
+from marketplace.engine.book import BAND_HIGH, BAND_LOW, CODE, EXPIRES, ID, LEFT, PRICE, SEQ, Market
+from marketplace.engine.checks import BUY, SELL, TIFS, event_check, order_refusal, time_parse
+from marketplace.engine.instruments import InstrumentCodeError, instrument_parse
+from marketplace.engine.records import Rejection, Result, Trade, result_make, trade_line, trade_make
 
-BAND_LOW = Decimal("0.50")
-BAND_HIGH = Decimal("3.00")
-TIFS = ("GTC", "GTD", "IOC", "FOK")
-BUY, SELL = "buy", "sell"
+# BAND_*, BUY, SELL, TIFS, Rejection, Result, Trade and trade_line were defined here before the
+# engine became a package; importing them from here keeps working.
+__all__ = [
+    "BAND_HIGH",
+    "BAND_LOW",
+    "BUY",
+    "SELL",
+    "TIFS",
+    "Ack",
+    "Engine",
+    "Rejection",
+    "Result",
+    "Trade",
+    "order_check",
+    "trade_line",
+]
 
-
-@dataclass(frozen=True)
-class Trade:
-    seq: int
-    instrument: str
-    price: Decimal
-    qty: int
-    buy_order_id: str
-    sell_order_id: str
-    maker_order_id: str
-
-
-@dataclass(frozen=True)
-class Rejection:
-    seq: int
-    reason: str
-    detail: str = ""
-
-
-@dataclass
-class Result:
-    seq: int
-    trades: list[Trade] = field(default_factory=list)
-    rejection: Rejection | None = None
-    # for a new order: "rested", "filled", "cancelled" (IOC/market remainder, FOK unfilled, self-trade)
-    outcome: str = ""
-    # resting GTD orders found past their expiry while matching, removed from the book
-    expired: list[str] = field(default_factory=list)
+# What submit and cancel answer: (outcome, fills, expired, rejection), the fields of a Result in
+# plain values. A fill is (maker order id, price in ticks, qty), the taker being the order
+# submitted; expired are the ids of resting GTD orders found dead and taken out while matching.
+Ack = tuple[str, Sequence[tuple[str, int, int]], Sequence[str], Rejection | None]
+_RESTED: Ack = ("rested", (), (), None)
+_CANCELLED: Ack = ("cancelled", (), (), None)
+_fromisoformat = datetime.fromisoformat
 
 
-class _Order:
-    __slots__ = ("order_id", "org", "side", "price", "remaining", "expire_at", "seq")
-
-    def __init__(self, order_id, org, side, price, remaining, expire_at, seq):
-        self.order_id, self.org, self.side, self.price = order_id, org, side, price
-        self.remaining, self.expire_at, self.seq = remaining, expire_at, seq
+def _entered(order: tuple) -> int:
+    return order[SEQ]
 
 
-class _Side:
-    """One side of a book: price levels (FIFO queues) and their prices, best first via index."""
-
-    __slots__ = ("levels", "prices", "best_is_high")
-
-    def __init__(self, best_is_high: bool):
-        self.levels: dict[int, deque[_Order]] = {}
-        self.prices: list[int] = []  # ascending
-        self.best_is_high = best_is_high
-
-    def best(self) -> int | None:
-        if not self.prices:
-            return None
-        return self.prices[-1] if self.best_is_high else self.prices[0]
-
-    def add(self, order: _Order) -> None:
-        queue = self.levels.get(order.price)
-        if queue is None:
-            queue = self.levels[order.price] = deque()
-            insort(self.prices, order.price)
-        queue.append(order)
-
-    def drop_level(self, price: int) -> None:
-        del self.levels[price]
-        del self.prices[bisect_left(self.prices, price)]
-
-    def in_priority(self):
-        """Every resting order, best price first, then time."""
-        prices = reversed(self.prices) if self.best_is_high else iter(self.prices)
-        for price in prices:
-            yield from self.levels[price]
-
-
-class _Market:
-    def __init__(self, instrument: Instrument, reference_price: Decimal, tick: Decimal, lot: int):
-        self.instrument, self.reference_price, self.tick, self.lot = instrument, reference_price, tick, lot
-        self.places = tick.normalize()
-        # the band in whole ticks, bounds included
-        self.band_low = int((BAND_LOW * reference_price / tick).to_integral_value(ROUND_CEILING))
-        self.band_high = int((BAND_HIGH * reference_price / tick).to_integral_value(ROUND_FLOOR))
-        self.bids, self.asks = _Side(best_is_high=True), _Side(best_is_high=False)
-        self.resting: dict[str, _Order] = {}
-        self.closed = False
-
-    def price_of(self, ticks: int) -> Decimal:
-        return (Decimal(ticks) * self.tick).quantize(self.places)
-
-    def close(self) -> None:
-        """The window opened: trading ends and every resting order expires."""
-        self.closed = True
-        self.bids, self.asks = _Side(best_is_high=True), _Side(best_is_high=False)
-        self.resting.clear()
-
-
-def _time(value) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("times carry an offset")
-    return moment
-
-
-def _live(order: _Order, now: datetime) -> bool:
-    return order.expire_at is None or now < order.expire_at
+def _refused(seq: int, reason: str, detail: str) -> Ack:
+    return "", (), (), Rejection(seq, reason, detail)
 
 
 class Engine:
     """Order books of any number of instruments, fed one accepted event at a time."""
 
     def __init__(self):
-        self.markets: dict[str, _Market] = {}
-        self.seen_orders: set[str] = set()
+        self.markets: dict[str, Market] = {}
+        # every order id accepted, to its order while that rests, else to None: one table answers
+        # both "seen before?" and "which resting order is this?"
+        self.orders: dict[str, tuple | None] = {}
 
-    # --- events ---------------------------------------------------------------------------------
+    @property
+    def seen_orders(self):
+        """The ids of every order accepted so far (a set-like view)."""
+        return self.orders.keys()
+
+    # --- events in the §9 shape -----------------------------------------------------------------
 
     def apply(self, event: dict) -> Result:
-        seq = int(event["seq"])
+        seq = event["seq"]
+        if seq.__class__ is not int:
+            seq = int(seq)
         kind = event.get("event")
-        handler = {"instrument": self._instrument, "new": self._new, "cancel": self._cancel}.get(kind)
+        handler = _HANDLERS.get(kind)
         if handler is None:
             return Result(seq, rejection=Rejection(seq, "unknown_event", str(kind)))
         try:
-            now = _time(event["ts"])
+            value = event["ts"]
+            if value.__class__ is not str:
+                now = time_parse(value)
+            else:  # time_parse, inlined for the common case
+                now = _fromisoformat(value.replace("Z", "+00:00"))
+                if now.tzinfo is None:
+                    raise ValueError("times carry an offset")
         except (KeyError, ValueError) as exc:
             return Result(seq, rejection=Rejection(seq, "bad_time", str(exc)))
-        return handler(seq, now, event)
+        return handler(self, seq, now, event)
 
     def _instrument(self, seq: int, now: datetime, event: dict) -> Result:
         code = event.get("instrument", "")
@@ -154,104 +109,224 @@ class Engine:
             return Result(seq, rejection=Rejection(seq, "bad_instrument", str(exc)))
         if reference <= 0 or tick <= 0 or lot < 1:
             return Result(seq, rejection=Rejection(seq, "bad_instrument", "positive reference, tick and lot"))
-        self.markets[code] = _Market(instrument, reference, tick, lot)
+        self.markets[code] = Market(instrument, reference, tick, lot)
         return Result(seq)
 
-    def _open_market(self, seq: int, now: datetime, code: str) -> tuple[_Market | None, Result | None]:
+    def _new(self, seq: int, now: datetime, event: dict) -> Result:
+        code = event.get("instrument", "")
         market = self.markets.get(code)
-        if market is None:
-            return None, Result(seq, rejection=Rejection(seq, "unknown_instrument", code))
-        if not market.closed and now >= market.instrument.window_start:
-            market.close()
-        if market.closed:
-            return None, Result(seq, rejection=Rejection(seq, "instrument_closed", code))
-        return market, None
+        value = event.get("price")
+        if (
+            market is not None
+            and value.__class__ is str
+            and (limit := market.ticks_of.get(value)).__class__ is int  # a price string read before, in the band
+            and event.get("type") == "limit"
+            and event.get("tif") == "GTC"
+            and "expire_at" not in event
+        ):  # a plain GTC limit order: submit checks what is left to check, in event_check's order
+            order_id = event.get("order_id")
+            side, qty = event.get("side"), event.get("qty")
+            outcome, fills, expired, rejection = self.submit(
+                seq, now, code, order_id, event.get("org", ""), side, limit, qty, "GTC"
+            )
+            if rejection is not None:
+                return Result(seq, rejection=rejection)
+            buy = side == BUY
+        else:
+            order_id = event.get("order_id")
+            if not order_id or order_id in self.orders:
+                return Result(seq, rejection=Rejection(seq, "duplicate_order", str(order_id)))
+            if market is None or now >= market.open_until:
+                market = self._open_market(seq, now, code)
+                if market.__class__ is Rejection:
+                    return Result(seq, rejection=market)
+            checked = event_check(market, seq, now, event)
+            if checked.__class__ is Rejection:
+                return Result(seq, rejection=checked)
+            buy, limit, qty, tif, expire_at = checked  # a market order's limit is the band's edge
+            outcome, fills, expired, _ = self.submit(
+                seq, now, code, order_id, event.get("org", ""), event["side"], limit, qty, tif, expire_at
+            )
+        trades = []
+        for maker, price, filled in fills:
+            exact = market.prices.get(price) or market.price_of(price)
+            if buy:
+                trades.append(trade_make(seq, code, exact, filled, order_id, maker, maker))
+            else:
+                trades.append(trade_make(seq, code, exact, filled, maker, order_id, maker))
+        return result_make(seq, trades, outcome, list(expired) if expired else [])
 
     def _cancel(self, seq: int, now: datetime, event: dict) -> Result:
-        market, refused = self._open_market(seq, now, event.get("instrument", ""))
-        if refused:
-            return refused
-        order = market.resting.get(event.get("order_id"))
-        if order is None or not _live(order, now):
-            return Result(seq, rejection=Rejection(seq, "unknown_order", str(event.get("order_id"))))
-        self._remove(market, order)
-        return Result(seq, outcome="cancelled")
+        outcome, _, _, rejection = self.cancel(seq, now, event.get("instrument", ""), event.get("order_id"))
+        return Result(seq, rejection=rejection, outcome=outcome)
 
-    def _new(self, seq: int, now: datetime, event: dict) -> Result:
-        order_id = event.get("order_id")
-        if not order_id or order_id in self.seen_orders:
-            return Result(seq, rejection=Rejection(seq, "duplicate_order", str(order_id)))
-        market, refused = self._open_market(seq, now, event.get("instrument", ""))
-        if refused:
-            return refused
-        checked = self._check(market, seq, now, event)
-        if isinstance(checked, Rejection):
-            return Result(seq, rejection=checked)
-        self.seen_orders.add(order_id)
-        side, limit, qty, tif, expire_at = checked
-        order = _Order(order_id, event.get("org", ""), side, limit, qty, expire_at, seq)
-        return self._match(market, order, tif, now)
+    # --- the same in typed values ---------------------------------------------------------------
 
-    def _check(self, market: _Market, seq: int, now: datetime, event: dict):
-        """The §4 rules an order must pass: side, type, tick, band, lot, time in force, expiry."""
-        side, kind, tif = event.get("side"), event.get("type"), event.get("tif")
-        if side not in (BUY, SELL):
-            return Rejection(seq, "bad_side", str(side))
-        if kind not in ("limit", "market"):
-            return Rejection(seq, "bad_type", str(kind))
-        if tif not in TIFS:
-            return Rejection(seq, "bad_tif", str(tif))
-        qty = event.get("qty")
-        if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0 or qty % market.lot:
-            return Rejection(seq, "bad_lot", f"a positive multiple of {market.lot}")
-        if kind == "market":
-            if tif not in ("IOC", "FOK") or "price" in event:
-                return Rejection(seq, "bad_market_order", "a market order has no price and is IOC or FOK")
-            limit = market.band_high if side == BUY else market.band_low
+    def submit(
+        self,
+        seq: int,
+        now: datetime,
+        instrument: str,
+        order_id: str,
+        org: str,
+        side: str,
+        price: int | None,
+        qty: int,
+        tif: str,
+        expire_at: datetime | None = None,
+    ) -> Ack:
+        """A new order with its price in whole ticks (None: a market order), at the aware time
+        ``now``: checked as ``apply`` checks the same order in the §9 shape, then matched against
+        the other side, best price then time, at the resting order's price. What is left rests
+        (GTC, GTD) or is cancelled (IOC, FOK, market, or a self-trade: the newest order stops at
+        the first resting order of its own organisation, after the fills before it)."""
+        orders = self.orders
+        if not order_id or order_id in orders:
+            return _refused(seq, "duplicate_order", str(order_id))
+        market = self.markets.get(instrument)
+        if market is None or now >= market.open_until:
+            market = self._open_market(seq, now, instrument)
+            if market.__class__ is Rejection:
+                return "", (), (), market
+        buy = side == "buy"
+        if (
+            tif == "GTC"
+            and expire_at is None
+            and price.__class__ is int
+            and market.band_low <= price <= market.band_high
+            and qty.__class__ is int
+            and qty > 0
+            and not qty % market.lot
+            and (buy or side == "sell")
+        ):  # a plain, valid GTC limit order
+            kill = False
+        else:  # every check, one by one
+            refusal = order_refusal(market, seq, now, side, price, qty, tif, expire_at)
+            if refusal is not None:
+                return "", (), (), refusal
+            if price is None:  # a market order: IOC or FOK, limited to the band
+                price = market.band_high if buy else market.band_low
+            if tif == "FOK" and market.fillable(buy, price, qty, org, now) < qty:
+                orders[order_id] = None
+                return _CANCELLED
+            kill = tif == "IOC" or tif == "FOK"  # what does not fill now is cancelled
+
+        # match: the best contra level is keys[0], and it crosses while its key <= limit_key
+        if buy:
+            contra, own, limit_key = market.asks, market.bids, price
         else:
-            try:
-                price = Decimal(str(event["price"]))
-            except (KeyError, InvalidOperation) as exc:
-                return Rejection(seq, "bad_price", str(exc))
-            ticks = price / market.tick
-            if not price.is_finite() or ticks != ticks.to_integral_value():
-                return Rejection(seq, "off_tick", f"a multiple of {market.tick}")
-            limit = int(ticks)
-            if not market.band_low <= limit <= market.band_high:
-                return Rejection(
-                    seq,
-                    "price_out_of_band",
-                    f"[{market.price_of(market.band_low)}, {market.price_of(market.band_high)}]",
-                )
-        expire_at = None
-        if tif == "GTD":
-            try:
-                expire_at = _time(event["expire_at"])
-            except (KeyError, ValueError) as exc:
-                return Rejection(seq, "bad_expiry", str(exc))
-            if expire_at <= now:
-                return Rejection(seq, "bad_expiry", "expire_at must be after the entry time")
-        elif "expire_at" in event:
-            return Rejection(seq, "bad_expiry", "only GTD orders expire")
-        return side, limit, qty, tif, expire_at
+            contra, own, limit_key = market.bids, market.asks, -price
+        keys = contra.keys
+        if keys[0] <= limit_key:
+            remaining, fills, expired, self_trade, levels = qty, [], (), False, contra.levels
+            while True:
+                key = keys[0]
+                queue = levels[key]
+                maker, maker_org, maker_price, left, expires, maker_seq, maker_buy, maker_code = queue[0]
+                if expires is not None and now >= expires:  # a GTD order whose time has come
+                    queue.popleft()
+                    orders[maker] = None
+                    if not queue:
+                        del levels[key], keys[0]
+                    if not expired:
+                        expired = []
+                    expired.append(maker)
+                elif maker_org == org:
+                    self_trade = True
+                    break
+                elif left > remaining:
+                    queue[0] = orders[maker] = (
+                        maker,
+                        maker_org,
+                        maker_price,
+                        left - remaining,
+                        expires,
+                        maker_seq,
+                        maker_buy,
+                        maker_code,
+                    )
+                    fills.append((maker, maker_price, remaining))
+                    remaining = 0
+                    break
+                else:
+                    fills.append((maker, maker_price, left))
+                    remaining -= left
+                    queue.popleft()
+                    orders[maker] = None
+                    if not queue:
+                        del levels[key], keys[0]
+                    if not remaining:
+                        break
+                if keys[0] > limit_key:
+                    break
+            if not remaining:
+                orders[order_id] = None
+                return "filled", fills, expired, None
+            if self_trade or kill:
+                orders[order_id] = None
+                return "cancelled", fills, expired, None
+            qty, ack = remaining, ("rested", fills, expired, None)
+        elif kill:
+            orders[order_id] = None
+            return _CANCELLED
+        else:
+            ack = _RESTED
+
+        # rest what is left
+        order = orders[order_id] = (order_id, org, price, qty, expire_at, seq, buy, instrument)
+        key = -limit_key
+        queue = own.levels.get(key)
+        if queue is None:
+            queue = own.levels[key] = deque()
+            insort(own.keys, key)
+        queue.append(order)
+        return ack
+
+    def cancel(self, seq: int, now: datetime, instrument: str, order_id: str) -> Ack:
+        """Take a live resting order out of its book."""
+        market = self._open_market(seq, now, instrument)
+        if market.__class__ is Rejection:
+            return "", (), (), market
+        order = self.orders.get(order_id)
+        if order is None or order[CODE] != market.code or (order[EXPIRES] is not None and now >= order[EXPIRES]):
+            return _refused(seq, "unknown_order", str(order_id))
+        market.remove(order)
+        self.orders[order_id] = None
+        return "cancelled", (), (), None
+
+    def _open_market(self, seq: int, now: datetime, code: str) -> Market | Rejection:
+        market = self.markets.get(code)
+        if market is None:
+            return Rejection(seq, "unknown_instrument", code)
+        if not market.closed and now >= market.window_start:
+            self.orders.update(dict.fromkeys(market.close()))
+        if market.closed:
+            return Rejection(seq, "instrument_closed", code)
+        return market
+
+    # --- sweeping and reading -------------------------------------------------------------------
 
     def expire(self, now) -> list[str]:
         """Take out of the books every resting order that is dead at ``now`` (GTD past its expiry,
         or every order of an instrument whose window has opened) and return their ids. Matching
         already treats such orders as gone, so this changes no future trade: it only lets the
         caller release what they hold."""
-        now = _time(now)
+        now = time_parse(now)
         gone = []
         for market in self.markets.values():
             if market.closed:
                 continue
-            if now >= market.instrument.window_start:
-                gone.extend(market.resting)
-                market.close()
+            if now >= market.window_start:
+                closed = market.close()
+                self.orders.update(dict.fromkeys(closed))
+                gone.extend(closed)
                 continue
-            for order in [o for o in market.resting.values() if not _live(o, now)]:
-                self._remove(market, order)
-                gone.append(order.order_id)
+            in_book = (*market.bids.in_priority(), *market.asks.in_priority())
+            dead = sorted((o for o in in_book if o[EXPIRES] is not None and now >= o[EXPIRES]), key=_entered)
+            for order in dead:  # in the order they came to rest
+                market.remove(order)
+                self.orders[order[ID]] = None
+                gone.append(order[ID])
         return gone
 
     def resting(self, code: str) -> list[tuple[str, str, Decimal, int]]:
@@ -260,99 +335,13 @@ class Engine:
         if market is None:
             return []
         return [
-            (o.order_id, o.side, market.price_of(o.price), o.remaining)
-            for side in (market.bids, market.asks)
+            (o[ID], name, market.price_of(o[PRICE]), o[LEFT])
+            for name, side in ((BUY, market.bids), (SELL, market.asks))
             for o in side.in_priority()
         ]
 
-    # --- matching -------------------------------------------------------------------------------
 
-    def _crosses(self, side: str, limit: int, price: int) -> bool:
-        return price <= limit if side == BUY else price >= limit
-
-    def _fillable(self, market: _Market, order: _Order, now: datetime) -> int:
-        """What could fill now: contra orders in priority at acceptable prices, up to the first
-        of the order's own organisation (self-trade prevention stops there)."""
-        contra = market.asks if order.side == BUY else market.bids
-        total = 0
-        for resting in contra.in_priority():
-            if not self._crosses(order.side, order.price, resting.price) or total >= order.remaining:
-                break
-            if not _live(resting, now):
-                continue
-            if resting.org == order.org:
-                break
-            total += resting.remaining
-        return total
-
-    def _match(self, market: _Market, order: _Order, tif: str, now: datetime) -> Result:
-        result = Result(order.seq)
-        if tif == "FOK" and self._fillable(market, order, now) < order.remaining:
-            result.outcome = "cancelled"
-            return result
-        contra = market.asks if order.side == BUY else market.bids
-        self_trade = False
-        while order.remaining:
-            price = contra.best()
-            if price is None or not self._crosses(order.side, order.price, price):
-                break
-            queue = contra.levels[price]
-            resting = queue[0]
-            if not _live(resting, now):  # a GTD order whose time has come expires here
-                self._remove(market, resting)
-                result.expired.append(resting.order_id)
-                continue
-            if resting.org == order.org:
-                self_trade = True
-                break
-            qty = min(order.remaining, resting.remaining)
-            order.remaining -= qty
-            resting.remaining -= qty
-            buy, sell = (order, resting) if order.side == BUY else (resting, order)
-            result.trades.append(
-                Trade(
-                    order.seq,
-                    market.instrument.code,
-                    market.price_of(price),
-                    qty,
-                    buy.order_id,
-                    sell.order_id,
-                    resting.order_id,
-                )
-            )
-            if not resting.remaining:
-                self._remove(market, resting)
-        if not order.remaining:
-            result.outcome = "filled"
-        elif tif in ("GTC", "GTD") and not self_trade:
-            (market.bids if order.side == BUY else market.asks).add(order)
-            market.resting[order.order_id] = order
-            result.outcome = "rested"
-        else:
-            result.outcome = "cancelled"
-        return result
-
-    def _remove(self, market: _Market, order: _Order) -> None:
-        side = market.bids if order.side == BUY else market.asks
-        queue = side.levels[order.price]
-        queue.remove(order)
-        if not queue:
-            side.drop_level(order.price)
-        market.resting.pop(order.order_id, None)
-
-
-def trade_line(number: int, trade: Trade) -> dict:
-    """A trade as the §9 replay prints it."""
-    return {
-        "trade": number,
-        "seq": trade.seq,
-        "instrument": trade.instrument,
-        "price": str(trade.price),
-        "qty": trade.qty,
-        "buy_order_id": trade.buy_order_id,
-        "sell_order_id": trade.sell_order_id,
-        "maker_order_id": trade.maker_order_id,
-    }
+_HANDLERS = {"instrument": Engine._instrument, "new": Engine._new, "cancel": Engine._cancel}
 
 
 def order_check(
@@ -361,11 +350,11 @@ def order_check(
     """The §4 rules for a new order (window, side, type, tick, band, lot, time in force, expiry),
     exactly as matching applies them, for refusing an order at entry. None when it passes."""
     try:
-        market = _Market(instrument_parse(instrument), Decimal(reference_price), Decimal(tick), int(lot))
+        market = Market(instrument_parse(instrument), Decimal(reference_price), Decimal(tick), int(lot))
     except InstrumentCodeError as exc:
         return Rejection(0, "unknown_instrument", str(exc))
-    now = _time(now)
-    if now >= market.instrument.window_start:
+    now = time_parse(now)
+    if now >= market.window_start:
         return Rejection(0, "instrument_closed", instrument)
-    checked = Engine()._check(market, 0, now, event)
-    return checked if isinstance(checked, Rejection) else None
+    checked = event_check(market, 0, now, event)
+    return checked if checked.__class__ is Rejection else None
