@@ -165,6 +165,7 @@ def summarise(name: str, results: list[tuple], n: int) -> dict:
         "label": RUNNERS[name][1],
         "wall": wall,
         "cpu": statistics.median(r[1] for r in results),
+        "spread": f"{min(r[0] for r in results):.2f}–{max(r[0] for r in results):.2f}",
         "rate": n / wall,
         "events": n + 1,  # and the listing
         "matched": matched,
@@ -217,11 +218,11 @@ def write(figures: dict, verdicts: list[str], replayed: str | None, n: int, roun
         "interleaved; medians of wall time. Buyers and sellers are different organisations, so "
         "self-trade prevention (which the peers lack) never fires and every engine must do the same work.",
         "",
-        "| engine, API timed | orders/s | wall s | CPU s | matched qty | notional (tick·qty) | fills |",
-        "|---|---|---|---|---|---|---|",
+        "| engine, API timed | orders/s | wall s | range, s | CPU s | matched qty | notional (tick·qty) | fills |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     section += [
-        f"| {f['label']} | {f['rate']:,.0f} | {f['wall']:.2f} | {f['cpu']:.2f} | {f['matched']:,} | "
+        f"| {f['label']} | {f['rate']:,.0f} | {f['wall']:.2f} | {f['spread']} | {f['cpu']:.2f} | {f['matched']:,} | "
         f"{f['notional']:,} | {f['fills']:,} |"
         for f in figures.values()
     ]
@@ -258,8 +259,8 @@ NOTES = [
     "What bounds these: the engine is pure Python, so its cost is bytecodes: a plain GTC limit order "
     "that rests runs about 125 of them in one call (one combined validity test, one probe of the table "
     "of every order id, a look at the best contra level, a tuple appended to a price level), one that "
-    "crosses some 65 more per fill. The rate falls as the book grows (roughly 800,000 orders/s over "
-    "the first 50,000 orders, about a quarter less over the million, which leaves some 440,000 orders "
+    "crosses some 65 more per fill. The rate falls as the book grows (roughly 780,000 orders/s over "
+    "the first 50,000 orders, about a fifth less over the million, which leaves some 440,000 orders "
     "resting): the id table and the deep levels no longer fit in cache. pyorderbook pays for a "
     "`uuid4()` and a `Decimal` per order, logging calls, a heap of dataclass levels and a blotter per "
     "match. liquibook matches in C++, but a Python caller pays for building a SWIG `SimpleOrder`, the "
@@ -268,9 +269,13 @@ NOTES = [
     "million `SimpleOrder`s takes it about 0.35 s and the callbacks about 0.7 s of its 1.7 s. "
     "`apply` reads strings (a time parsed per event, twelve dict "
     "lookups, the price string looked up in a per-market table) and builds Decimal Trades and a "
-    "Result, then calls `submit`. The replay's remaining share is `json.loads`, which on this "
-    "interpreter (built without PGO or LTO, as a shared library) costs about 4 µs a line; the "
-    "command itself also starts Django and prints every trade.",
+    "Result, then calls `submit`. In the replay, reading a line and `json.loads` cost nearly 4 µs "
+    "a line on this interpreter (built without PGO or LTO, as a shared library, which slows every "
+    "pure-Python figure here, ours and pyorderbook's alike). The target counts reading, parsing and "
+    "applying; `manage.py replay` itself also starts Django and prints every trade (a "
+    "`json.dumps` and a write each), which is why the command takes longer than the target's figure. "
+    "The figures move by several per cent between rounds (see the range) and more when the "
+    "machine's two cores are shared with other work: the replay's margin under 10 s is the thinnest.",
 ]
 
 
