@@ -17,7 +17,6 @@ Peers (bench/requirements.txt, never product dependencies):
   shared_ptr, so nothing is kept alive on the Python side.
 """
 
-import json
 import time
 from collections.abc import Iterable
 
@@ -60,14 +59,16 @@ def ours_apply(events: list[dict]) -> tuple[float, float, int, int, int]:
 
 
 def replay(log: str) -> tuple[float, float, int, int, int]:
-    """What ``manage.py replay`` does per line (read, json.loads, Engine.apply), minus printing."""
+    """What ``manage.py replay`` does per line (read, orjson.loads, Engine.apply), minus printing."""
+    import orjson
+
     from marketplace.engine import Engine
 
     engine = Engine()
-    apply, loads = engine.apply, json.loads
+    apply, loads = engine.apply, orjson.loads
     matched = notional = trades = 0
     start, cpu = time.perf_counter(), time.process_time()
-    with open(log, encoding="utf-8") as stream:
+    with open(log, "rb") as stream:
         for line in stream:
             if not line.strip():
                 continue
@@ -79,10 +80,12 @@ def replay(log: str) -> tuple[float, float, int, int, int]:
 
 
 def parse_only(log: str) -> float:
-    """The replay's reading and ``json.loads`` alone: wall seconds."""
-    loads = json.loads
+    """The replay's reading and ``orjson.loads`` alone: wall seconds."""
+    import orjson
+
+    loads = orjson.loads
     start = time.perf_counter()
-    with open(log, encoding="utf-8") as stream:
+    with open(log, "rb") as stream:
         for line in stream:
             if line.strip():
                 loads(line)

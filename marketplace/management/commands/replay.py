@@ -1,6 +1,7 @@
 import json
 import sys
 
+import orjson
 from django.core.management.base import BaseCommand, CommandError
 
 from marketplace.engine import Engine
@@ -15,20 +16,25 @@ class Command(BaseCommand):
         parser.add_argument("--rejections", action="store_true", help="also report rejected events on stderr")
 
     def handle(self, *args, log, rejections, **options):
-        stream = sys.stdin if log == "-" else open(log, encoding="utf-8")
-        engine, number = Engine(), 0
+        stream = sys.stdin.buffer if log == "-" else open(log, "rb")  # noqa: SIM115 (closed below)
+        engine, number, out = Engine(), 0, []
         with stream:
             for line_number, line in enumerate(stream, start=1):
                 if not line.strip():
                     continue
                 try:
-                    event = json.loads(line)
-                except json.JSONDecodeError as exc:
+                    event = orjson.loads(line)  # a few times json's speed; numbers and strings alike
+                except orjson.JSONDecodeError as exc:
                     raise CommandError(f"line {line_number}: not JSON ({exc})") from exc
                 result = engine.apply(event)
                 for trade in result.trades:
                     number += 1
-                    self.stdout.write(json.dumps(trade_line(number, trade)))
+                    out.append(json.dumps(trade_line(number, trade)))
+                if len(out) >= 10_000:
+                    self.stdout.write("\n".join(out))
+                    out.clear()
                 if rejections and result.rejection:
                     r = result.rejection
                     self.stderr.write(f"seq {r.seq}: rejected {r.reason} {r.detail}".rstrip())
+        if out:
+            self.stdout.write("\n".join(out))
