@@ -181,7 +181,7 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     ask_id = place_order(provider, side="sell", price=PRICE, qty=16)
     mark_page(provider)
     ask = own_order(provider, ask_id)
-    expect(ask.locator("td")).to_have_text([str(ask_id), "sell", price, "16", "0", "Resting on the book", "Cancel"],
+    expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "0", "Resting on the book", "Cancel"],
                                            timeout=LIVE)  # fmt: skip
     expect(provider.locator("#best-ask")).to_have_text(price, timeout=LIVE)
     provider.screenshot(path=screenshots / "trading-1-provider-ask.png", full_page=True)
@@ -204,7 +204,7 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     # 3. Without a reload, the buyer's page shows the bid filled and the trade on the tape
     mark_page(buyer)
     bid = own_order(buyer, bid_id)
-    expect(bid.locator("td")).to_have_text([str(bid_id), "buy", price, "8", "8", "Filled", ""], timeout=LIVE)
+    expect(bid.locator("td")).to_have_text([str(bid_id), "Buy (bid)", price, "8", "8", "Filled", ""], timeout=LIVE)
     expect(buyer.locator("#tape tr").first.locator("td").nth(1)).to_have_text(price, timeout=LIVE)
     expect(buyer.locator("#tape tr").first.locator("td").nth(2)).to_have_text("8")
     expect(buyer.locator("#last")).to_have_text(price)
@@ -246,13 +246,13 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     buyer.screenshot(path=screenshots / "trading-4-buyer-funds.png", full_page=True)
 
     # 5. The provider's page (never reloaded) shows its ask half filled; it cancels the rest
-    expect(ask.locator("td")).to_have_text([str(ask_id), "sell", price, "16", "8", "Resting on the book", "Cancel"],
+    expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "8", "Resting on the book", "Cancel"],
                                            timeout=LIVE)  # fmt: skip
     assert not_reloaded(provider)
     provider.screenshot(path=screenshots / "trading-5-provider-partly-filled.png", full_page=True)
     ask.get_by_role("button", name="Cancel").click()
     expect(provider.locator(".messages li")).to_have_text(f"Cancellation of order #{ask_id} requested.")
-    expect(ask.locator("td")).to_have_text([str(ask_id), "sell", price, "16", "8", "Cancelled", ""], timeout=LIVE)
+    expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "8", "Cancelled", ""], timeout=LIVE)
     expect(provider.locator("#book tr")).to_have_text(["The book is empty."], timeout=LIVE)
     provider.click("header >> text=Orders")
     mine = provider.locator("main table tbody tr")
