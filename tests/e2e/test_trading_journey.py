@@ -181,8 +181,9 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     ask_id = place_order(provider, side="sell", price=PRICE, qty=16)
     mark_page(provider)
     ask = own_order(provider, ask_id)
-    expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "0", "Resting on the book", "Cancel"],
-                                           timeout=LIVE)  # fmt: skip
+    expect(ask.locator("td")).to_have_text(
+        [str(ask_id), "Sell (ask)", price, "16", "0", "Resting on the book", "Cancel"], timeout=LIVE
+    )
     expect(provider.locator("#best-ask")).to_have_text(price, timeout=LIVE)
     provider.screenshot(path=screenshots / "trading-1-provider-ask.png", full_page=True)
 
@@ -246,8 +247,9 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     buyer.screenshot(path=screenshots / "trading-4-buyer-funds.png", full_page=True)
 
     # 5. The provider's page (never reloaded) shows its ask half filled; it cancels the rest
-    expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "8", "Resting on the book", "Cancel"],
-                                           timeout=LIVE)  # fmt: skip
+    expect(ask.locator("td")).to_have_text(
+        [str(ask_id), "Sell (ask)", price, "16", "8", "Resting on the book", "Cancel"], timeout=LIVE
+    )
     assert not_reloaded(provider)
     provider.screenshot(path=screenshots / "trading-5-provider-partly-filled.png", full_page=True)
     ask.get_by_role("button", name="Cancel").click()
