@@ -317,6 +317,16 @@ class Sample:
         return self.done - self.due
 
 
+def timed(send, index: int, due: float | None) -> Sample:
+    """Send request ``index`` and time it, from ``due`` (open loop) or from now (closed loop)."""
+    sent = time.time()
+    try:
+        status, body = send(index)
+    except OSError as exc:
+        status, body = 0, str(exc)
+    return Sample(index, sent if due is None else due, sent, time.time(), status, body)
+
+
 def open_loop(rate: float, n: int, send, threads: int = 64, drain: float = 30.0) -> list[Sample]:
     """Schedule ``n`` calls of ``send(index) -> (status, body)`` at ``rate``/s; ``threads``
     senders take them as they fall due (a late request waits in the queue, and that wait counts).
@@ -337,12 +347,7 @@ def open_loop(rate: float, n: int, send, threads: int = 64, drain: float = 30.0)
                 with lock:
                     samples.append(Sample(index, due, float("inf"), float("inf"), 0, "given up"))
                 continue
-            sent = time.time()
-            try:
-                status, body = send(index)
-            except OSError as exc:
-                status, body = 0, str(exc)
-            sample = Sample(index, due, sent, time.time(), status, body)
+            sample = timed(send, index, due)
             with lock:
                 samples.append(sample)
 
@@ -383,12 +388,7 @@ def closed_loop(concurrency: int, n: int, send, seconds: float | None = None) ->
                 index = next(counter, None) if time.monotonic() < stop_at else None
             if index is None:
                 return
-            t = time.time()
-            try:
-                status, body = send(index)
-            except OSError as exc:
-                status, body = 0, str(exc)
-            sample = Sample(index, t, t, time.time(), status, body)
+            sample = timed(send, index, None)
             with lock:
                 samples.append(sample)
 

@@ -13,11 +13,11 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/suanli_bench \
 """
 
 import os
-import random
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,31 +28,18 @@ django_setup()
 
 from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from loadgen import BUYERS, SELLERS, market_setup  # noqa: E402
+from loadgen import market_setup, order_stream  # noqa: E402
 
 
 def stream(n, seed, instrument, block=100):
-    """Batches of ``block`` GTC limit orders (a tenth IOC) around the reference price, each from
-    one organisation — a provider's asks or a buyer's bids — in a seeded random order: about half
-    of the orders trade. A prefix of the stream is the same whatever its length."""
+    """loadgen's seeded stream (batches of ``block`` GTC limit orders, a tenth IOC, each batch from
+    one organisation) as the services take it. A prefix is the same whatever the length."""
     from marketplace.services import OrderTerms
 
-    rng = random.Random(seed)
-    ref, tick = instrument.reference_price, instrument.tick
-    blocks = []
-    for _ in range(max(1, n // block)):
-        buy = rng.random() < 0.5
-        org = f"b{rng.randrange(BUYERS)}" if buy else f"s{rng.randrange(SELLERS)}"
-        orders = []
-        for _ in range(block):
-            offset = rng.randint(-10, 12) if buy else rng.randint(-12, 10)
-            orders.append(OrderTerms(
-                instrument=instrument.code, side="buy" if buy else "sell", type="limit",
-                price=(ref + offset * tick).quantize(tick), qty=8 * rng.randint(1, 4),
-                tif="IOC" if rng.random() < 0.1 else "GTC",
-            ))  # fmt: skip
-        blocks.append((org, orders))
-    return blocks
+    return [
+        (org, [OrderTerms(**{**body, "price": Decimal(body["price"])}) for body in bodies])
+        for org, bodies in order_stream(n, seed, instrument, block=block)
+    ]
 
 
 def enter(actors, blocks, tag):
