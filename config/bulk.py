@@ -37,6 +37,9 @@ def bulk_set(objs, fields: list[str]) -> int:
         return cursor.rowcount
 
 
+COPY_FROM = 8  # rows; fewer go by INSERT
+
+
 def bulk_insert(objs) -> list:
     """Insert new objects of one model and give them their primary keys, like ``bulk_create``.
 
@@ -49,8 +52,8 @@ def bulk_insert(objs) -> list:
     model = type(objs[0])
     alias = router.db_for_write(model)
     connection = connections[alias]
-    if connection.vendor != "postgresql":
-        return model.objects.bulk_create(objs)
+    if connection.vendor != "postgresql" or len(objs) < COPY_FROM:
+        return model.objects.bulk_create(objs)  # a few rows: one INSERT … RETURNING is one round trip
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     with connection.cursor() as cursor:

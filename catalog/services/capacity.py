@@ -60,7 +60,7 @@ def capacity_release(*, source: str, at: datetime | None = None) -> int:
     return CapacityCommitment.objects.open().filter(source=source).update(released_at=at or timezone.now())
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def capacity_move_many(*, moves: list[tuple[str, str, int]], kind: str, at: datetime | None = None) -> None:
     """Move units between open commitments of the same pool, class and range — an offered sell
     order's units becoming a contract's, a contract's passing to a resale's buyer — for a batch:
@@ -108,7 +108,7 @@ def capacity_move_many(*, moves: list[tuple[str, str, int]], kind: str, at: date
     bulk_insert(fresh)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def capacity_release_many(*, sources: list[str], at: datetime | None = None) -> int:
     return CapacityCommitment.objects.open().filter(source__in=sources).update(released_at=at or timezone.now())
 
@@ -123,7 +123,7 @@ class Offer:
     end: datetime
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def capacity_offer_many(*, offers: list[Offer], kind: str = CommitmentKind.OFFERED) -> None:
     """``capacity_commit`` for many commitments at once: the pools locked once, in primary-key
     order, and every pool's sellable units checked against all its new commitments together —

@@ -192,7 +192,7 @@ def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decim
         return []
     for _, amount, _ in items:
         positive_amount(amount)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH)
         held = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS)
         holds = bulk_insert(

@@ -224,7 +224,7 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
         return []
     for entry in entries:
         _validate(entry.lines)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         locked = accounts_lock(line.account.pk for entry in entries for line in entry.lines)
         change: dict[int, Decimal] = defaultdict(Decimal)
         for entry in entries:

@@ -74,7 +74,7 @@ def _lines(pairs) -> list[Line]:
     return [Line(account, amount) for account, amount in summed.values() if amount]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def holds_settle(steps: list[TradeCharge | HoldEnd]) -> None:
     """Apply trades and order ends to their holds in the order given, in one ledger write.
 
