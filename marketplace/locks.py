@@ -9,9 +9,8 @@ account the worker holds."""
 from marketplace.models import Contract, Instrument, MatchState, Order
 
 
-def instrument_lock(*, code: str | None = None, pk: int | None = None) -> Instrument | None:
-    qs = Instrument.objects.select_for_update(of=("self",), no_key=True)
-    return (qs.filter(code=code) if code is not None else qs.filter(pk=pk)).first()
+def instrument_lock(*, pk: int) -> Instrument | None:
+    return Instrument.objects.select_for_update(of=("self",), no_key=True).filter(pk=pk).first()
 
 
 def order_lock(*, order_id: int, organisation=None) -> Order | None:

@@ -9,10 +9,6 @@ def orders_for_org(*, organisation):
     return Order.objects.for_org(organisation).select_related("instrument")
 
 
-def order_get(*, organisation, order_id: int) -> Order | None:
-    return orders_for_org(organisation=organisation).filter(pk=order_id).first()
-
-
 def trades_for_org(*, organisation):
     return (
         Trade.objects.filter(Q(buyer=organisation) | Q(seller=organisation))
