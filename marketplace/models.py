@@ -69,7 +69,6 @@ class MatchState(models.Model):
     instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, primary_key=True, related_name="match")
     matched_seq = models.PositiveBigIntegerField(default=1)
     trades = models.PositiveBigIntegerField(default=0)
-    closed_at = models.DateTimeField(null=True, blank=True)  # resting orders expired at window open
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
@@ -180,6 +179,16 @@ class Order(models.Model):
     @property
     def remaining(self) -> int:
         return self.qty - self.filled_qty
+
+    @property
+    def rests(self) -> bool:
+        """GTC and GTD limit orders rest on the book; IOC, FOK and market orders never do."""
+        return self.type == OrderType.LIMIT and self.tif in (TimeInForce.GTC, TimeInForce.GTD)
+
+    @property
+    def cancellable(self) -> bool:
+        """Live, resting, and not asked to cancel yet."""
+        return self.status in (OrderStatus.PENDING, OrderStatus.OPEN) and self.rests and not self.cancel_requested_at
 
     @property
     def end_reason_display(self) -> str:

@@ -6,7 +6,6 @@ from itertools import groupby, zip_longest
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +19,7 @@ from accounts.permissions import organisation_required
 from config.errors import ExchangeError
 from marketplace import market, selectors, services
 from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
-from marketplace.models import ContractLeg, Instrument
+from marketplace.models import Instrument
 
 OWN_ORDERS = 50
 
@@ -120,7 +119,7 @@ def _live(request, instrument) -> dict:
             {"id": o.pk, "side": o.side, "side_display": o.get_side_display(), "type": o.type,
              "price": _price(o.price), "qty": o.qty,
              "filled_qty": o.filled_qty, "status": o.status, "status_display": o.get_status_display(),
-             "tif": o.tif, "created_at": timezone.localtime(o.created_at), "cancellable": _cancellable(o)}
+             "tif": o.tif, "created_at": timezone.localtime(o.created_at), "cancellable": o.cancellable}
             for o in _own_orders(request, instrument)
         ],
     }  # fmt: skip
@@ -130,10 +129,6 @@ def _live(request, instrument) -> dict:
 def instrument_live(request, code: str):
     """The instrument page's poll (every 2 s): the same data the page was drawn from."""
     return JsonResponse(_live(request, _instrument_or_404(code)))
-
-
-def _cancellable(order) -> bool:
-    return order.status in ("pending", "open") and order.cancel_requested_at is None and order.tif in ("GTC", "GTD")
 
 
 @organisation_required
@@ -154,23 +149,18 @@ def order_cancel(request, order_id: int):
 @organisation_required
 def orders(request):
     form = OrderFilterForm(request.GET or None)
-    rows = selectors.orders_for_org(organisation=request.organisation)
-    if form.is_valid():
-        if form.cleaned_data["status"]:
-            rows = rows.filter(status=form.cleaned_data["status"])
-        if form.cleaned_data["instrument"]:
-            rows = rows.filter(instrument__code=form.cleaned_data["instrument"].strip())
+    criteria = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.orders_for_org(
+        organisation=request.organisation,
+        status=criteria.get("status") or None,
+        instrument=(criteria.get("instrument") or "").strip() or None,
+    )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    for order in page:
-        order.cancellable = _cancellable(order)
     return render(request, "marketplace/orders.html", {"form": form, "page": page})
 
 
 @organisation_required
 def contracts(request):
-    legs = ContractLeg.objects.filter(units__gt=0).select_related("pool__provider")
-    rows = selectors.contracts_for_org(organisation=request.organisation).prefetch_related(
-        Prefetch("legs", queryset=legs, to_attr="live_legs")
-    )
+    rows = selectors.contracts_for_org(organisation=request.organisation)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "marketplace/contracts.html", {"page": page})

@@ -27,10 +27,6 @@ def holds_for_org(*, organisation):
     return Hold.objects.for_org(organisation)
 
 
-def hold_is_open(*, hold_id: int) -> bool:
-    return Hold.objects.open().filter(pk=hold_id).exists()
-
-
 def _fen_sum():
     """Sum of amounts in whole fen: exact on PostgreSQL (numeric) and SQLite (which stores
     decimals as binary floating point and would sum them inexactly)."""

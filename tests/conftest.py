@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import Membership, Organisation
 from accounts.selectors import user_has_totp
 from catalog.services import reference_data_load
+from settlement.services import bank_reference_for, bank_transfer_record
 from tests.factories import OrganisationFactory, UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -78,6 +79,22 @@ def operator(db):
     Membership.objects.create(user=user, organisation=platform, role=Membership.Role.OWNER)
     TOTP.activate(user, OPERATOR_TOTP_SECRET)
     return user
+
+
+@pytest.fixture
+def fund(operator):
+    """Top an organisation up by bank transfer, as the operator records it."""
+    counter = iter(range(1, 10**6))
+
+    def fund(organisation, amount):
+        return bank_transfer_record(
+            actor=operator,
+            reference=bank_reference_for(organisation=organisation).code,
+            amount=Decimal(amount),
+            bank_transaction_id=f"B{next(counter)}",
+        )
+
+    return fund
 
 
 OPERATOR_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -156,5 +156,4 @@ class ContractSerializer(serializers.ModelSerializer):
         ]
 
     def get_legs(self, contract) -> list[dict]:
-        legs = contract.legs.filter(units__gt=0).select_related("pool__provider")
-        return ContractLegSerializer(legs, many=True).data
+        return ContractLegSerializer(contract.live_legs, many=True).data

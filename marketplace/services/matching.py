@@ -15,11 +15,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from marketplace.engine import Engine, Result
 from marketplace.locks import instrument_lock, match_state_lock
-from marketplace.models import FINAL_STATUSES, Instrument, MatchState, OrderStatus
+from marketplace.models import FINAL_STATUSES, Instrument, MatchState, Order
 from marketplace.services.log import log_events
 from marketplace.services.orders import instrument_tick
 from marketplace.services.settle import Applier
@@ -71,8 +71,6 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
             applier.apply(event, result)
         if sweep_at is not None and len(events) < limit:
             applier.expire(book.engine.expire(sweep_at), closing=sweep_at >= instrument.window_start)
-            if sweep_at >= instrument.window_start and state.closed_at is None:
-                state.closed_at = sweep_at
         applier.flush()
         if events:
             state.matched_seq = events[-1]["seq"]
@@ -122,14 +120,6 @@ def instruments_with_backlog() -> list[int]:
 
 def instruments_due_for_sweep(*, now: datetime) -> list[int]:
     """Instruments with live orders that time has ended: GTD past expiry, or the window open."""
-    from marketplace.models import Order
-
-    live = Order.objects.exclude(status__in=FINAL_STATUSES)
-    ids = set(live.filter(expire_at__lte=now).values_list("instrument_id", flat=True))
-    ids |= set(live.filter(instrument__window_start__lte=now).values_list("instrument_id", flat=True))
-    ids |= set(
-        MatchState.objects.filter(closed_at__isnull=True, instrument__window_start__lte=now)
-        .filter(instrument__orders__status=OrderStatus.OPEN)
-        .values_list("pk", flat=True)
-    )
-    return sorted(ids)
+    ended = Q(expire_at__lte=now) | Q(instrument__window_start__lte=now)
+    live = Order.objects.exclude(status__in=FINAL_STATUSES).filter(ended)
+    return sorted(set(live.values_list("instrument_id", flat=True)))

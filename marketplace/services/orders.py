@@ -30,9 +30,7 @@ from marketplace.models import (
     OrderAllocation,
     OrderCancel,
     OrderStatus,
-    OrderType,
     Side,
-    TimeInForce,
 )
 from marketplace.services.dispatch import matching_request
 from marketplace.services.pricing import band_high_price
@@ -384,7 +382,7 @@ def order_cancel(*, actor: User | None, organisation: Organisation, order_id: in
             raise ExchangeError(f"The order is already {order.status}.", code="order_finished", status=409)
         if order.cancel_requested_at is not None:
             return order
-        if order.tif in (TimeInForce.IOC, TimeInForce.FOK) or order.type == OrderType.MARKET:
+        if not order.rests:
             raise ExchangeError("IOC, FOK and market orders never rest; nothing to cancel.", code="order_finished")
         now = instrument_tick(instrument)
         instrument.last_seq += 1

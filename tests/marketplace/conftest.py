@@ -1,5 +1,4 @@
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -7,9 +6,8 @@ from django.utils import timezone
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
 from marketplace.services import books_forget, instrument_ensure, upcoming_windows
 from marketplace.services.instruments import instrument_code
-from settlement.selectors import ledger_check_run
-from settlement.services import bank_reference_for, bank_transfer_record
 from tests.conftest import descriptor
+from tests.ledger import _ledger_checked_after_every_test  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -18,14 +16,6 @@ def _fresh_books():
     books_forget()
     yield
     books_forget()
-
-
-@pytest.fixture(autouse=True)
-def _ledger_checked_after_every_test(request, _django_db_helper):
-    yield
-    if request.node.get_closest_marker("django_db"):
-        report = ledger_check_run(store=False)
-        assert report["ok"], report
 
 
 def connected_pool(*, user, organisation, operator, code, units=64, cls="H100-80G", region="YRD", tier="MAIN"):
@@ -47,19 +37,9 @@ def next_week_code(cls="H100-80G", region="YRD", tier="MAIN") -> str:
 
 
 @pytest.fixture
-def market(make_org, reference_data, operator):
+def market(make_org, reference_data, operator, fund):
     """Two providers with a connected pool of 64 H100 in YRD/MAIN, two funded buyers, and next
     week's H100 instrument listed."""
-    counter = iter(range(1, 1000))
-
-    def fund(org, amount):
-        bank_transfer_record(
-            actor=operator,
-            reference=bank_reference_for(organisation=org).code,
-            amount=Decimal(amount),
-            bank_transaction_id=f"M{next(counter)}",
-        )
-
     gridco_user, gridco = make_org(provider=True, buyer=False, slug="gridco", name="GridCo")
     westdc_user, westdc = make_org(provider=True, buyer=False, slug="westdc", name="WestDC")
     acme_user, acme = make_org(slug="acme", name="Acme AI")
