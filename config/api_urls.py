@@ -49,6 +49,7 @@ urlpatterns = [
         settlement_views.ReversalView.as_view(),
         name="operator-transaction-reverse",
     ),
+    path("usage/", settlement_views.UsageView.as_view(), name="usage"),
     path("market/scu-index/", market_views.ScuIndexView.as_view(), name="market-scu-index"),
     path("operator/ledger-check/", settlement_views.LedgerCheckView.as_view(), name="operator-ledger-check"),
     path("", include(router.urls)),

@@ -19,6 +19,10 @@ class ExchangeError(Exception):
         # {"field": [{"code": ..., "detail": ...}, ...]}
         self.fields = fields or {}
 
+    def body(self) -> dict:
+        """The API's error body for this refusal."""
+        return {"code": self.code, "detail": self.detail, "fields": self.fields}
+
     @classmethod
     def on_field(cls, field: str, code: str, detail: str, **kwargs):
         """A refusal about one field: its reason code and what to do."""

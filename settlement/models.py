@@ -320,3 +320,37 @@ class StripeTransfer(models.Model):
 
     def __str__(self):
         return f"transfer {self.pk} {self.amount} → {self.destination} ({self.status})"
+
+
+class UsageRecord(models.Model):
+    """One usage record a provider's machines reported (trading standard §6.2): what was
+    consumed, on which pool, for which contract (or reservation), over [start, end). Stored once
+    per ``record_id`` per provider and never changed (on PostgreSQL a trigger refuses UPDATE and
+    DELETE); a correction is a credit note or an adjustment on the invoice, not an edit."""
+
+    # provider and buyer are read through the composite indexes below, which lead with them; the
+    # pool is the contract's: fewer indexes to update, on the ingestion path's hottest insert
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_index=False)
+    record_id = models.CharField(max_length=100)
+    pool = models.ForeignKey("catalog.Pool", on_delete=models.PROTECT, related_name="+", db_index=False)
+    contract = models.ForeignKey(
+        "marketplace.Contract", on_delete=models.PROTECT, null=True, blank=True, related_name="usage"
+    )
+    buyer = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="usage", db_index=False)
+    meter = models.CharField(max_length=20)
+    quantity = models.DecimalField(max_digits=24, decimal_places=6, help_text=_("In the meter's unit-seconds."))
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "record_id"], name="usage_record_once"),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="usage_interval"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_quantity_nonnegative"),
+        ]
+        indexes = [models.Index(fields=["buyer", "start"], name="usage_buyer_start")]
+
+    def __str__(self):
+        return f"usage {self.record_id} ({self.quantity} {self.meter})"

@@ -3,11 +3,11 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, F, IntegerField, Sum
+from django.db.models import Count, F, IntegerField, Q, Sum
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from settlement.models import Account, Hold, JournalTransaction, LedgerCheck, Posting
+from settlement.models import Account, Hold, JournalTransaction, LedgerCheck, Posting, UsageRecord
 
 
 def accounts_for_org(*, organisation):
@@ -21,6 +21,11 @@ def postings_for_org(*, organisation):
         .select_related("account", "transaction")
         .order_by("-transaction__created_at", "-transaction_id", "-id")
     )
+
+
+def usage_for_org(*, organisation):
+    """Usage records the organisation bought or delivered."""
+    return UsageRecord.objects.filter(Q(buyer=organisation) | Q(provider=organisation)).order_by("-start", "-id")
 
 
 def holds_for_org(*, organisation):

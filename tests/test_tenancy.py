@@ -4,6 +4,7 @@ change nothing of another's, on pages and through the API alike.
 The test walks the URL resolver, so a new view without a case here fails
 ``test_every_view_has_a_case``."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,7 @@ from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
 from marketplace.models import Contract, Order, OrderCancel
 from marketplace.services import OrderTerms, books_forget, instrument_ensure, instrument_match, order_place
-from settlement.models import Account, Hold, Posting
+from settlement.models import Account, Hold, Posting, UsageRecord
 from settlement.services import bank_reference_for, bank_transfer_record, hold_place
 from tests.conftest import descriptor
 from tests.factories import UserFactory
@@ -132,6 +133,7 @@ CASES = {
     "marketplace:orders": None,
     "marketplace:order_cancel": {"order_id": "order"},
     "marketplace:contracts": None,
+    "api:usage": None,
 }
 
 
@@ -204,6 +206,10 @@ def world(make_org, reference_data, operator):
     instrument_match(instrument_id=instrument.pk)
     books_forget()
     contract = Contract.objects.get(holder=victim)
+    start = contract.instrument.window_start
+    UsageRecord.objects.create(provider=seller, pool=seller_pool, contract=contract, buyer=victim, meter="gpu_seconds",
+                               record_id="victim-secret-usage", quantity=Decimal("3600"), start=start,
+                               end=start + timedelta(hours=1), received_at=timezone.now())  # fmt: skip
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
@@ -216,7 +222,8 @@ def world(make_org, reference_data, operator):
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
                     "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1",
-                    "victim-secret-buy", "victim-secret-sell", seller_pool.code, "Third Party Compute"],
+                    "victim-secret-buy", "victim-secret-sell", seller_pool.code, "Third Party Compute",
+                    "victim-secret-usage"],
     }  # fmt: skip
 
 
@@ -239,6 +246,7 @@ def victim_state(world):
         ),
         OrderCancel.objects.filter(order__organisation=victim).count(),
         list(Contract.objects.filter(holder=victim).values_list("pk", "qty", "resold", "resale_reserved")),
+        UsageRecord.objects.filter(buyer=victim).count(),
     )
 
 

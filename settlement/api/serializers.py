@@ -1,6 +1,15 @@
 from rest_framework import serializers
 
-from settlement.models import Account, CardPayment, Hold, JournalTransaction, Posting, Purpose, StripeTransfer
+from settlement.models import (
+    Account,
+    CardPayment,
+    Hold,
+    JournalTransaction,
+    Posting,
+    Purpose,
+    StripeTransfer,
+    UsageRecord,
+)
 
 MONEY = {"max_digits": 20, "decimal_places": 2}
 
@@ -130,3 +139,44 @@ class TransferSettleInSerializer(serializers.Serializer):
     paid = serializers.BooleanField(help_text="What the Stripe dashboard shows: the transfer went out or not.")
     stripe_transfer_id = serializers.CharField(max_length=80, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=300, allow_blank=True, help_text="Required (reason_required).")
+
+
+class UsageRecordSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UsageRecord
+        fields = ["record_id", "pool", "contract", "meter", "quantity", "start", "end", "received_at"]
+
+
+class UsageRecordInSerializer(serializers.Serializer):
+    """One usage record (trading standard §6.2); documentation only, the service validates."""
+
+    record_id = serializers.CharField(max_length=100, help_text="Unique per provider; a repeat changes nothing.")
+    contract = serializers.IntegerField(help_text="The contract delivered from this pool.")
+    meter = serializers.ChoiceField(["gpu_seconds", "vcpu_seconds"])
+    quantity = serializers.CharField(help_text='Unit-seconds as a decimal string (8 GPUs for 1 h: "28800").')
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class UsageBatchInSerializer(serializers.Serializer):
+    records = UsageRecordInSerializer(many=True, help_text="1 to 1,000 records.")
+
+
+class _ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField()
+
+
+class UsageResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    record_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(["accepted", "duplicate", "rejected"])
+    error = _ErrorSerializer(allow_null=True)
+
+
+class UsageBatchResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = UsageResultSerializer(many=True)

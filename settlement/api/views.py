@@ -1,13 +1,20 @@
+from collections import Counter
+
 from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.authentication import ApiKeyAuthentication
 from accounts.models import ApiKeyScope, Organisation
 from accounts.permissions import HasOrganisation, IsOperator
+from catalog.api.authentication import PoolKeyAuthentication
+from catalog.models import PoolKey
 from config.api import IDEMPOTENCY_HEADER, idempotency_key
 from config.errors import ExchangeError
 from settlement import selectors, services
@@ -25,8 +32,11 @@ from settlement.api.serializers import (
     StripeTransferSerializer,
     TransactionSerializer,
     TransferSettleInSerializer,
+    UsageBatchInSerializer,
+    UsageBatchResultSerializer,
+    UsageRecordSerializer,
 )
-from settlement.models import CardPayment, Hold, Posting, StripeTransfer
+from settlement.models import CardPayment, Hold, Posting, StripeTransfer, UsageRecord
 
 FUNDS_SCOPES = (ApiKeyScope.FUNDS_READ, ApiKeyScope.FUNDS_WRITE)
 IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
@@ -242,3 +252,68 @@ class LedgerCheckView(_OperatorMoneyView):
     @extend_schema(request=None, responses={200: dict})
     def post(self, request):
         return Response(selectors.ledger_check_run())
+
+
+class _UsagePermission(BasePermission):
+    """POST: a pool's machine key. GET: the organisation that bought or delivered the usage."""
+
+    def has_permission(self, request, view):
+        if request.method == "POST":
+            if not isinstance(request.auth, PoolKey):
+                self.message = "Report usage with the pool's machine key (Bearer pk_…)."
+                return False
+            return True
+        if isinstance(request.auth, PoolKey):
+            return False
+        return HasOrganisation().has_permission(request, view)
+
+
+class UsageFilter(filters.FilterSet):
+    contract = filters.NumberFilter(field_name="contract_id")
+    since = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
+
+    class Meta:
+        model = UsageRecord
+        fields = ["contract", "since", "until"]
+
+
+class UsageView(mixins.ListModelMixin, generics.GenericAPIView):
+    """Usage records (trading standard §6.2): machines report them in batches with the pool's
+    key; the buyer and the provider read them."""
+
+    authentication_classes = [PoolKeyAuthentication, ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [_UsagePermission]
+    required_scopes = (ApiKeyScope.ORDERS_READ, None)
+    serializer_class = UsageRecordSerializer
+    filterset_class = UsageFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return UsageRecord.objects.none()
+        return selectors.usage_for_org(organisation=self.request.organisation)
+
+    @extend_schema(responses=UsageRecordSerializer(many=True))
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=UsageBatchInSerializer, responses={200: UsageBatchResultSerializer})
+    def post(self, request):
+        records = request.data.get("records") if isinstance(request.data, dict) else None
+        results = services.usage_ingest(pool=request.auth.pool, records=records)
+        counts = Counter(r.status for r in results)
+        body = {
+            "accepted": counts[services.USAGE_ACCEPTED],
+            "duplicates": counts[services.USAGE_DUPLICATE],
+            "rejected": counts[services.USAGE_REJECTED],
+            "results": [
+                {
+                    "index": i,
+                    "record_id": r.record_id,
+                    "status": r.status,
+                    "error": r.error.body() if r.error else None,
+                }
+                for i, r in enumerate(results)
+            ],
+        }
+        return Response(body)

@@ -25,10 +25,19 @@ from settlement.services.transfers import (
     stripe_transfer_settle,
     stripe_transfers_resolve,
 )
+from settlement.services.usage import ACCEPTED as USAGE_ACCEPTED
+from settlement.services.usage import DUPLICATE as USAGE_DUPLICATE
+from settlement.services.usage import REJECTED as USAGE_REJECTED
+from settlement.services.usage import UsageIn, UsageResult, usage_ingest, usage_parse
 
 __all__ = [
+    "USAGE_ACCEPTED",
+    "USAGE_DUPLICATE",
+    "USAGE_REJECTED",
     "HoldEnd",
     "TradeCharge",
+    "UsageIn",
+    "UsageResult",
     "account_for",
     "adjustment_post",
     "available_funds",
@@ -54,5 +63,7 @@ __all__ = [
     "stripe_transfers_resolve",
     "trade_fee",
     "transaction_reverse",
+    "usage_ingest",
+    "usage_parse",
     "webhook_receive",
 ]
