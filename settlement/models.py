@@ -354,3 +354,143 @@ class UsageRecord(models.Model):
 
     def __str__(self):
         return f"usage {self.record_id} ({self.quantity} {self.meter})"
+
+
+class BillingProfile(models.Model):
+    """How an organisation is invoiced: the details printed on its invoices, and whether it is
+    exempt from VAT (trading standard §11; the operator decides that)."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="billing_profile")
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    tax_id = models.CharField(_("taxpayer id (纳税人识别号)"), max_length=40, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    email = models.EmailField(_("invoice e-mail"), blank=True)
+    tax_exempt = models.BooleanField(_("exempt from VAT"), default=False)
+
+    def __str__(self):
+        return f"billing profile of {self.organisation}"
+
+
+class DocumentCounter(models.Model):
+    """The next number of a series of invoices or credit notes: taken under a row lock in the
+    transaction that issues the document, so numbers have no gaps (a rollback gives it back)."""
+
+    series = models.CharField(max_length=20, primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.series}: {self.last}"
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ISSUED = "issued", _("Issued")
+    PAID = "paid", _("Paid")
+
+
+class Invoice(models.Model):
+    """A buyer's monthly invoice (trading standard §11), or a credit note correcting one.
+
+    Drafted during the month and redrafted as charges arrive; issued on the 1st for the month
+    before, with the next number of its series; never changed afterwards (on PostgreSQL a trigger
+    refuses it): corrections are credit notes. Amounts of a credit note are positive: what the
+    buyer is credited."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=12, choices=InvoiceKind.choices, default=InvoiceKind.INVOICE)
+    period = models.DateField(help_text=_("The billing month (its first day, local time)."))
+    number = models.CharField(max_length=30, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    corrects = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes")
+    reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    currency = models.CharField(max_length=3, default=CNY)
+    tax_rate = models.DecimalField(max_digits=6, decimal_places=4)
+    subtotal = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    tax = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    total = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    prepaid = models.DecimalField(
+        default=Decimal("0.00"), help_text=_("Paid before the invoice: wholesale trades settle at once."), **MONEY
+    )
+    paid = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    buyer_details = models.JSONField(default=dict, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    usage_cutoff = models.DateTimeField(
+        null=True, blank=True, help_text=_("Usage received after this is billed later, as an adjustment.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "period"], condition=Q(kind="invoice"), name="one_invoice_per_month"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft", number__isnull=True) | ~Q(status="draft") & Q(number__isnull=False),
+                name="invoice_numbered_when_issued",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="invoice", corrects__isnull=True) | Q(kind="credit_note", corrects__isnull=False),
+                name="credit_note_corrects_an_invoice",
+            ),
+            models.CheckConstraint(condition=Q(paid__gte=0, prepaid__gte=0), name="invoice_paid_nonnegative"),
+        ]
+
+    def __str__(self):
+        return self.number or f"draft {self.kind} {self.period:%Y-%m} of {self.organisation}"
+
+    @property
+    def due(self) -> Decimal:
+        """What is left to pay."""
+        return self.total - self.prepaid - self.paid
+
+
+class InvoiceLineKind(models.TextChoices):
+    WHOLESALE = "wholesale", _("Wholesale contract")
+    TRADE_FEE = "trade_fee", _("Trade fee")
+    RETAIL_TIME = "retail_time", _("Retail, per time")
+    RETAIL_VOLUME = "retail_volume", _("Retail, per volume")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+    SLA_CREDIT = "sla_credit", _("Service-level credit")
+    CORRECTION = "correction", _("Correction")
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=16, choices=InvoiceLineKind.choices)
+    product = models.CharField(max_length=80, blank=True)
+    description = models.CharField(max_length=300)
+    provider = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text=_("Whose capacity was charged (for its statement)."),
+    )  # fmt: skip
+    contract = models.ForeignKey("marketplace.Contract", on_delete=models.PROTECT, null=True, blank=True)
+    service_date = models.DateField(null=True, blank=True, help_text=_("For an adjustment: the period it corrects."))
+    quantity = models.DecimalField(
+        max_digits=20, decimal_places=6, null=True, blank=True, help_text=_("Unit-hours, or units for a fee.")
+    )
+    minutes = models.PositiveIntegerField(null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    tou = models.CharField(max_length=8, blank=True)
+    discount = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(**MONEY)
+    prepaid = models.BooleanField(default=False, help_text=_("Paid when it was traded."))
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # an adjustment is a difference against what was billed before, and may be negative
+            models.CheckConstraint(condition=Q(amount__gte=0) | Q(kind="adjustment"), name="invoice_line_nonnegative")
+        ]
+
+    def __str__(self):
+        return f"{self.description}: {self.amount}"

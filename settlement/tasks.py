@@ -2,6 +2,7 @@ from celery import shared_task
 
 from settlement.selectors import ledger_check_run
 from settlement.services import card_payments_resolve, holds_expire, stripe_transfers_resolve
+from settlement.services.invoices import invoices_collect, invoices_draft_all, invoices_issue_due
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -26,3 +27,11 @@ def ledger_check_task() -> bool:
 def stripe_transfers_resolve_task() -> int:
     """Periodic: send again payouts whose outcome at Stripe is unknown (same idempotency key)."""
     return stripe_transfers_resolve()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def invoices_task() -> dict:
+    """Periodic (hourly): issue the invoices of a month that has ended (on the 1st, local time,
+    and after a missed run), collect unpaid invoices from prepaid funds, redraft this month's."""
+    issued = invoices_issue_due()
+    return {"issued": issued, "collected": invoices_collect(), "drafted": invoices_draft_all()}

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.ledger import _ledger_checked_after_every_test  # noqa: F401 (autouse fixture)
+from tests.marketplace.conftest import _fresh_books, market  # noqa: F401 (fixtures: usage and invoices need trades)
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from marketplace.services import OrderTerms, instrument_match, order_place
 from settlement.models import UsageRecord
 from settlement.services import usage_ingest
 from tests.concurrency import race
-from tests.marketplace.conftest import _fresh_books, market  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def delivered(market):  # noqa: F811
+def delivered(market):
     """Acme holds a contract for 8 H100 from GridCo's pool, whose week started two days ago."""
     for org, side, qty, price in (("gridco", "sell", 16, "12.00"), ("acme", "buy", 8, "12.10")):
         terms = OrderTerms(

@@ -1,0 +1,431 @@
+"""Monthly invoices and credit notes (trading standard §11).
+
+A buyer's invoice for a month is drafted while the month runs (``invoice_draft`` rebuilds its
+lines from what was bought) and issued on the 1st, local time, for the month before
+(``invoices_issue_due``, a periodic task that also catches up after a missed run). Issuing takes
+the series' next number under a row lock (no gaps: a rollback gives the number back), fixes VAT,
+freezes the document (PostgreSQL triggers refuse later changes) and posts it to the ledger in
+the same transaction:
+
+- wholesale contracts and their trade fees were paid when they traded (the buyer's hold paid the
+  notional and the fee; the seller's payable and the fee revenue were credited then), so their
+  lines are marked prepaid and post nothing again;
+- everything else, and the VAT on the whole subtotal, becomes receivable: the buyer's receivable
+  is debited; each provider's payable is credited with its lines (commission is taken on the
+  provider's statement); the VAT payable with the tax.
+
+The receivable is then collected from the buyer's prepaid funds, as far as they reach
+(``invoice_collect``; again whenever funds arrive, by the periodic task); what is left is due by
+``due_at`` and overdue after it. Corrections are credit notes (``credit_note_issue``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import Organisation
+from accounts.services import audit_record
+from catalog.pricing import CENT, round_half_up
+from config.errors import Conflict, ExchangeError, required_reason
+from settlement.models import (
+    BillingProfile,
+    DocumentCounter,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    Purpose,
+)
+from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+VAT_RATE = Decimal("0.06")  # 信息技术服务 (§11)
+PAYMENT_TERMS = timedelta(days=15)
+
+
+# ---------------------------------------------------------------------------------------------
+# Periods
+
+
+def period_of(instant: datetime) -> date:
+    """The billing month (its first day) in which an instant falls, in local time."""
+    local = instant.astimezone(LOCAL)
+    return date(local.year, local.month, 1)
+
+
+def period_bounds(period: date) -> tuple[datetime, datetime]:
+    """The month as a half-open UTC interval [start, end)."""
+    start = datetime(period.year, period.month, 1, tzinfo=LOCAL)
+    following = date(period.year + period.month // 12, period.month % 12 + 1, 1)
+    return start, datetime(following.year, following.month, 1, tzinfo=LOCAL)
+
+
+def period_parse(raw: str) -> date:
+    """``YYYY-MM`` as a period, or a refusal on the field ``period``."""
+    try:
+        year, month = (int(part) for part in str(raw).split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise ExchangeError.on_field("period", "invalid", "A month as YYYY-MM, e.g. 2026-12.") from None
+
+
+def tax_rate_for(organisation: Organisation) -> Decimal:
+    profile = BillingProfile.objects.filter(organisation=organisation).first()
+    return Decimal("0.00") if profile and profile.tax_exempt else VAT_RATE
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines
+
+
+def _wholesale_lines(organisation: Organisation, start: datetime, end: datetime) -> list[InvoiceLine]:
+    """The contracts bought whose window starts in the month (§6.1: charged whole in that month),
+    each with the buyer's trade fee; both already paid at the trade."""
+    from marketplace.models import Trade  # marketplace builds on settlement, not the reverse
+
+    trades = (
+        Trade.objects.filter(buyer=organisation, instrument__window_start__gte=start, instrument__window_start__lt=end)
+        .select_related("instrument", "contract")
+        .order_by("instrument__window_start", "instrument_id", "number")
+    )
+    lines = []
+    for t in trades:
+        i = t.instrument
+        product = f"{i.resource_class_id}.{i.region_id}.{i.tier}.wholesale.time"
+        lines.append(
+            InvoiceLine(
+                kind=InvoiceLineKind.WHOLESALE,
+                product=product,
+                description=f"{i.code} · {t.qty} units × {i.window_hours} h at {t.price}",
+                provider_id=t.seller_id,
+                contract=t.contract,
+                quantity=Decimal(t.qty * i.window_hours),
+                minutes=i.window_hours * 60,
+                unit_price=t.price,
+                amount=round_half_up(t.notional, CENT),
+                prepaid=True,
+            )
+        )
+        if t.buyer_fee:
+            lines.append(
+                InvoiceLine(
+                    kind=InvoiceLineKind.TRADE_FEE,
+                    product=product,
+                    description=f"Trade fee, {i.code} trade #{t.number}",
+                    contract=t.contract,
+                    amount=t.buyer_fee,
+                    prepaid=True,
+                )
+            )
+    return lines
+
+
+def _charges(organisation: Organisation, period: date) -> list[InvoiceLine]:
+    start, end = period_bounds(period)
+    return _wholesale_lines(organisation, start, end)
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal
+    tax: Decimal
+    prepaid: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.tax
+
+
+def totals_of(lines, tax_rate: Decimal) -> Totals:
+    """Subtotal, VAT on it (half-up to the fen, §11) and the part paid at trade time."""
+    subtotal = sum((line.amount for line in lines), Decimal("0.00"))
+    prepaid = sum((line.amount for line in lines if line.prepaid), Decimal("0.00"))
+    return Totals(subtotal, round_half_up(subtotal * tax_rate, CENT), prepaid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drafts
+
+
+def _draft_locked(organisation: Organisation, period: date) -> Invoice:
+    invoice = (
+        Invoice.objects.select_for_update()
+        .filter(organisation=organisation, period=period, kind=InvoiceKind.INVOICE)
+        .first()
+    )
+    if invoice is None:
+        invoice, _ = Invoice.objects.get_or_create(
+            organisation=organisation,
+            period=period,
+            kind=InvoiceKind.INVOICE,
+            defaults={"tax_rate": tax_rate_for(organisation)},
+        )
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    return invoice
+
+
+def _redraft(invoice: Invoice) -> list[InvoiceLine]:
+    lines = _charges(invoice.organisation, invoice.period)
+    invoice.lines.all().delete()
+    for line in lines:
+        line.invoice = invoice
+    InvoiceLine.objects.bulk_create(lines)
+    invoice.tax_rate = tax_rate_for(invoice.organisation)
+    t = totals_of(lines, invoice.tax_rate)
+    invoice.subtotal, invoice.tax, invoice.total, invoice.prepaid = t.subtotal, t.tax, t.total, t.prepaid
+    invoice.save(update_fields=["tax_rate", "subtotal", "tax", "total", "prepaid", "updated_at"])
+    return lines
+
+
+@transaction.atomic
+def invoice_draft(*, organisation: Organisation, period: date) -> Invoice:
+    """The month's invoice with its lines rebuilt from what was bought; an issued one as it is."""
+    invoice = _draft_locked(organisation, period)
+    if invoice.status == InvoiceStatus.DRAFT:
+        _redraft(invoice)
+    return invoice
+
+
+def _buyers_with_charges(period: date) -> set[int]:
+    from marketplace.models import Trade
+
+    start, end = period_bounds(period)
+    ids = set(
+        Trade.objects.filter(instrument__window_start__gte=start, instrument__window_start__lt=end).values_list(
+            "buyer_id", flat=True
+        )
+    )
+    ids |= set(
+        Invoice.objects.filter(period=period, kind=InvoiceKind.INVOICE, status=InvoiceStatus.DRAFT).values_list(
+            "organisation_id", flat=True
+        )
+    )
+    return ids
+
+
+def invoices_draft_all(*, now: datetime | None = None) -> int:
+    """Redraft this month's invoice of every buyer with charges (a periodic task)."""
+    period = period_of(now or timezone.now())
+    ids = sorted(_buyers_with_charges(period))
+    for org in Organisation.objects.filter(pk__in=ids):
+        invoice_draft(organisation=org, period=period)
+    return len(ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue
+
+
+def _next_number(series: str) -> str:
+    counter, _ = DocumentCounter.objects.get_or_create(series=series)
+    counter = DocumentCounter.objects.select_for_update().get(pk=series)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"{series}-{counter.last:06d}"
+
+
+def _buyer_details(organisation: Organisation) -> dict:
+    profile = BillingProfile.objects.filter(organisation=organisation).first()
+    return {
+        "name": (profile.legal_name if profile and profile.legal_name else organisation.name),
+        "slug": organisation.slug,
+        "tax_id": profile.tax_id if profile else "",
+        "address": profile.address if profile else "",
+        "email": profile.email if profile else "",
+        "tax_exempt": bool(profile and profile.tax_exempt),
+    }
+
+
+def _post_issue(invoice: Invoice, lines: list[InvoiceLine]) -> None:
+    """Receivable against each provider's payable and the VAT payable, for what was not paid at
+    the trade (§11)."""
+    org = invoice.organisation
+    credits: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
+    for line in lines:
+        if line.prepaid:
+            continue
+        if line.provider_id:
+            credits[(Purpose.PROVIDER_PAYABLE, line.provider_id)] += line.amount
+        else:
+            credits[(Purpose.FEE_REVENUE, None)] += line.amount
+    if invoice.tax:
+        credits[(Purpose.VAT_PAYABLE, None)] += invoice.tax
+    receivable = sum(credits.values(), Decimal("0.00"))
+    if not receivable:
+        return
+    entry = [Line(account_for(purpose=Purpose.BUYER_RECEIVABLE, organisation=org), receivable)]
+    for (purpose, owner), amount in sorted(credits.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        if amount:
+            owner_org = Organisation(pk=owner) if owner else None
+            entry.append(Line(account_for(purpose=purpose, organisation=owner_org), -amount))
+    ledger_post(idempotency_key=f"invoice:{invoice.pk}:issue", kind="invoice.issue", lines=entry,
+                memo=f"Invoice {invoice.number}", source=f"invoice:{invoice.pk}")  # fmt: skip
+
+
+def invoice_issue(*, invoice_id: int, now: datetime | None = None) -> Invoice | None:
+    """Issue a draft invoice of a month that has ended: final lines, number, VAT, ledger; then
+    collect what prepaid funds cover. A month without charges gets no invoice (the draft goes)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("organisation").get(pk=invoice_id)
+        if invoice.status != InvoiceStatus.DRAFT:
+            return invoice
+        if period_bounds(invoice.period)[1] > now:
+            raise Conflict("The month has not ended yet.", code="period_open")
+        lines = _redraft(invoice)
+        if not lines:
+            invoice.delete()
+            return None
+        invoice.number = _next_number(f"INV-{invoice.period:%Y}")
+        invoice.status = InvoiceStatus.ISSUED
+        invoice.issued_at, invoice.due_at, invoice.usage_cutoff = now, now + PAYMENT_TERMS, now
+        invoice.buyer_details = _buyer_details(invoice.organisation)
+        if invoice.due <= 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+        invoice.save()
+        _post_issue(invoice, lines)
+    invoice_collect(invoice_id=invoice.pk, now=now)
+    invoice.refresh_from_db()
+    return invoice
+
+
+def invoices_issue_due(*, now: datetime | None = None) -> list[str]:
+    """Issue every draft of a month that has ended (a periodic task: the 1st, and after a missed
+    run); drafts are first made for buyers who have charges but no draft yet. Numbers issued."""
+    now = now or timezone.now()
+    current = period_of(now)
+    last = period_of(period_bounds(current)[0] - timedelta(days=1))
+    invoiced = Invoice.objects.filter(period=last, kind=InvoiceKind.INVOICE).values_list("organisation_id", flat=True)
+    for org in Organisation.objects.filter(pk__in=_buyers_with_charges(last) - set(invoiced)):
+        invoice_draft(organisation=org, period=last)
+    drafts = Invoice.objects.filter(kind=InvoiceKind.INVOICE, status=InvoiceStatus.DRAFT, period__lt=current)
+    issued = []
+    for invoice_id in drafts.order_by("period", "organisation_id").values_list("pk", flat=True):
+        invoice = invoice_issue(invoice_id=invoice_id, now=now)
+        if invoice is not None:
+            issued.append(invoice.number)
+    return issued
+
+
+# ---------------------------------------------------------------------------------------------
+# Payment
+
+
+def invoice_collect(*, invoice_id: int, now: datetime | None = None) -> Decimal:
+    """Pay what is due from the buyer's prepaid funds, as far as they are positive; the amount
+    paid now. Each payment is one ledger entry keyed by the amount paid before it (exactly once)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if invoice.kind != InvoiceKind.INVOICE or invoice.status != InvoiceStatus.ISSUED or invoice.due <= 0:
+            return Decimal("0.00")
+        org = Organisation(pk=invoice.organisation_id)
+        cash = account_for(purpose=Purpose.BUYER_CASH, organisation=org)
+        receivable = account_for(purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
+        amount = min(invoice.due, cash.balance)
+        if amount <= 0:
+            return Decimal("0.00")
+        ledger_post(
+            idempotency_key=f"invoice:{invoice.pk}:pay:{invoice.paid}",
+            kind="invoice.pay",
+            lines=[Line(cash, amount), Line(receivable, -amount)],
+            memo=f"Invoice {invoice.number} paid from prepaid funds",
+            source=f"invoice:{invoice.pk}",
+            floors={cash.pk: Decimal("0.00")},
+        )
+        invoice.paid += amount
+        if invoice.due == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+        invoice.save(update_fields=["paid", "status", "paid_at", "updated_at"])
+        return amount
+
+
+def invoices_collect(*, now: datetime | None = None) -> int:
+    """Collect every unpaid invoice from prepaid funds, oldest first (a periodic task; funds may
+    have arrived by bank transfer or card since). The number of invoices paid from."""
+    ids = Invoice.objects.filter(kind=InvoiceKind.INVOICE, status=InvoiceStatus.ISSUED).order_by("issued_at", "pk")
+    return sum(1 for pk in ids.values_list("pk", flat=True) if invoice_collect(invoice_id=pk, now=now))
+
+
+def overdue_invoices(*, organisation: Organisation, now: datetime | None = None):
+    now = now or timezone.now()
+    return Invoice.objects.filter(
+        organisation=organisation, kind=InvoiceKind.INVOICE, status=InvoiceStatus.ISSUED, due_at__lt=now
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Credit notes
+
+
+def _credited(invoice: Invoice) -> Decimal:
+    return Invoice.objects.filter(corrects=invoice).aggregate(s=Sum("subtotal"))["s"] or Decimal("0.00")
+
+
+def credit_note_issue(
+    *, actor, invoice_id: int, amount: Decimal, reason: str, kind: str = InvoiceLineKind.CORRECTION,
+    provider_id: int | None = None, now: datetime | None = None, idempotency_key: str | None = None,
+) -> Invoice:  # fmt: skip
+    """Credit a buyer ``amount`` (before VAT) of an issued invoice, with the VAT on it, into its
+    prepaid funds. Charged back to ``provider_id``'s payable when given (an SLA credit, or a
+    correction of the provider's line), otherwise borne by the platform (adjustments). At most
+    what the invoice charged, less earlier credit notes."""
+    reason = required_reason(reason)
+    amount = positive_amount(amount)
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("organisation").get(pk=invoice_id)
+        if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.DRAFT:
+            raise Conflict("Only an issued invoice can be credited.", code="not_issued")
+        if idempotency_key:
+            existing = Invoice.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                if (existing.corrects_id, existing.subtotal, existing.reason) != (invoice.pk, amount, reason):
+                    raise Conflict("This Idempotency-Key was used for another credit note.", code="conflict")
+                return existing
+        left = invoice.subtotal - _credited(invoice)
+        if amount > left:
+            raise ExchangeError.on_field("amount", "exceeds_invoice", f"At most {left} is left to credit.")
+        tax = round_half_up(amount * invoice.tax_rate, CENT)
+        note = Invoice.objects.create(
+            organisation=invoice.organisation,
+            kind=InvoiceKind.CREDIT_NOTE,
+            period=invoice.period,
+            corrects=invoice,
+            reason=reason,
+            tax_rate=invoice.tax_rate,
+            idempotency_key=idempotency_key,
+        )
+        InvoiceLine.objects.create(
+            invoice=note, kind=kind, description=reason[:300], provider_id=provider_id, amount=amount
+        )
+        note.subtotal, note.tax, note.total = amount, tax, amount + tax
+        note.number = _next_number(f"CN-{now.astimezone(LOCAL):%Y}")
+        note.status, note.issued_at = InvoiceStatus.PAID, now
+        note.paid, note.paid_at, note.buyer_details = amount + tax, now, _buyer_details(invoice.organisation)
+        note.save()
+        org = invoice.organisation
+        bearer = (
+            account_for(purpose=Purpose.PROVIDER_PAYABLE, organisation=Organisation(pk=provider_id))
+            if provider_id
+            else account_for(purpose=Purpose.ADJUSTMENTS)
+        )
+        lines = [Line(bearer, amount), Line(account_for(purpose=Purpose.BUYER_CASH, organisation=org), -(amount + tax))]
+        if tax:
+            lines.append(Line(account_for(purpose=Purpose.VAT_PAYABLE), tax))
+        ledger_post(idempotency_key=f"credit_note:{note.pk}", kind="credit_note.issue", lines=lines,
+                    memo=f"Credit note {note.number} for {invoice.number}", source=f"invoice:{invoice.pk}",
+                    actor=actor)  # fmt: skip
+        if actor is not None:
+            audit_record(actor=actor, action="credit_note.issue", organisation=org, target=note.number,
+                         detail={"invoice": invoice.number, "amount": str(amount), "reason": reason})  # fmt: skip
+    return note

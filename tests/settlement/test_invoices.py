@@ -1,0 +1,202 @@
+"""Monthly invoices and credit notes (trading standard §11) on the database."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from config.errors import ExchangeError
+from marketplace.services import OrderTerms, instrument_match, order_place
+from settlement.models import BillingProfile, Invoice, InvoiceLine, InvoiceStatus, Purpose
+from settlement.services import account_for, adjustment_post, bank_reference_for, bank_transfer_record
+from settlement.services.invoices import (
+    _next_number,
+    credit_note_issue,
+    invoice_collect,
+    invoice_draft,
+    invoice_issue,
+    invoices_collect,
+    invoices_issue_due,
+    overdue_invoices,
+    period_bounds,
+    period_of,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def trade(market, buyer="acme", qty=8, price="12.00"):
+    """GridCo asks, ``buyer`` lifts it: one trade, buyer taker, on next week's instrument."""
+    trade.n = getattr(trade, "n", 0) + 1
+    code = market["instrument"].code
+    for org, side in (("gridco", "sell"), (buyer, "buy")):
+        terms = OrderTerms(instrument=code, side=side, type="limit", qty=qty, tif="GTC", price=Decimal(price))
+        order_place(actor=market["users"][org], organisation=market["orgs"][org], terms=terms,
+                    idempotency_key=f"{org}-{trade.n}")  # fmt: skip
+    instrument_match(instrument_id=market["instrument"].pk)
+
+
+def period(market):
+    return period_of(market["instrument"].window_start)
+
+
+def after(market, **delta):
+    """An instant once the instrument's billing month has ended."""
+    return period_bounds(period(market))[1] + timedelta(**(delta or {"hours": 1}))
+
+
+def balance(purpose, org=None):
+    return account_for(purpose=purpose, organisation=org).balance
+
+
+def test_a_wholesale_contract_is_drafted_with_its_fee_prepaid_and_vat_due(market):
+    trade(market)
+    invoice = invoice_draft(organisation=market["orgs"]["acme"], period=period(market))
+    lines = list(invoice.lines.order_by("id"))
+    # 12.00 × 8 × 168 = 16,128.00; taker fee 0.30 % = 48.384 → 48.38
+    assert [(line.kind, line.amount, line.prepaid) for line in lines] == [
+        ("wholesale", Decimal("16128.00"), True),
+        ("trade_fee", Decimal("48.38"), True),
+    ]
+    assert lines[0].provider == market["orgs"]["gridco"] and lines[0].quantity == Decimal(8 * 168)
+    # VAT 6 % of 16,176.38 = 970.5828 → 970.58
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (
+        Decimal("16176.38"),
+        Decimal("970.58"),
+        Decimal("17146.96"),
+    )
+    assert (invoice.status, invoice.number, invoice.due) == ("draft", None, Decimal("970.58"))
+    # redrafting after another trade replaces the lines, never adds twice
+    trade(market, qty=16)  # 32,256.00 and its fee 96.768 → 96.77
+    invoice = invoice_draft(organisation=market["orgs"]["acme"], period=period(market))
+    assert invoice.lines.count() == 4
+    assert invoice.subtotal == Decimal("16176.38") + Decimal("32256.00") + Decimal("96.77")
+
+
+def test_issue_numbers_posts_vat_receivable_and_collects_it_from_prepaid_funds(market):
+    trade(market)
+    acme = market["orgs"]["acme"]
+    draft = invoice_draft(organisation=acme, period=period(market))
+    with pytest.raises(ExchangeError) as exc:
+        invoice_issue(invoice_id=draft.pk, now=after(market, hours=-2))
+    assert exc.value.code == "period_open"
+    cash_before, vat_before = balance(Purpose.BUYER_CASH, acme), balance(Purpose.VAT_PAYABLE)
+
+    invoice = invoice_issue(invoice_id=draft.pk, now=after(market))
+    assert invoice.number == f"INV-{period(market):%Y}-000001"
+    assert (invoice.status, invoice.paid, invoice.due) == (InvoiceStatus.PAID, Decimal("970.58"), 0)
+    assert invoice.buyer_details["name"] == "Acme AI"
+    assert balance(Purpose.VAT_PAYABLE) - vat_before == Decimal("970.58")
+    assert cash_before - balance(Purpose.BUYER_CASH, acme) == Decimal("970.58")
+    assert balance(Purpose.BUYER_RECEIVABLE, acme) == 0
+    # issuing again changes nothing
+    assert invoice_issue(invoice_id=draft.pk, now=after(market, days=3)).number == invoice.number
+    assert balance(Purpose.VAT_PAYABLE) - vat_before == Decimal("970.58")
+
+
+def test_numbers_have_no_gaps_even_when_an_issue_rolls_back(market):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _next_number("INV-2099")
+        raise RuntimeError("the issuing transaction failed")
+    assert _next_number("INV-2099") == "INV-2099-000001"
+    assert _next_number("INV-2099") == "INV-2099-000002"
+
+
+def test_the_periodic_task_issues_last_months_invoices_once(market):
+    trade(market, buyer="acme")
+    trade(market, buyer="bolt", qty=16)
+    assert invoices_issue_due(now=after(market, hours=-2)) == []  # the month has not ended
+    numbers = invoices_issue_due(now=after(market))
+    year = f"{period(market):%Y}"
+    assert numbers == [f"INV-{year}-000001", f"INV-{year}-000002"]
+    assert invoices_issue_due(now=after(market, days=1)) == []
+    assert set(Invoice.objects.values_list("organisation__slug", "status")) == {("acme", "paid"), ("bolt", "paid")}
+
+
+def test_a_tax_exempt_buyer_pays_no_vat_and_a_prepaid_invoice_is_paid_at_issue(market):
+    trade(market)
+    acme = market["orgs"]["acme"]
+    BillingProfile.objects.create(organisation=acme, tax_exempt=True, legal_name="Acme AI Ltd.", tax_id="91310000X")
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    assert (invoice.tax, invoice.total, invoice.status) == (0, Decimal("16176.38"), "paid")
+    assert invoice.buyer_details["tax_id"] == "91310000X" and invoice.buyer_details["name"] == "Acme AI Ltd."
+
+
+def test_an_unpaid_invoice_becomes_overdue_and_is_collected_when_funds_arrive(market, operator):
+    acme = market["orgs"]["acme"]
+    trade(market)
+    # acme spends the rest of its prepaid funds (an operator adjustment stands in for spending)
+    cash = balance(Purpose.BUYER_CASH, acme)
+    adjustment_post(actor=operator, organisation=acme, purpose=Purpose.BUYER_CASH, amount=-cash,
+                    reason="test: spend it all", idempotency_key="spend")  # fmt: skip
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    assert (invoice.status, invoice.due) == ("issued", Decimal("970.58"))
+    assert balance(Purpose.BUYER_RECEIVABLE, acme) == Decimal("970.58")
+    assert list(overdue_invoices(organisation=acme, now=after(market, days=14))) == []
+    assert list(overdue_invoices(organisation=acme, now=after(market, days=16))) == [invoice]
+
+    bank_transfer_record(actor=operator, reference=bank_reference_for(organisation=acme).code,
+                         amount=Decimal("500.00"), bank_transaction_id="b-1")  # fmt: skip
+    assert invoices_collect(now=after(market, days=16)) == 1
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.paid, invoice.due) == ("issued", Decimal("500.00"), Decimal("470.58"))
+    assert invoice_collect(invoice_id=invoice.pk) == 0  # nothing left to take
+    bank_transfer_record(actor=operator, reference=bank_reference_for(organisation=acme).code,
+                         amount=Decimal("1000.00"), bank_transaction_id="b-2")  # fmt: skip
+    invoices_collect(now=after(market, days=17))
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.due) == ("paid", 0)
+    assert balance(Purpose.BUYER_CASH, acme) == Decimal("529.42")
+    assert balance(Purpose.BUYER_RECEIVABLE, acme) == 0
+
+
+def test_a_credit_note_credits_the_buyer_with_vat_and_charges_the_provider_back(market, operator):
+    acme, gridco = market["orgs"]["acme"], market["orgs"]["gridco"]
+    trade(market)
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    cash, payable = balance(Purpose.BUYER_CASH, acme), balance(Purpose.PROVIDER_PAYABLE, gridco)
+    note = credit_note_issue(actor=operator, invoice_id=invoice.pk, amount=Decimal("1612.80"),
+                             reason="SLA: 10 % of the month's charge", provider_id=gridco.pk,
+                             now=after(market, days=2), idempotency_key="sla-1")  # fmt: skip
+    # VAT at the invoice's rate on the credit: 96.768 → 96.77
+    assert (note.kind, note.subtotal, note.tax, note.total) == ("credit_note", Decimal("1612.80"), Decimal("96.77"),
+                                                                 Decimal("1709.57"))  # fmt: skip
+    assert note.number == f"CN-{after(market, days=2):%Y}-000001" and note.corrects == invoice
+    assert balance(Purpose.BUYER_CASH, acme) - cash == Decimal("1709.57")
+    assert payable - balance(Purpose.PROVIDER_PAYABLE, gridco) == Decimal("1612.80")
+    again = credit_note_issue(actor=operator, invoice_id=invoice.pk, amount=Decimal("1612.80"),
+                              reason="SLA: 10 % of the month's charge", provider_id=gridco.pk,
+                              idempotency_key="sla-1")  # fmt: skip
+    assert again == note and Invoice.objects.filter(kind="credit_note").count() == 1
+
+    with pytest.raises(ExchangeError) as exc:
+        credit_note_issue(actor=operator, invoice_id=invoice.pk, amount=Decimal("14563.59"), reason="too much")
+    assert exc.value.fields["amount"][0]["code"] == "exceeds_invoice"
+    with pytest.raises(ExchangeError) as exc:
+        credit_note_issue(actor=operator, invoice_id=invoice.pk, amount=Decimal("1.00"), reason=" ")
+    assert exc.value.code == "reason_required"
+
+
+@pytest.mark.postgres
+def test_an_issued_invoice_is_never_changed_in_the_database(market):
+    trade(market)
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    line = invoice.lines.first()
+    attempts = [
+        lambda: Invoice.objects.filter(pk=invoice.pk).update(total=Decimal("1.00")),
+        lambda: Invoice.objects.filter(pk=invoice.pk).update(status="draft", number=None),
+        lambda: Invoice.objects.filter(pk=invoice.pk).delete(),
+        lambda: InvoiceLine.objects.filter(pk=line.pk).update(amount=Decimal("1.00")),
+        lambda: InvoiceLine.objects.filter(pk=line.pk).delete(),
+        lambda: InvoiceLine.objects.create(invoice=invoice, kind="correction", description="x", amount=1),
+    ]
+    for attempt in attempts:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            attempt()
+    invoice.refresh_from_db()
+    assert (invoice.total, invoice.lines.count()) == (Decimal("17146.96"), 2)
