@@ -23,6 +23,7 @@ router.register("pools", catalog_views.PoolViewSet, basename="pool")
 router.register(r"pools/(?P<pool_pk>\d+)/keys", catalog_views.PoolKeyViewSet, basename="pool-key")
 router.register("postings", settlement_views.PostingViewSet, basename="posting")
 router.register("holds", settlement_views.HoldViewSet, basename="hold")
+router.register("invoices", settlement_views.InvoiceViewSet, basename="invoice")
 router.register("topups/card", settlement_views.CardTopUpViewSet, basename="topup-card")
 router.register(
     "operator/stripe-transfers", settlement_views.StripeTransferViewSet, basename="operator-stripe-transfer"
@@ -50,6 +51,11 @@ urlpatterns = [
         name="operator-transaction-reverse",
     ),
     path("usage/", settlement_views.UsageView.as_view(), name="usage"),
+    path(
+        "operator/invoices/<int:invoice_id>/credit-notes/",
+        settlement_views.CreditNoteView.as_view(),
+        name="operator-credit-notes",
+    ),
     path("market/scu-index/", market_views.ScuIndexView.as_view(), name="market-scu-index"),
     path("operator/ledger-check/", settlement_views.LedgerCheckView.as_view(), name="operator-ledger-check"),
     path("", include(router.urls)),

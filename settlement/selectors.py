@@ -7,7 +7,7 @@ from django.db.models import Count, F, IntegerField, Q, Sum
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from settlement.models import Account, Hold, JournalTransaction, LedgerCheck, Posting, UsageRecord
+from settlement.models import Account, Hold, Invoice, JournalTransaction, LedgerCheck, Posting, UsageRecord
 
 
 def accounts_for_org(*, organisation):
@@ -26,6 +26,11 @@ def postings_for_org(*, organisation):
 def usage_for_org(*, organisation):
     """Usage records the organisation bought or delivered."""
     return UsageRecord.objects.filter(Q(buyer=organisation) | Q(provider=organisation)).order_by("-start", "-id")
+
+
+def invoices_for_org(*, organisation):
+    """The organisation's issued invoices and credit notes and its drafts, newest first."""
+    return Invoice.objects.filter(organisation=organisation).select_related("corrects").order_by("-period", "-id")
 
 
 def holds_for_org(*, organisation):

@@ -5,6 +5,9 @@ from settlement import views
 app_name = "settlement"
 urlpatterns = [
     path("funds/", views.funds, name="funds"),
+    path("invoices/", views.invoices, name="invoices"),
+    path("invoices/<int:invoice_id>/", views.invoice_detail, name="invoice_detail"),
+    path("invoices/<int:invoice_id>/pdf/", views.invoice_download, name="invoice_pdf"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
     path("operator/money/", views.operator_money, name="operator_money"),
     path("operator/money/ledger-check/", views.operator_ledger_check, name="operator_ledger_check"),

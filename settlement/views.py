@@ -3,8 +3,9 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -16,6 +17,8 @@ from config.errors import ExchangeError
 from settlement import selectors, services
 from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
 from settlement.models import CardPayment
+from settlement.pdf import invoice_pdf
+from settlement.services.invoices import period_of
 
 
 def _statement(request, organisation):
@@ -158,3 +161,31 @@ def stripe_webhook(request):
     except ExchangeError as exc:
         return JsonResponse({"code": exc.code, "detail": exc.detail, "fields": {}}, status=400)
     return JsonResponse({"received": event.event_id, "outcome": event.outcome})
+
+
+@organisation_required
+def invoices(request):
+    """The organisation's invoices and credit notes: this month's draft, issued ones, what is due."""
+    now = timezone.now()
+    rows = selectors.invoices_for_org(organisation=request.organisation)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "settlement/invoices.html", {"page": page, "now": now, "current": period_of(now)})
+
+
+@organisation_required
+def invoice_detail(request, invoice_id: int):
+    invoice = get_object_or_404(selectors.invoices_for_org(organisation=request.organisation), pk=invoice_id)
+    return render(
+        request,
+        "settlement/invoice_detail.html",
+        {"invoice": invoice, "lines": invoice.lines.select_related("provider"), "now": timezone.now()},
+    )
+
+
+@organisation_required
+def invoice_download(request, invoice_id: int):
+    invoice = get_object_or_404(selectors.invoices_for_org(organisation=request.organisation), pk=invoice_id)
+    name = invoice.number or f"draft-{invoice.period:%Y-%m}"
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    return response

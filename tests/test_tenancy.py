@@ -17,8 +17,9 @@ from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
 from marketplace.models import Contract, Order, OrderCancel
 from marketplace.services import OrderTerms, books_forget, instrument_ensure, instrument_match, order_place
-from settlement.models import Account, Hold, Posting, UsageRecord
+from settlement.models import Account, Hold, Invoice, Posting, UsageRecord
 from settlement.services import bank_reference_for, bank_transfer_record, hold_place
+from settlement.services.invoices import invoice_draft, period_of
 from tests.conftest import descriptor
 from tests.factories import UserFactory
 from tests.marketplace.conftest import connected_pool, next_week_code
@@ -134,6 +135,13 @@ CASES = {
     "marketplace:order_cancel": {"order_id": "order"},
     "marketplace:contracts": None,
     "api:usage": None,
+    "settlement:invoices": None,
+    "settlement:invoice_detail": {"invoice_id": "invoice"},
+    "settlement:invoice_pdf": {"invoice_id": "invoice"},
+    "api:invoice-list": None,
+    "api:invoice-detail": {"pk": "invoice"},
+    "api:invoice-pdf": {"pk": "invoice"},
+    "api:operator-credit-notes": {"invoice_id": "invoice"},
 }
 
 
@@ -210,6 +218,7 @@ def world(make_org, reference_data, operator):
     UsageRecord.objects.create(provider=seller, pool=seller_pool, contract=contract, buyer=victim, meter="gpu_seconds",
                                record_id="victim-secret-usage", quantity=Decimal("3600"), start=start,
                                end=start + timedelta(hours=1), received_at=timezone.now())  # fmt: skip
+    invoice = invoice_draft(organisation=victim, period=period_of(start))
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
@@ -217,7 +226,7 @@ def world(make_org, reference_data, operator):
         "victim": victim,
         "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
                 "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk,
-                "order": resting.pk, "contract": contract.pk},
+                "order": resting.pk, "contract": contract.pk, "invoice": invoice.pk},
         "public": {"instrument": instrument.code},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
@@ -247,6 +256,7 @@ def victim_state(world):
         OrderCancel.objects.filter(order__organisation=victim).count(),
         list(Contract.objects.filter(holder=victim).values_list("pk", "qty", "resold", "resale_reserved")),
         UsageRecord.objects.filter(buyer=victim).count(),
+        list(Invoice.objects.filter(organisation=victim).values_list("pk", "status", "total", "paid")),
     )
 
 

@@ -220,6 +220,14 @@ SUANLI_BANK_INSTRUCTIONS = env(
     "remark (附言). Funds appear once the operator matches the transfer.",
 )
 
+# The seller printed on invoices and credit notes.
+SUANLI_INVOICE_SELLER = {
+    "name": env("INVOICE_SELLER_NAME", default="Suanli Compute Exchange Ltd. (算力交易所)"),
+    "tax_id": env("INVOICE_SELLER_TAX_ID", default="91310000DEMO00000X"),
+    "address": env("INVOICE_SELLER_ADDRESS", default="Shanghai, China"),
+    "bank": env("INVOICE_SELLER_BANK", default="demo account 6222 0000 0000 0000"),
+}
+
 # Exchange rules that the operator may tune per deployment (not the standard's numbers,
 # which live in code beside the rule they belong to).
 SUANLI_HEARTBEAT_FUTURE_TOLERANCE_SECONDS = env.int("HEARTBEAT_FUTURE_TOLERANCE", default=300)

@@ -4,6 +4,8 @@ from settlement.models import (
     Account,
     CardPayment,
     Hold,
+    Invoice,
+    InvoiceLine,
     JournalTransaction,
     Posting,
     Purpose,
@@ -180,3 +182,33 @@ class UsageBatchResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
     results = UsageResultSerializer(many=True)
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    provider = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = InvoiceLine
+        fields = ["kind", "product", "description", "provider", "contract", "service_date", "quantity", "minutes",
+                  "unit_price", "tou", "discount", "amount", "prepaid"]  # fmt: skip
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    period = serializers.DateField(format="%Y-%m")
+    corrects = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    due = serializers.DecimalField(**MONEY, read_only=True)
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = ["id", "number", "kind", "period", "status", "corrects", "reason", "currency", "tax_rate",
+                  "subtotal", "tax", "total", "prepaid", "paid", "due", "issued_at", "due_at", "paid_at",
+                  "buyer_details", "lines"]  # fmt: skip
+
+
+class CreditNoteInSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, help_text="Credited before VAT; the VAT on it is added.")
+    reason = serializers.CharField(max_length=300, allow_blank=True, help_text="Required (reason_required).")
+    charge_back = serializers.SlugField(
+        required=False, help_text="The provider (slug) whose payable bears it; otherwise the platform."
+    )

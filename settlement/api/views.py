@@ -1,6 +1,7 @@
 from collections import Counter
 
 from django.conf import settings
+from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
@@ -24,8 +25,10 @@ from settlement.api.serializers import (
     BankTransferInSerializer,
     CardPaymentSerializer,
     CardTopUpInSerializer,
+    CreditNoteInSerializer,
     FundsSerializer,
     HoldSerializer,
+    InvoiceSerializer,
     PayoutInSerializer,
     PostingSerializer,
     ReversalInSerializer,
@@ -36,7 +39,9 @@ from settlement.api.serializers import (
     UsageBatchResultSerializer,
     UsageRecordSerializer,
 )
-from settlement.models import CardPayment, Hold, Posting, StripeTransfer, UsageRecord
+from settlement.models import CardPayment, Hold, Invoice, Posting, StripeTransfer, UsageRecord
+from settlement.pdf import invoice_pdf
+from settlement.services.invoices import credit_note_issue
 
 FUNDS_SCOPES = (ApiKeyScope.FUNDS_READ, ApiKeyScope.FUNDS_WRITE)
 IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=True)
@@ -317,3 +322,51 @@ class UsageView(mixins.ListModelMixin, generics.GenericAPIView):
             ],
         }
         return Response(body)
+
+
+class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your invoices and credit notes (trading standard §11), with their lines; a PDF of each."""
+
+    serializer_class = InvoiceSerializer
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+    filterset_fields = ["kind", "status"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invoice.objects.none()
+        return selectors.invoices_for_org(organisation=self.request.organisation).prefetch_related("lines__provider")
+
+    @extend_schema(responses={(200, "application/pdf"): bytes})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        invoice = self.get_object()
+        response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{invoice.number or "draft"}.pdf"'
+        return response
+
+
+class CreditNoteView(_OperatorMoneyView):
+    """Operator: a credit note correcting an issued invoice, with a mandatory reason."""
+
+    @extend_schema(request=CreditNoteInSerializer, responses={201: InvoiceSerializer}, parameters=[IDEMPOTENCY])
+    def post(self, request, invoice_id: int):
+        key = idempotency_key(request)
+        s = CreditNoteInSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        if not Invoice.objects.filter(pk=invoice_id).exists():
+            raise ExchangeError("No such invoice.", code="not_found", status=404)
+        bearer = s.validated_data.get("charge_back")
+        provider = Organisation.objects.filter(slug=bearer, is_provider=True).first() if bearer else None
+        if bearer and provider is None:
+            raise ExchangeError.on_field("charge_back", "not_found", "No provider with this slug.")
+        note = credit_note_issue(
+            actor=request.user,
+            invoice_id=invoice_id,
+            amount=s.validated_data["amount"],
+            reason=s.validated_data["reason"],
+            provider_id=provider.pk if provider else None,
+            idempotency_key=f"api:{key}",
+        )
+        return Response(InvoiceSerializer(note).data, status=status.HTTP_201_CREATED)

@@ -200,3 +200,62 @@ def test_an_issued_invoice_is_never_changed_in_the_database(market):
             attempt()
     invoice.refresh_from_db()
     assert (invoice.total, invoice.lines.count()) == (Decimal("17146.96"), 2)
+
+
+def pdf_text(content: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def test_the_buyer_reads_its_invoices_and_downloads_the_pdf(market, client, api):
+    trade(market)
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    client.force_login(market["users"]["acme"])
+    page = client.get("/invoices/")
+    assert number in page.content.decode() and "17146.96" in page.content.decode()
+    detail = client.get(f"/invoices/{invoice.pk}/").content.decode()
+    assert "16128.00" in detail and "48.38" in detail and "paid at the trade" in detail
+    r = client.get(f"/invoices/{invoice.pk}/pdf/")
+    assert r["Content-Type"] == "application/pdf" and r.content.startswith(b"%PDF")
+    text = pdf_text(r.content)
+    for expected in (number, "Acme AI", "¥16,128.00", "¥48.38", "¥970.58", "¥17,146.96", "VAT 增值税 6 %"):
+        assert expected in text, expected
+
+    buyer = api(market["users"]["acme"])
+    (row,) = buyer.get("/api/v1/invoices/").data["results"]
+    assert (row["number"], row["total"], row["due"], row["period"]) == (
+        number,
+        "17146.96",
+        "0.00",
+        f"{period(market):%Y-%m}",
+    )
+    assert [line["amount"] for line in row["lines"]] == ["16128.00", "48.38"]
+    assert buyer.get(f"/api/v1/invoices/{invoice.pk}/pdf/").content.startswith(b"%PDF")
+    # another organisation sees nothing of it
+    other = api(market["users"]["bolt"])
+    assert other.get("/api/v1/invoices/").data["results"] == []
+    assert other.get(f"/api/v1/invoices/{invoice.pk}/").status_code == 404
+    client.force_login(market["users"]["bolt"])
+    assert client.get(f"/invoices/{invoice.pk}/pdf/").status_code == 404
+
+
+def test_the_operator_issues_a_credit_note_over_the_api(market, api, operator):
+    trade(market)
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    op = api(operator)
+    url = f"/api/v1/operator/invoices/{invoice.pk}/credit-notes/"
+    body = {"amount": "100.00", "reason": "Goodwill: late delivery", "charge_back": "gridco"}
+    assert op.post(url, body).status_code == 400  # Idempotency-Key is required
+    r = op.post(url, body, HTTP_IDEMPOTENCY_KEY="cn-1")
+    assert r.status_code == 201, r.content
+    assert (r.data["kind"], r.data["total"], r.data["corrects"]) == ("credit_note", "106.00", number)
+    assert op.post(url, body, HTTP_IDEMPOTENCY_KEY="cn-1").data["id"] == r.data["id"]
+    r = op.post(url, {**body, "charge_back": "acme"}, HTTP_IDEMPOTENCY_KEY="cn-2")
+    assert r.status_code == 400 and r.data["fields"]["charge_back"][0]["code"] == "not_found"
+    assert api(market["users"]["acme"]).post(url, body, HTTP_IDEMPOTENCY_KEY="cn-3").status_code == 403
+    assert Invoice.objects.filter(kind="credit_note").count() == 1
