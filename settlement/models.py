@@ -494,3 +494,36 @@ class InvoiceLine(models.Model):
 
     def __str__(self):
         return f"{self.description}: {self.amount}"
+
+
+class Statement(models.Model):
+    """A provider's monthly statement (trading standard §11): what buyers were charged for its
+    capacity (VAT excluded), the commission, its trade fees and service-level charge-backs, and
+    the net that its payable gained. Issued once per provider and month, numbered without gaps."""
+
+    provider = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="statements")
+    period = models.DateField()
+    number = models.CharField(max_length=30, unique=True)
+    gross_retail = models.DecimalField(**MONEY)
+    gross_wholesale = models.DecimalField(**MONEY)
+    commission_retail = models.DecimalField(**MONEY)
+    commission_wholesale = models.DecimalField(**MONEY)
+    trade_fees = models.DecimalField(**MONEY)
+    chargebacks = models.DecimalField(**MONEY)
+    net = models.DecimalField(**MONEY)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-period", "-id"]
+        constraints = [models.UniqueConstraint(fields=["provider", "period"], name="one_statement_per_month")]
+
+    def __str__(self):
+        return f"{self.number} {self.provider} {self.period:%Y-%m}"
+
+    @property
+    def gross(self) -> Decimal:
+        return self.gross_retail + self.gross_wholesale
+
+    @property
+    def commission(self) -> Decimal:
+        return self.commission_retail + self.commission_wholesale

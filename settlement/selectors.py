@@ -7,7 +7,17 @@ from django.db.models import Count, F, IntegerField, Q, Sum
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
-from settlement.models import Account, Hold, Invoice, JournalTransaction, LedgerCheck, Posting, UsageRecord
+from settlement.models import (
+    Account,
+    Hold,
+    Invoice,
+    InvoiceLine,
+    JournalTransaction,
+    LedgerCheck,
+    Posting,
+    Statement,
+    UsageRecord,
+)
 
 
 def accounts_for_org(*, organisation):
@@ -31,6 +41,20 @@ def usage_for_org(*, organisation):
 def invoices_for_org(*, organisation):
     """The organisation's issued invoices and credit notes and its drafts, newest first."""
     return Invoice.objects.filter(organisation=organisation).select_related("corrects").order_by("-period", "-id")
+
+
+def statements_for_org(*, organisation):
+    return Statement.objects.filter(provider=organisation).order_by("-period", "-id")
+
+
+def statement_lines(*, statement: Statement):
+    """What buyers were charged for the provider's capacity on the statement's month (no buyer
+    is named: the provider sees the charge, not who paid it)."""
+    return (
+        InvoiceLine.objects.filter(provider=statement.provider, invoice__period=statement.period)
+        .exclude(invoice__status="draft")
+        .order_by("invoice__kind", "id")
+    )
 
 
 def holds_for_org(*, organisation):

@@ -189,3 +189,19 @@ def invoice_download(request, invoice_id: int):
     response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
     return response
+
+
+@organisation_required
+def statements(request):
+    """A provider's monthly statements: gross, commission, trade fees, charge-backs, net."""
+    rows = selectors.statements_for_org(organisation=request.organisation)
+    payable = services.account_for(purpose="provider_payable", organisation=request.organisation)
+    page = Paginator(rows, 24).get_page(request.GET.get("page"))
+    return render(request, "settlement/statements.html", {"page": page, "payable": payable})
+
+
+@organisation_required
+def statement_detail(request, statement_id: int):
+    statement = get_object_or_404(selectors.statements_for_org(organisation=request.organisation), pk=statement_id)
+    lines = selectors.statement_lines(statement=statement)
+    return render(request, "settlement/statement_detail.html", {"statement": statement, "lines": lines})

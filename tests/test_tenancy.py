@@ -17,7 +17,7 @@ from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
 from marketplace.models import Contract, Order, OrderCancel
 from marketplace.services import OrderTerms, books_forget, instrument_ensure, instrument_match, order_place
-from settlement.models import Account, Hold, Invoice, Posting, UsageRecord
+from settlement.models import Account, Hold, Invoice, Posting, Statement, UsageRecord
 from settlement.services import bank_reference_for, bank_transfer_record, hold_place
 from settlement.services.invoices import invoice_draft, period_of
 from tests.conftest import descriptor
@@ -142,6 +142,8 @@ CASES = {
     "api:invoice-detail": {"pk": "invoice"},
     "api:invoice-pdf": {"pk": "invoice"},
     "api:operator-credit-notes": {"invoice_id": "invoice"},
+    "settlement:statements": None,
+    "settlement:statement_detail": {"statement_id": "statement"},
 }
 
 
@@ -219,6 +221,12 @@ def world(make_org, reference_data, operator):
                                record_id="victim-secret-usage", quantity=Decimal("3600"), start=start,
                                end=start + timedelta(hours=1), received_at=timezone.now())  # fmt: skip
     invoice = invoice_draft(organisation=victim, period=period_of(start))
+    zero = Decimal("0.00")
+    statement = Statement.objects.create(
+        provider=victim, period=period_of(start), number="ST-VICTIM-SECRET", issued_at=timezone.now(),
+        gross_retail=Decimal("777.77"), gross_wholesale=zero, commission_retail=zero, commission_wholesale=zero,
+        trade_fees=zero, chargebacks=zero, net=Decimal("777.77"),
+    )  # fmt: skip
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
@@ -226,13 +234,14 @@ def world(make_org, reference_data, operator):
         "victim": victim,
         "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
                 "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk,
-                "order": resting.pk, "contract": contract.pk, "invoice": invoice.pk},
+                "order": resting.pk, "contract": contract.pk, "invoice": invoice.pk,
+                "statement": statement.pk},
         "public": {"instrument": instrument.code},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
                     "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1",
                     "victim-secret-buy", "victim-secret-sell", seller_pool.code, "Third Party Compute",
-                    "victim-secret-usage"],
+                    "victim-secret-usage", "ST-VICTIM-SECRET", "777.77"],
     }  # fmt: skip
 
 

@@ -259,3 +259,38 @@ def test_the_operator_issues_a_credit_note_over_the_api(market, api, operator):
     assert r.status_code == 400 and r.data["fields"]["charge_back"][0]["code"] == "not_found"
     assert api(market["users"]["acme"]).post(url, body, HTTP_IDEMPOTENCY_KEY="cn-3").status_code == 403
     assert Invoice.objects.filter(kind="credit_note").count() == 1
+
+
+def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like_its_payable(market, operator, client):
+    from settlement.models import Statement
+    from settlement.services.statements import statements_issue_due
+
+    gridco = market["orgs"]["gridco"]
+    payable_before = balance(Purpose.PROVIDER_PAYABLE, gridco)
+    trade(market, buyer="acme")  # 16,128.00; GridCo is the maker: fee 0.10 % = 16.128 → 16.13
+    trade(market, buyer="bolt", qty=16)  # 32,256.00; maker fee 32.256 → 32.26
+    assert statements_issue_due(now=after(market)) == []  # invoices first
+    invoices_issue_due(now=after(market))
+    acme_invoice = Invoice.objects.get(organisation=market["orgs"]["acme"])
+    credit_note_issue(actor=operator, invoice_id=acme_invoice.pk, amount=Decimal("1612.80"), reason="SLA credit",
+                      provider_id=gridco.pk, now=after(market, hours=2))  # fmt: skip
+    (number,) = statements_issue_due(now=after(market, hours=3))
+    s = Statement.objects.get(number=number)
+    assert number == f"ST-{period(market):%Y}-000001"
+    assert (s.gross_retail, s.gross_wholesale) == (0, Decimal("48384.00"))
+    assert (s.commission_wholesale, s.trade_fees, s.chargebacks) == (
+        Decimal("483.84"),
+        Decimal("48.39"),
+        Decimal("1612.80"),
+    )
+    assert s.net == Decimal("48384.00") - Decimal("483.84") - Decimal("48.39") - Decimal("1612.80")
+    assert balance(Purpose.PROVIDER_PAYABLE, gridco) - payable_before == s.net
+    assert statements_issue_due(now=after(market, days=1)) == []  # once
+    assert balance(Purpose.PROVIDER_PAYABLE, gridco) - payable_before == s.net
+
+    client.force_login(market["users"]["gridco"])
+    page = client.get("/statements/").content.decode()
+    assert number in page and str(s.net) in page
+    detail = client.get(f"/statements/{s.pk}/").content.decode()
+    assert "16128.00" in detail and "32256.00" in detail and "1612.80" in detail
+    assert "Acme" not in detail  # the provider sees the charge, not who paid it
