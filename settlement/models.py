@@ -527,3 +527,19 @@ class Statement(models.Model):
     @property
     def commission(self) -> Decimal:
         return self.commission_retail + self.commission_wholesale
+
+
+class SlaCheck(models.Model):
+    """The service-level check of one charged delivery (trading standard §12), made once its
+    delivery time is over: the availability measured, the credit share it earned, and the
+    credit note that paid it (none when the commitment was met)."""
+
+    line = models.OneToOneField(InvoiceLine, on_delete=models.PROTECT, related_name="sla_check")
+    availability = models.DecimalField(max_digits=9, decimal_places=6, help_text=_("Rounded half-up, as shown."))
+    commitment = models.DecimalField(max_digits=5, decimal_places=3)
+    credit_rate = models.DecimalField(max_digits=3, decimal_places=2)
+    credit_note = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    checked_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"SLA of line {self.line_id}: {self.availability}"

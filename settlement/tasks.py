@@ -3,6 +3,7 @@ from celery import shared_task
 from settlement.selectors import ledger_check_run
 from settlement.services import card_payments_resolve, holds_expire, stripe_transfers_resolve
 from settlement.services.invoices import invoices_collect, invoices_draft_all, invoices_issue_due
+from settlement.services.sla import sla_checks_due
 from settlement.services.statements import statements_issue_due
 
 
@@ -33,12 +34,15 @@ def stripe_transfers_resolve_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def invoices_task() -> dict:
     """Periodic (hourly): issue the invoices of a month that has ended (on the 1st, local time,
-    and after a missed run), then its provider statements; collect unpaid invoices from prepaid
+    and after a missed run), service-level credits for deliveries that ended, then the month's
+    provider statements; collect unpaid invoices from prepaid
     funds; redraft this month's."""
     issued = invoices_issue_due()
+    checked = sla_checks_due()  # before the statements, so their charge-backs are on them
     statements = statements_issue_due()
     return {
         "issued": issued,
+        "sla_checked": checked,
         "statements": statements,
         "collected": invoices_collect(),
         "drafted": invoices_draft_all(),
