@@ -543,3 +543,33 @@ class SlaCheck(models.Model):
 
     def __str__(self):
         return f"SLA of line {self.line_id}: {self.availability}"
+
+
+class ReconciliationNote(models.Model):
+    """The operator's explanation of one difference of a period's reconciliation. It explains
+    that difference only: if the figures move, the new difference needs its own."""
+
+    period = models.DateField()
+    key = models.CharField(max_length=120, help_text=_("organisation:check:document"))
+    difference = models.DecimalField(**MONEY)
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["period", "key"]
+        constraints = [models.UniqueConstraint(fields=["period", "key", "difference"], name="one_note_per_difference")]
+
+    def __str__(self):
+        return f"{self.period:%Y-%m} {self.key}: {self.difference}"
+
+
+class ReconciliationClose(models.Model):
+    """A period the operator closed, every difference zero or explained."""
+
+    period = models.DateField(unique=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.period:%Y-%m} closed"

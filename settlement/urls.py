@@ -13,5 +13,7 @@ urlpatterns = [
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
     path("operator/money/", views.operator_money, name="operator_money"),
     path("operator/money/ledger-check/", views.operator_ledger_check, name="operator_ledger_check"),
+    path("operator/reconciliation/", views.operator_reconciliation, name="operator_reconciliation"),
+    path("operator/reconciliation/export.csv", views.operator_reconciliation_csv, name="operator_reconciliation_csv"),
     path("operator/organisations/<slug:slug>/ledger/", views.operator_ledger, name="operator_ledger"),
 ]

@@ -1,4 +1,5 @@
 import uuid
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib import messages
@@ -205,3 +206,73 @@ def statement_detail(request, statement_id: int):
     statement = get_object_or_404(selectors.statements_for_org(organisation=request.organisation), pk=statement_id)
     lines = selectors.statement_lines(statement=statement)
     return render(request, "settlement/statement_detail.html", {"statement": statement, "lines": lines})
+
+
+def _period_arg(request):
+    from settlement.services.invoices import period_bounds, period_parse
+
+    raw = request.GET.get("period") or request.POST.get("period")
+    if raw:
+        return period_parse(raw)
+    this_month = period_of(timezone.now())
+    return period_of(period_bounds(this_month)[0] - timezone.timedelta(days=1))
+
+
+@operator_required
+def operator_reconciliation(request):
+    """A period's reconciliation: every check per buyer and provider, the differences with their
+    cause and resolution, explanations, closing, CSV."""
+    from settlement.models import ReconciliationClose
+    from settlement.services import reconciliation
+
+    try:
+        period = _period_arg(request)
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
+        return redirect("settlement:operator_reconciliation")
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "close":
+                reconciliation.period_close(actor=request.user, period=period)
+                messages.success(request, _("Period closed."))
+            else:
+                reconciliation.difference_explain(
+                    actor=request.user,
+                    period=period,
+                    key=request.POST.get("key", ""),
+                    difference=Decimal(request.POST.get("difference", "0")),
+                    reason=request.POST.get("reason", ""),
+                )
+                messages.success(request, _("Explanation recorded."))
+        except ExchangeError as exc:
+            messages.error(request, exc.detail)
+        except InvalidOperation:
+            messages.error(request, _("Invalid difference."))
+        return redirect(f"{request.path}?period={period:%Y-%m}")
+    notes = {(n.key, n.difference): n for n in reconciliation.ReconciliationNote.objects.filter(period=period)}
+    rows = [
+        (c, notes.get((c.key, c.difference)) if c.difference else None) for c in reconciliation.reconcile(period=period)
+    ]
+    return render(
+        request,
+        "settlement/operator_reconciliation.html",
+        {
+            "period": period,
+            "rows": rows,
+            "open_count": sum(1 for c, note in rows if c.difference and note is None),
+            "closed": ReconciliationClose.objects.filter(period=period).first(),
+        },
+    )
+
+
+@operator_required
+def operator_reconciliation_csv(request):
+    from settlement.services import reconciliation
+
+    try:
+        period = _period_arg(request)
+    except ExchangeError as exc:
+        return HttpResponse(exc.detail, status=400, content_type="text/plain")
+    response = HttpResponse(reconciliation.reconciliation_csv(period=period), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="reconciliation-{period:%Y-%m}.csv"'
+    return response

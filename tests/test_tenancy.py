@@ -144,6 +144,8 @@ CASES = {
     "api:operator-credit-notes": {"invoice_id": "invoice"},
     "settlement:statements": None,
     "settlement:statement_detail": {"statement_id": "statement"},
+    "settlement:operator_reconciliation": None,
+    "settlement:operator_reconciliation_csv": None,
 }
 
 

@@ -1,0 +1,250 @@
+"""Reconciliation of a billing period (the operator's): for every buyer and provider, what the
+charges say against the invoices, the invoices against the ledger, payments against the ledger,
+and statements against the ledger and the payouts. Each difference comes with its likely cause
+and how to resolve it; a period closes only when every difference is zero or explained (with a
+mandatory reason, audited).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import Organisation
+from accounts.services import audit_record
+from config.errors import Conflict, ExchangeError, required_reason
+from settlement.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Posting,
+    Purpose,
+    ReconciliationClose,
+    ReconciliationNote,
+    Statement,
+)
+from settlement.services.invoices import _buyers_with_charges, _charges, period_bounds, totals_of
+from settlement.services.statements import statement_figures
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Check:
+    organisation: Organisation
+    role: str  # buyer or provider
+    check: str  # what is compared (a code)
+    document: str  # the invoice, credit note or statement number, or ""
+    expected: Decimal
+    actual: Decimal
+    cause: str = ""
+    resolution: str = ""
+
+    @property
+    def difference(self) -> Decimal:
+        return self.actual - self.expected
+
+    @property
+    def key(self) -> str:
+        return f"{self.organisation.pk}:{self.check}:{self.document}"
+
+
+def _posted(*, source: str, kind: str, purpose: str, organisation: Organisation | None) -> Decimal:
+    rows = Posting.objects.filter(
+        transaction__source=source, transaction__kind=kind, account__purpose=purpose, account__organisation=organisation
+    )
+    return rows.aggregate(s=Sum("amount"))["s"] or ZERO
+
+
+def _buyer_checks(org: Organisation, period: date) -> list[Check]:
+    out = []
+    invoice = Invoice.objects.filter(organisation=org, period=period, kind=InvoiceKind.INVOICE).first()
+    expected = totals_of(_charges(org, period), Decimal(0)).subtotal
+    if invoice is None or invoice.status == InvoiceStatus.DRAFT:
+        return [
+            Check(
+                org,
+                "buyer",
+                "invoice_issued",
+                "",
+                expected,
+                ZERO,
+                "The month's invoice is not issued yet.",
+                "Wait for the 1st (the hourly task issues it), or check the task runs.",
+            )  # fmt: skip
+        ]
+    number = invoice.number
+    out.append(
+        Check(org, "buyer", "charges_vs_invoice", number, expected, invoice.subtotal,
+              "Charges arrived or changed after the invoice was issued (late usage).",
+              "Late usage is billed as a dated adjustment on the next invoice; an overcharge needs a credit note.")
+    )  # fmt: skip
+    source = f"invoice:{invoice.pk}"
+    receivable = _posted(source=source, kind="invoice.issue", purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
+    out.append(
+        Check(org, "buyer", "invoice_vs_ledger", number, invoice.total - invoice.prepaid, receivable,
+              "The receivable posted at issue differs from what the invoice left to pay.",
+              "Post an adjustment with a reason, or a credit note.")
+    )  # fmt: skip
+    paid = -_posted(source=source, kind="invoice.pay", purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
+    out.append(
+        Check(org, "buyer", "payments_vs_ledger", number, invoice.paid, paid,
+              "Payments recorded on the invoice differ from the ledger's.", "Investigate; adjust with a reason.")
+    )  # fmt: skip
+    if invoice.due > 0:
+        out.append(
+            Check(org, "buyer", "invoice_unpaid", number, invoice.total - invoice.prepaid, invoice.paid,
+                  "Not paid yet: the buyer's prepaid funds do not cover it.",
+                  "The buyer tops up (bank transfer or card); the hourly task collects it.")
+        )  # fmt: skip
+    notes = list(Invoice.objects.filter(corrects=invoice, kind=InvoiceKind.CREDIT_NOTE))
+    if notes:
+        credited = -_posted(source=source, kind="credit_note.issue", purpose=Purpose.BUYER_CASH, organisation=org)
+        out.append(
+            Check(org, "buyer", "credit_notes_vs_ledger", number, sum((n.total for n in notes), ZERO), credited,
+                  "The credit notes' credit to prepaid funds differs from the notes.",
+                  "Investigate; adjust with a reason.")
+        )  # fmt: skip
+    return out
+
+
+def _provider_checks(org: Organisation, period: date, now: datetime) -> list[Check]:
+    statement = Statement.objects.filter(provider=org, period=period).first()
+    if statement is None:
+        return [
+            Check(
+                org,
+                "provider",
+                "statement_issued",
+                "",
+                ZERO,
+                ZERO,
+                "The month's statement is not issued yet.",
+                "It follows the month's invoices in the hourly task.",
+            )  # fmt: skip
+        ]
+    out = []
+    now_figures = statement_figures(provider=org, period=period, until=statement.issued_at)
+    gross_now = now_figures["gross_retail"] + now_figures["gross_wholesale"]
+    out.append(
+        Check(org, "provider", "statement_vs_charges", statement.number, gross_now, statement.gross,
+              "Charges for the provider's capacity changed after the statement (late usage, adjustments).",
+              "They appear on the next statement.")
+    )  # fmt: skip
+    commission = -_posted(source=f"statement:{statement.pk}", kind="statement.commission",
+                          purpose=Purpose.COMMISSION_REVENUE, organisation=None)  # fmt: skip
+    out.append(
+        Check(org, "provider", "commission_vs_ledger", statement.number, statement.commission, commission,
+              "The commission posted differs from the statement's.", "Post an adjustment with a reason.")
+    )  # fmt: skip
+    # payouts pay statements oldest first: this one is paid by what was paid out beyond the earlier nets
+    earlier = Statement.objects.filter(provider=org, period__lt=period).aggregate(s=Sum("net"))["s"] or ZERO
+    owed = max(statement.net, ZERO)
+    paid = min(max(_paid_out(org) - earlier, ZERO), owed)
+    out.append(
+        Check(org, "provider", "statement_vs_payout", statement.number, owed, paid,
+              "Not paid out yet (or only in part).", "Record the payout (bank or Stripe) on /operator/money/.")
+    )  # fmt: skip
+    return out
+
+
+def _paid_out(org: Organisation) -> Decimal:
+    """All that left the provider's payable as payouts (a returned Stripe transfer comes back)."""
+    rows = Posting.objects.filter(
+        account__organisation=org,
+        account__purpose=Purpose.PROVIDER_PAYABLE,
+        transaction__kind__in=["payout.bank", "payout.stripe.reserve", "payout.stripe.returned"],
+    )
+    return rows.aggregate(s=Sum("amount"))["s"] or ZERO
+
+
+def reconcile(*, period: date, now: datetime | None = None) -> list[Check]:
+    """Every check of the period, buyers first, then providers, by organisation."""
+    from marketplace.models import Trade
+
+    now = now or timezone.now()
+    buyers = _buyers_with_charges(period) | set(
+        Invoice.objects.filter(period=period).values_list("organisation_id", flat=True)
+    )
+    start, end = period_bounds(period)
+    providers = set(Statement.objects.filter(period=period).values_list("provider_id", flat=True))
+    providers |= set(
+        Trade.objects.filter(instrument__window_start__gte=start, instrument__window_start__lt=end).values_list(
+            "seller_id", flat=True
+        )
+    )
+    checks: list[Check] = []
+    for org in Organisation.objects.filter(pk__in=buyers).order_by("slug"):
+        checks += _buyer_checks(org, period)
+    for org in Organisation.objects.filter(pk__in=providers).order_by("slug"):
+        checks += _provider_checks(org, period, now)
+    return checks
+
+
+def reconciliation_rows(*, period: date, now: datetime | None = None) -> list[tuple[Check, ReconciliationNote | None]]:
+    """Every check with the operator's explanation of its difference, if it has one for this very
+    difference (a note explains an amount: if the figures move, the new difference needs its own)."""
+    notes = {(n.key, n.difference): n for n in ReconciliationNote.objects.filter(period=period)}
+    return [(c, notes.get((c.key, c.difference)) if c.difference else None) for c in reconcile(period=period, now=now)]
+
+
+def differences(*, period: date, now: datetime | None = None) -> list[tuple[Check, ReconciliationNote | None]]:
+    return [(c, note) for c, note in reconciliation_rows(period=period, now=now) if c.difference]
+
+
+def difference_explain(*, actor, period: date, key: str, difference: Decimal, reason: str) -> ReconciliationNote:
+    """The operator explains one difference (audited); the period can then close with it."""
+    reason = required_reason(reason)
+    if ReconciliationClose.objects.filter(period=period).exists():
+        raise Conflict("This period is closed.", code="period_closed")
+    match = next((c for c, _ in differences(period=period) if c.key == key and c.difference == difference), None)
+    if match is None:
+        raise ExchangeError.on_field("key", "not_found", "No such difference in this period (it may have changed).")
+    note, _ = ReconciliationNote.objects.update_or_create(
+        period=period, key=key, difference=difference, defaults={"reason": reason, "actor": actor}
+    )
+    audit_record(actor=actor, action="reconciliation.explain", organisation=match.organisation, target=key,
+                 detail={"period": f"{period:%Y-%m}", "difference": str(difference), "reason": reason})  # fmt: skip
+    return note
+
+
+@transaction.atomic
+def period_close(*, actor, period: date, now: datetime | None = None) -> ReconciliationClose:
+    """Close a period whose differences are all zero or explained; refused otherwise."""
+    now = now or timezone.now()
+    if period_bounds(period)[1] > now:
+        raise Conflict("The month has not ended yet.", code="period_open")
+    existing = ReconciliationClose.objects.filter(period=period).first()
+    if existing is not None:
+        return existing
+    open_ = [c for c, note in differences(period=period, now=now) if note is None]
+    if open_:
+        raise Conflict(
+            f"{len(open_)} difference(s) are neither zero nor explained.",
+            code="unexplained_differences",
+            fields={
+                "differences": [{"code": c.check, "detail": f"{c.organisation.slug}: {c.difference}"} for c in open_]
+            },
+        )
+    closed = ReconciliationClose.objects.create(period=period, closed_by=actor, closed_at=now)
+    audit_record(actor=actor, action="reconciliation.close", target=f"{period:%Y-%m}")
+    return closed
+
+
+def reconciliation_csv(*, period: date) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["organisation", "role", "check", "document", "expected", "actual", "difference", "cause",
+                     "resolution", "explanation"])  # fmt: skip
+    for c, note in reconciliation_rows(period=period):
+        writer.writerow([c.organisation.slug, c.role, c.check, c.document, c.expected, c.actual, c.difference,
+                         c.cause if c.difference else "", c.resolution if c.difference else "",
+                         note.reason if note else ""])  # fmt: skip
+    return out.getvalue()
