@@ -12,6 +12,7 @@ from accounts.selectors import user_is_operator
 from accounts.services import audit_record
 from config.errors import ExchangeError, NotAllowed, required_reason
 from settlement.models import CNY, BankTransferReference, JournalTransaction, Purpose
+from settlement.services.credit import credit_limit_of
 from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
 from settlement.services.retry import retry_on_serialization_failure
 
@@ -34,7 +35,7 @@ class Funds:
 def available_funds(*, organisation: Organisation, currency: str = CNY) -> Funds:
     cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH, currency=currency)
     holds = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS, currency=currency)
-    return Funds(currency, cash.balance + holds.balance, holds.balance, organisation.credit_limit)
+    return Funds(currency, cash.balance + holds.balance, holds.balance, credit_limit_of(organisation))
 
 
 def _require_operator(actor: User) -> None:

@@ -15,6 +15,7 @@ from config.bulk import bulk_insert
 from config.errors import Conflict, ExchangeError
 from settlement.locks import accounts_lock, hold_lock
 from settlement.models import CNY, Account, Hold, HoldStatus, JournalTransaction, Purpose
+from settlement.services.credit import credit_limit_of
 from settlement.services.ledger import Entry, Line, account_for, ledger_post, ledger_post_many, positive_amount
 from settlement.services.retry import retry_on_serialization_failure
 
@@ -67,7 +68,7 @@ def hold_place(
             source=f"hold:{hold.pk}",
             memo=f"Hold for {reference}",
             lines=[Line(cash, amount), Line(holds, -amount)],
-            floors={cash.pk: -organisation.credit_limit},
+            floors={cash.pk: -credit_limit_of(organisation)},
         )
         return HoldResult(hold, txn)
 
@@ -181,7 +182,7 @@ def funds_lock(*, organisation: Organisation, currency: str = CNY) -> Decimal:
     cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH, currency=currency)
     holds = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS, currency=currency)
     locked = accounts_lock([cash.pk, holds.pk])
-    return locked[cash.pk].balance + organisation.credit_limit
+    return locked[cash.pk].balance + credit_limit_of(organisation)
 
 
 def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decimal, str]]) -> list[Hold]:
@@ -210,6 +211,6 @@ def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decim
                 )  # fmt: skip
                 for hold in holds
             ],
-            floors={cash.pk: -organisation.credit_limit},
+            floors={cash.pk: -credit_limit_of(organisation)},
         )
         return holds

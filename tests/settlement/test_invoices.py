@@ -9,7 +9,13 @@ from django.db import IntegrityError, transaction
 from config.errors import ExchangeError
 from marketplace.services import OrderTerms, instrument_match, order_place
 from settlement.models import BillingProfile, Invoice, InvoiceLine, InvoiceStatus, Purpose
-from settlement.services import account_for, adjustment_post, bank_reference_for, bank_transfer_record
+from settlement.services import (
+    account_for,
+    adjustment_post,
+    available_funds,
+    bank_reference_for,
+    bank_transfer_record,
+)
 from settlement.services.invoices import (
     _next_number,
     credit_note_issue,
@@ -294,3 +300,31 @@ def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like
     detail = client.get(f"/statements/{s.pk}/").content.decode()
     assert "16128.00" in detail and "32256.00" in detail and "1612.80" in detail
     assert "Acme" not in detail  # the provider sees the charge, not who paid it
+
+
+def test_an_overdue_invoice_takes_the_credit_limit_away_until_it_is_paid(market):
+    from datetime import date
+
+    from django.utils import timezone
+
+    bolt = market["orgs"]["bolt"]
+    cash = balance(Purpose.BUYER_CASH, bolt)
+    bolt.credit_limit = Decimal("400000.00")
+    bolt.save(update_fields=["credit_limit"])
+    now = timezone.now()
+    overdue = Invoice.objects.create(
+        organisation=bolt, period=date(2026, 9, 1), number="INV-2026-900001", status="issued",
+        tax_rate=Decimal("0.06"), subtotal=Decimal("100.00"), tax=Decimal("6.00"), total=Decimal("106.00"),
+        issued_at=now - timedelta(days=20), due_at=now - timedelta(days=5),
+    )  # fmt: skip
+    code = market["instrument"].code
+    # a bid that needs the credit limit: 12.00 × 8 × 168 × 80 lots ≈ 1.29 M > prepaid funds of 1 M
+    big = OrderTerms(instrument=code, side="buy", type="limit", qty=8 * 80, tif="GTC", price=Decimal("12.00"))
+    assert available_funds(organisation=bolt).credit_limit == 0
+    with pytest.raises(ExchangeError) as exc:
+        order_place(actor=market["users"]["bolt"], organisation=bolt, terms=big, idempotency_key="big-1")
+    assert exc.value.code == "insufficient_funds"
+    Invoice.objects.filter(pk=overdue.pk).update(status="paid", paid=Decimal("106.00"), paid_at=now)
+    order = order_place(actor=market["users"]["bolt"], organisation=bolt, terms=big, idempotency_key="big-2")
+    assert cash == Decimal("1000000.00") and order.hold_id
+    assert -Decimal("400000.00") <= balance(Purpose.BUYER_CASH, bolt) < 0  # into the credit limit again
