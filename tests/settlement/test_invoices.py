@@ -328,3 +328,26 @@ def test_an_overdue_invoice_takes_the_credit_limit_away_until_it_is_paid(market)
     order = order_place(actor=market["users"]["bolt"], organisation=bolt, terms=big, idempotency_key="big-2")
     assert cash == Decimal("1000000.00") and order.hold_id
     assert -Decimal("400000.00") <= balance(Purpose.BUYER_CASH, bolt) < 0  # into the credit limit again
+
+
+def test_the_operator_sets_tax_exemption_in_the_admin_and_issued_invoices_are_read_only(market, client, operator):
+    from accounts.models import AuditEvent
+    from tests.conftest import sign_in
+
+    operator.is_staff = operator.is_superuser = True  # as tests/catalog/test_admin.py's staff operator
+    operator.save()
+    sign_in(client, operator)
+    acme = market["orgs"]["acme"]
+    r = client.post("/admin/settlement/billingprofile/add/", {"organisation": acme.pk, "legal_name": "Acme AI Ltd.",
+                    "tax_id": "91310000X", "address": "", "email": "", "tax_exempt": "on"})  # fmt: skip
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    assert BillingProfile.objects.get(organisation=acme).tax_exempt
+    assert AuditEvent.objects.filter(action="admin.billingprofile.add").exists()
+    trade(market)
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    assert invoice.tax == 0
+    assert client.get(f"/admin/settlement/invoice/{invoice.pk}/change/").status_code == 200
+    client.post(f"/admin/settlement/invoice/{invoice.pk}/change/", {"total": "1.00"})
+    invoice.refresh_from_db()
+    assert invoice.total == Decimal("16176.38")
