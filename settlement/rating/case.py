@@ -60,7 +60,7 @@ class _Reader:
 
     def fields(self, data: Any, field: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> bool:
         if not isinstance(data, dict):
-            self.problem(field or "case", "invalid", "an object")
+            self.problem(field, "invalid", "an object")
             return False
         prefix = f"{field}." if field else ""
         for name in sorted(set(data) - set(required) - set(optional)):
@@ -217,12 +217,14 @@ def _records(read: _Reader, data: Any, meter: str | None) -> list[UsageRecord]:
             continue
         record_id = read.text(item, "record_id", f"{field}.record_id")
         meter_given = read.text(item, "meter", f"{field}.meter")
+        if meter_given is not None and meter is not None and meter_given != meter:
+            read.problem(f"{field}.meter", "wrong_meter", f"this class is metered in {meter}, not {meter_given}")
         quantity = read.decimal(item, "quantity", f"{field}.quantity")
         start, end = read.time(item, "start", f"{field}.start"), read.time(item, "end", f"{field}.end")
         ordered = read.interval(start, end, field)
         if None not in (record_id, meter_given, quantity) and ordered:
             parsed.append((index, UsageRecord(record_id, meter_given, quantity, start, end)))
-    kept, problems = records_problems(parsed, meter=meter)
+    kept, problems = records_problems(parsed, meter=None)  # the meters are checked above
     read.problems.extend(problems)
     return kept
 
