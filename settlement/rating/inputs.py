@@ -25,6 +25,7 @@ HOUR_US = 3600 * SECOND_US
 DAY_US = 24 * HOUR_US
 LOCAL_OFFSET_US = 8 * HOUR_US
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 TOU_MULTIPLIERS: Mapping[str, Decimal] = MappingProxyType(
     {"peak": Decimal("1.50"), "flat": Decimal("1.00"), "valley": Decimal("0.50")}
@@ -35,8 +36,7 @@ def instant_us(moment: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (UTC)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("times carry an offset")
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * SECOND_US + delta.microseconds
+    return (moment - _EPOCH) // _ONE_US
 
 
 def instant_datetime(us: int) -> datetime:

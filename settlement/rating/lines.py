@@ -38,17 +38,14 @@ class TimeLine:
 @dataclass(frozen=True)
 class VolumeLine:
     """A per-volume charge (§6.2): one product's slices of one time-of-use kind and one tier.
-    ``hours`` is exact; ``amount`` is the half-up rounded sum of the slices' amounts."""
+    ``hours``, their unit-hours, half-up to 6 places as shown; ``amount``, the half-up rounded
+    sum of the slices' exact amounts."""
 
     product: str
     tou: str
     discount: Decimal
-    hours: Fraction
+    hours: Decimal
     amount: Decimal
-
-    @property
-    def hours_shown(self) -> Decimal:
-        return round_half_up(self.hours, HOURS_PLACES)
 
 
 Line = TimeLine | VolumeLine
@@ -83,7 +80,7 @@ def line_json(line: Line, *, product: bool = False) -> dict:
         out = {
             "tou": line.tou,
             "discount": _money(line.discount),
-            "hours": format(line.hours_shown, "f"),
+            "hours": format(line.hours, "f"),
             "amount": _money(line.amount),
         }
     return {"product": line.product, **out} if product else out

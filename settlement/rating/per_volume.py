@@ -41,7 +41,7 @@ from settlement.rating.inputs import (
     UsageRecord,
     VolumeTier,
 )
-from settlement.rating.lines import VolumeLine, round_half_up
+from settlement.rating.lines import HOURS_PLACES, VolumeLine, round_half_up
 
 UNIT_SECONDS_PER_HOUR = 3600
 
@@ -84,10 +84,11 @@ class VolumeUsage:
 
     def add_many(self, rows: Iterable[tuple[int, int, int | Decimal | Fraction]]) -> None:
         """Add records given as ``(start µs, end µs, quantity)``; each is cut at block edges and
-        at the period's bounds, and only its slices inside the period count."""
-        whole, parts, runs, cut = self._whole, self._parts, self._runs, self._add_cut
+        at the period's bounds, and only its slices inside the period count, each with
+        ``quantity × slice length / record length``."""
+        whole, parts, runs = self._whole, self._parts, self._runs
         period_start, period_end = self._start, self._end
-        for start, end, quantity in rows:
+        for start, end, quantity in rows:  # the hot loop: integers, locals, no calls on the usual path
             if quantity.__class__ is int:
                 numerator, denominator = quantity, 1
             else:
@@ -99,32 +100,37 @@ class VolumeUsage:
             into_day = (start + LOCAL_OFFSET_US) % DAY_US
             run_start, run_end = runs[into_day // HOUR_US]
             midnight = start - into_day
-            if start >= period_start and end <= midnight + run_end:  # the record lies in one block
+            if end <= midnight + run_end and start >= period_start:  # the record lies in one block
                 if denominator == 1:
                     whole[midnight + run_start] += numerator
                 else:
                     parts[midnight + run_start, denominator] += numerator
-            else:
-                cut(start, end, numerator, denominator)
-
-    def _add_cut(self, start: int, end: int, numerator: int, denominator: int) -> None:
-        """A record over more than one block, or over a period bound: each slice inside the
-        period gets ``quantity × slice length / record length``."""
-        whole, parts, runs = self._whole, self._parts, self._runs
-        per = denominator * (end - start)
-        moment, stop = max(start, self._start), min(end, self._end)
-        while moment < stop:
-            into_day = (moment + LOCAL_OFFSET_US) % DAY_US
-            run_start, run_end = runs[into_day // HOUR_US]
-            midnight = moment - into_day
-            slice_end = min(stop, midnight + run_end)
-            share = numerator * (slice_end - moment)
-            common = gcd(share, per)
-            if common == per:
-                whole[midnight + run_start] += share // per
-            else:
-                parts[midnight + run_start, per // common] += share // common
-            moment = slice_end
+                continue
+            # cut: the slices inside the period, block by block
+            per = denominator * (end - start)
+            if start < period_start:
+                start = period_start
+                into_day = (start + LOCAL_OFFSET_US) % DAY_US
+                run_start, run_end = runs[into_day // HOUR_US]
+                midnight = start - into_day
+            if end > period_end:
+                end = period_end
+            while True:
+                slice_end = midnight + run_end
+                if slice_end > end:
+                    slice_end = end
+                share = numerator * (slice_end - start)
+                if share % per:
+                    common = gcd(share, per)
+                    parts[midnight + run_start, per // common] += share // common
+                else:
+                    whole[midnight + run_start] += share // per
+                if slice_end == end:
+                    break
+                start = slice_end
+                into_day = (start + LOCAL_OFFSET_US) % DAY_US
+                run_start, run_end = runs[into_day // HOUR_US]
+                midnight = start - into_day
 
     def merge(self, other: "VolumeUsage") -> None:
         """Add another usage of the same tariff and period into this one."""
@@ -136,7 +142,9 @@ class VolumeUsage:
             self._parts[key] += value
 
     def blocks(self) -> list[tuple[int, Fraction]]:
-        """``(block start µs, exact unit-seconds)`` in time order, empty blocks left out."""
+        """``(block start µs, exact unit-seconds)`` in time order, empty blocks left out. Exact
+        sums of many shares with different denominators can have thousands of digits: ``lines``
+        avoids them when it can."""
         totals: dict[int, Fraction] = {start: Fraction(value) for start, value in self._whole.items()}
         by_block: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
         for (start, denominator), numerator in self._parts.items():
@@ -145,14 +153,40 @@ class VolumeUsage:
             totals[start] = totals.get(start, Fraction(0)) + fraction_sum(terms)
         return sorted((start, total) for start, total in totals.items() if total)
 
+    def bounded_blocks(self) -> list[tuple[int, int, int]]:
+        """``(block start µs, low, high)`` in time order: each block's exact unit-seconds × SCALE
+        lies in [low, high], both integers; ``low == high`` when every share was whole at that
+        scale, and ``high > 0`` only when the block holds some use."""
+        low: defaultdict[int, int] = defaultdict(int)
+        slack: defaultdict[int, int] = defaultdict(int)
+        for start, value in self._whole.items():
+            low[start] += value * SCALE
+        for (start, denominator), numerator in self._parts.items():
+            quotient, remainder = divmod(numerator * SCALE, denominator)
+            low[start] += quotient
+            if remainder:
+                slack[start] += 1
+        return sorted((start, value, value + slack[start]) for start, value in low.items() if value + slack[start])
+
     def lines(self, *, product: Product, tiers: tuple[VolumeTier, ...] = VOLUME_TIERS) -> list[VolumeLine]:
-        return volume_lines_from_blocks(product=product, blocks=self.blocks(), tariff=self.tariff, tiers=tiers)
+        """The usage's lines: rated on each block's sum bounded to 10⁻⁴⁰ unit-seconds, which
+        gives the exact lines whenever no tier cut, shown hour or amount is within that of a
+        rounding or tier edge (it never is unless it is exactly on one); otherwise on the exact
+        sums."""
+        lines = _lines(product, self.bounded_blocks(), tariff=self.tariff, tiers=tiers, unit=SCALE)
+        if lines is None:
+            exact = [(start, total, total) for start, total in self.blocks()]
+            lines = _lines(product, exact, tariff=self.tariff, tiers=tiers, unit=1)
+        return lines
+
+
+SCALE = 10**40  # the fixed point of VolumeUsage.bounded_blocks, in unit-seconds
 
 
 def fraction_sum(terms: Iterable[tuple[int, int]]) -> Fraction:
     """The exact sum of ``numerator / denominator`` terms: terms of one denominator are added as
-    integers first, then the few sums are added pairwise as a balanced tree, so denominators
-    grow as slowly as they can."""
+    integers first, then the sums pairwise as a balanced tree, so denominators grow as slowly as
+    they can."""
     by_denominator: defaultdict[int, int] = defaultdict(int)
     for numerator, denominator in terms:
         by_denominator[denominator] += numerator
@@ -163,6 +197,69 @@ def fraction_sum(terms: Iterable[tuple[int, int]]) -> Fraction:
             pairs.append(values[-1])
         values = pairs
     return values[0] if values else Fraction(0)
+
+
+def _tiers_check(tiers: tuple[VolumeTier, ...]) -> None:
+    if not tiers or tiers[0].from_hours != 0 or any(a.from_hours >= b.from_hours for a, b in pairwise(tiers)):
+        raise ValueError("tiers start at 0 unit-hours and rise")
+
+
+def _walk(blocks, *, tariff: Tariff, tiers: tuple[VolumeTier, ...], unit) -> dict | None:
+    """Take ``(start, low, high)`` blocks in time order through the cumulative tiers, cutting a
+    block where the cumulative reaches a tier's bound: ``{(kind, tier): (low, high)}``, the
+    unit-seconds × ``unit`` each line receives. Exact values have ``low == high``; with bounds,
+    None when a tier cut cannot be told for certain."""
+    uppers = [Fraction(t.from_hours) * UNIT_SECONDS_PER_HOUR * unit for t in tiers[1:]]
+    if unit != 1 and any(u.denominator != 1 for u in uppers):
+        return None  # a bound off the fixed point: rate exactly
+    received: dict[tuple[str, int], tuple] = {}
+    low_sum = high_sum = 0  # the cumulative, bounded
+    tier, last = 0, len(uppers)
+    for start, low, high in blocks:
+        kind = tariff.kind_at(start)
+        while high:
+            while tier < last and low_sum >= uppers[tier]:
+                tier += 1
+            if tier < last and high_sum >= uppers[tier]:
+                return None  # the cumulative may or may not have reached the bound
+            if tier == last or high <= uppers[tier] - high_sum:  # all of it in this tier
+                taken_low, taken_high, low, high = low, high, 0, 0
+                low_sum, high_sum = low_sum + taken_low, high_sum + taken_high
+            elif low > uppers[tier] - low_sum:  # past the bound for certain: cut there
+                taken_low, taken_high = uppers[tier] - high_sum, uppers[tier] - low_sum
+                low, high = low - taken_high, high - taken_low
+                low_sum = high_sum = uppers[tier]  # the cumulative is now exactly the bound
+            else:
+                return None
+            got_low, got_high = received.get((kind, tier), (0, 0))
+            received[kind, tier] = (got_low + taken_low, got_high + taken_high)
+    return received
+
+
+def _lines(product: Product, blocks, *, tariff: Tariff, tiers: tuple[VolumeTier, ...], unit) -> list[VolumeLine] | None:
+    """The lines of bounded or exact blocks, or None if a bound leaves a line's tier, shown
+    hours or amount uncertain. ``amount = half-up(Σ hours × list price × multiplier × (1 −
+    discount))``, hours shown half-up to 6 places; ordered by kind, then tier."""
+    if product.billing != PER_VOLUME:
+        raise ValueError(f"{product.code} is billed {product.billing}, not per volume")
+    _tiers_check(tiers)
+    received = _walk(blocks, tariff=tariff, tiers=tiers, unit=unit)
+    if received is None:
+        return None
+    price = Fraction(product.list_price)
+    lines = []
+    for kind, tier in sorted(received):
+        discount = tiers[tier].discount
+        rate = price * Fraction(tariff.multipliers[kind]) * (1 - Fraction(discount))
+        shown = set()
+        for bound in set(received[kind, tier]):
+            hours = Fraction(bound) / (UNIT_SECONDS_PER_HOUR * unit)
+            shown.add((round_half_up(hours, HOURS_PLACES), round_half_up(hours * rate, 2)))
+        if len(shown) != 1:
+            return None
+        ((hours, amount),) = shown
+        lines.append(VolumeLine(product.code, kind, discount, hours, amount))
+    return lines
 
 
 def volume_lines_from_blocks(
@@ -179,38 +276,14 @@ def volume_lines_from_blocks(
     the cumulative unit-hours reach a tier's bound, and makes one line per (period kind, tier)
     that received unit-hours: ``amount = half-up(Σ hours × list price × multiplier × (1 −
     discount))``, ordered by kind, then tier."""
-    if product.billing != PER_VOLUME:
-        raise ValueError(f"{product.code} is billed {product.billing}, not per volume")
-    if not tiers or tiers[0].from_hours != 0 or any(a.from_hours >= b.from_hours for a, b in pairwise(tiers)):
-        raise ValueError("tiers start at 0 unit-hours and rise")
     by_start: dict[int, Fraction] = {}
     for start, quantity in blocks:
         quantity = Fraction(quantity)
         if quantity < 0:
             raise ValueError("no block has a negative quantity")
         by_start[start] = by_start.get(start, Fraction(0)) + quantity
-    # tier bounds in unit-seconds: tier i holds cumulative [bounds[i], bounds[i + 1])
-    uppers = [Fraction(t.from_hours) * UNIT_SECONDS_PER_HOUR for t in tiers[1:]]
-    received: defaultdict[tuple[str, int], Fraction] = defaultdict(Fraction)
-    cumulative, tier = Fraction(0), 0
-    for start in sorted(by_start):
-        left, kind = by_start[start], tariff.kind_at(start)
-        while left:
-            while tier < len(uppers) and cumulative >= uppers[tier]:
-                tier += 1
-            room = uppers[tier] - cumulative if tier < len(uppers) else left
-            taken = left if left <= room else room
-            received[kind, tier] += taken
-            cumulative += taken
-            left -= taken
-    price = Fraction(product.list_price)
-    lines = []
-    for kind, tier in sorted(received):
-        hours = received[kind, tier] / UNIT_SECONDS_PER_HOUR
-        discount = tiers[tier].discount
-        exact = hours * price * Fraction(tariff.multipliers[kind]) * (1 - Fraction(discount))
-        lines.append(VolumeLine(product.code, kind, discount, hours, round_half_up(exact, 2)))
-    return lines
+    exact = [(start, by_start[start], by_start[start]) for start in sorted(by_start) if by_start[start]]
+    return _lines(product, exact, tariff=tariff, tiers=tiers, unit=1)
 
 
 def volume_lines(

@@ -298,10 +298,41 @@ def test_a_record_over_a_time_of_use_boundary_is_cut_in_proportion_to_time():
 
 def test_slice_quantities_stay_exact_fractions():
     # 1 unit-second over 3 s, 1 s before 07:00 local (valley) and 2 s after (flat)
-    records = [UsageRecord("r", "gpu_seconds", Decimal(1), utc("2026-12-01T22:59:59Z"), utc("2026-12-01T23:00:02Z"))]
-    lines = volume_lines(product=product(), records=records, tariff=TARIFFS["GS"], period=DECEMBER)
-    assert {(x.tou, x.hours) for x in lines} == {("valley", Fraction(1, 3 * 3600)), ("flat", Fraction(2, 3 * 3600))}
-    assert [x.hours_shown for x in lines] == [Decimal("0.000185"), Decimal("0.000093")]
+    usage = VolumeUsage(tariff=TARIFFS["GS"], period=DECEMBER)
+    usage.add(instant_us(utc("2026-12-01T22:59:59Z")), instant_us(utc("2026-12-01T23:00:02Z")), 1)
+    assert [q for _, q in usage.blocks()] == [Fraction(1, 3), Fraction(2, 3)]
+    assert [(x.tou, x.hours) for x in usage.lines(product=product())] == [
+        ("flat", Decimal("0.000185")),
+        ("valley", Decimal("0.000093")),
+    ]
+
+
+def test_exact_shares_decide_a_tie_that_bounded_sums_cannot():
+    """A third and two thirds of a unit-second make exactly one, in valley hours at 36.00 × 0.5:
+    exactly half a fen, which rounds up. Sums bounded at 10⁻⁴⁰ straddle the tie, so the engine
+    rates on the exact sums."""
+    usage = VolumeUsage(tariff=TARIFFS["GS"], period=DECEMBER)
+    usage.add(instant_us(utc("2026-12-01T22:59:59Z")), instant_us(utc("2026-12-01T23:00:02Z")), 1)  # 1/3 before 07:00
+    usage.add(instant_us(utc("2026-12-02T02:59:59Z")), instant_us(utc("2026-12-02T03:00:02Z")), 1)  # 2/3 after 11:00
+    low = sum(b[1] for b in usage.bounded_blocks() if TARIFFS["GS"].kind_at(b[0]) == "valley")
+    assert low < 10**40  # the lower bound alone would round down
+    valley = [x for x in usage.lines(product=product(price="36.00")) if x.tou == "valley"]
+    assert [(x.hours, x.amount) for x in valley] == [(Decimal("0.000278"), Decimal("0.01"))]
+
+
+def test_a_cumulative_exactly_on_a_tier_bound_through_fractional_shares():
+    """3,599,999 unit-seconds and a third in valley hours, two thirds in flat: exactly 1,000
+    unit-hours, so the peak hour after them is all in the 5 % tier. Bounded sums cannot tell
+    whether the bound was reached; exact ones can."""
+    usage = VolumeUsage(tariff=TARIFFS["GS"], period=DECEMBER)
+    usage.add(instant_us(utc("2026-11-30T21:00:00Z")), instant_us(utc("2026-11-30T22:00:00Z")), 3_599_999)
+    usage.add(instant_us(utc("2026-11-30T22:59:59Z")), instant_us(utc("2026-11-30T23:00:02Z")), 1)
+    usage.add(instant_us(utc("2026-12-01T00:00:00Z")), instant_us(utc("2026-12-01T01:00:00Z")), 3600)
+    assert [(x.tou, x.discount, x.hours, x.amount) for x in usage.lines(product=product())] == [
+        ("flat", Decimal("0.00"), Decimal("0.000185"), Decimal("0.00")),
+        ("peak", Decimal("0.05"), Decimal("1.000000"), Decimal("8.98")),
+        ("valley", Decimal("0.00"), Decimal("999.999815"), Decimal("3150.00")),
+    ]
 
 
 def utc(text: str) -> datetime:
