@@ -5,14 +5,21 @@ its small result:
 
 1. ``VolumeUsage`` cuts each record at the period's bounds and at the edges of time-of-use
    *blocks* and adds each slice's exact share of the quantity to its block. A block is a run of
-   local hours of one period kind within one local day (a day of the "vvvvvvvfppp…" tariff has
-   six or so); blocks never cross local midnight, so the period's bounds (local midnights) are
-   block edges too. Instants are integer microseconds; a record inside one block (the usual
+   local hours of one period kind within one local day (a day of the GS tariff has eight);
+   blocks never cross local midnight, so the period's bounds (local midnights) are block edges
+   too. Instants are integer microseconds; a record inside one block (the usual
    case) costs a few integer operations, and a share is only a fraction when a cut record's
    quantity is not a whole multiple of its length.
-2. ``volume_lines_from_blocks`` walks the blocks in time order through the cumulative
-   unit-hour tiers, cutting a block at a tier boundary, and sums the pieces by (period kind,
-   tier) into lines.
+2. ``VolumeUsage.lines`` (or ``volume_lines_from_blocks``, for block sums made elsewhere)
+   walks the blocks in time order through the cumulative unit-hour tiers, cutting a block at a
+   tier boundary, and sums the pieces by (period kind, tier) into lines.
+
+Exact without the cost of exact: a block's sum of shares with many different denominators is a
+fraction with thousands of digits. ``VolumeUsage.lines`` first rates on each block's sum bounded
+between two integers at a fixed point of 10⁻⁴⁰ unit-seconds, carrying the bounds through the
+tier walk and into each line: when both bounds give the same tier cuts, shown hours and amounts,
+so does the exact sum between them. Only when a bound straddles an edge (in practice: an exact
+sum lying exactly on a tier bound or a half fen) does it rate on the exact fractions.
 
 Why blocks suffice: slices are taken in order of their start instant, and every slice lies
 inside one block, so all slices of an earlier block come before all slices of a later one; a
@@ -44,6 +51,7 @@ from settlement.rating.inputs import (
 from settlement.rating.lines import HOURS_PLACES, VolumeLine, round_half_up
 
 UNIT_SECONDS_PER_HOUR = 3600
+SCALE = 10**40  # the fixed point of VolumeUsage.bounded_blocks, in unit-seconds
 
 
 def _day_runs(kinds: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -169,18 +177,13 @@ class VolumeUsage:
         return sorted((start, value, value + slack[start]) for start, value in low.items() if value + slack[start])
 
     def lines(self, *, product: Product, tiers: tuple[VolumeTier, ...] = VOLUME_TIERS) -> list[VolumeLine]:
-        """The usage's lines: rated on each block's sum bounded to 10⁻⁴⁰ unit-seconds, which
-        gives the exact lines whenever no tier cut, shown hour or amount is within that of a
-        rounding or tier edge (it never is unless it is exactly on one); otherwise on the exact
-        sums."""
+        """The usage's lines, equal to those of the exact block sums: rated on the bounded sums
+        when they settle every tier cut, shown hours and amount, else on the exact ones."""
         lines = _lines(product, self.bounded_blocks(), tariff=self.tariff, tiers=tiers, unit=SCALE)
         if lines is None:
             exact = [(start, total, total) for start, total in self.blocks()]
             lines = _lines(product, exact, tariff=self.tariff, tiers=tiers, unit=1)
         return lines
-
-
-SCALE = 10**40  # the fixed point of VolumeUsage.bounded_blocks, in unit-seconds
 
 
 def fraction_sum(terms: Iterable[tuple[int, int]]) -> Fraction:
