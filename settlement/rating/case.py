@@ -13,6 +13,7 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from settlement.rating.checks import CaseError, Problem, records_problems, reservations_problems
@@ -33,6 +34,10 @@ from settlement.rating.per_time import time_lines
 from settlement.rating.per_volume import volume_lines
 
 PRICE_PLACES = 4  # §1: unit prices have up to 4 decimals
+# Any decimal in a case: a sanity bound, so that no field can make the exact arithmetic huge
+# (10^18 unit-seconds are 30 million GPU-years; "1e-999999" would be a million-digit fraction).
+DECIMAL_LIMIT = 10**18
+MAX_PLACES = 12
 _CASE_FIELDS = ("period", "region", "tax_rate", "product")
 _PRODUCT_FIELDS = ("code", "billing", "list_price")
 _RECORD_FIELDS = ("record_id", "meter", "quantity", "start", "end")
@@ -97,7 +102,11 @@ class _Reader:
             self.problem(field, "invalid", "a finite decimal")
         elif number < 0:
             self.problem(field, "out_of_range", "not negative")
-        elif places is not None and number != number.quantize(Decimal(1).scaleb(-places)):
+        elif number >= DECIMAL_LIMIT:
+            self.problem(field, "out_of_range", f"less than {DECIMAL_LIMIT:,}")
+        elif number and number.as_tuple().exponent < -MAX_PLACES:
+            self.problem(field, "invalid", f"at most {MAX_PLACES} decimal places")
+        elif places is not None and (Fraction(number) * 10**places).denominator != 1:
             self.problem(field, "invalid", f"at most {places} decimal places")
         else:
             return number
@@ -162,22 +171,24 @@ def case_read(data: Any, *, meters: Mapping[str, str], regions: Container[str]) 
     tax_rate = read.decimal(data, "tax_rate", "tax_rate")
     if tax_rate is not None and tax_rate > 1:
         read.problem("tax_rate", "out_of_range", "a fraction, at most 1 (0.06 is 6 %)")
-    product = _product(read, data.get("product"), meters)
+    product = _product(read, data["product"], meters) if "product" in data else None
     records: list[UsageRecord] = []
     reservations: list[Reservation] = []
-    if billing == PER_VOLUME:
+    if billing == PER_VOLUME and "records" in data:
         # with an unknown class the records are still checked, all but their meter
-        records = _records(read, data.get("records"), meters.get(_resource_class(data)))
-    elif billing == PER_TIME:
-        reservations = _reservations(read, data.get("reservations"))
+        records = _records(read, data["records"], meters.get(_resource_class(data)))
+    elif billing == PER_TIME and "reservations" in data:
+        reservations = _reservations(read, data["reservations"])
     if read.problems:
         raise CaseError(read.problems)
+    # every field was read, or there would be a problem
     return RatingCase(period, region, tax_rate, product, tuple(records), tuple(reservations))
 
 
 def _billing(data: Any) -> str | None:
     product = data.get("product") if isinstance(data, dict) else None
-    return product.get("billing") if isinstance(product, dict) else None
+    billing = product.get("billing") if isinstance(product, dict) else None
+    return billing if isinstance(billing, str) else None
 
 
 def _resource_class(data: dict) -> str | None:
@@ -186,9 +197,7 @@ def _resource_class(data: dict) -> str | None:
 
 
 def _product(read: _Reader, data: Any, meters: Mapping[str, str]) -> Product | None:
-    if data is None:
-        return None
-    billing = data.get("billing") if isinstance(data, dict) else None
+    billing = _billing({"product": data})
     if not read.fields(data, "product", (*_PRODUCT_FIELDS, *(("minimum_minutes",) if billing == PER_TIME else ()))):
         return None
     code = read.text(data, "code", "product.code")
@@ -205,8 +214,6 @@ def _product(read: _Reader, data: Any, meters: Mapping[str, str]) -> Product | N
 
 
 def _records(read: _Reader, data: Any, meter: str | None) -> list[UsageRecord]:
-    if data is None:
-        return []
     if not isinstance(data, list):
         read.problem("records", "invalid", "a list of usage records")
         return []
@@ -230,8 +237,6 @@ def _records(read: _Reader, data: Any, meter: str | None) -> list[UsageRecord]:
 
 
 def _reservations(read: _Reader, data: Any) -> list[Reservation]:
-    if data is None:
-        return []
     if not isinstance(data, list):
         read.problem("reservations", "invalid", "a list of reservations")
         return []

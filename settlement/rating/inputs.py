@@ -163,6 +163,8 @@ class UsageRecord:
     end: datetime
 
     def __post_init__(self):
+        if not isinstance(self.record_id, str) or not self.record_id:
+            raise ValueError("a record_id is a non-empty string")
         if not isinstance(self.quantity, Decimal) or not self.quantity.is_finite() or self.quantity < 0:
             raise ValueError("the quantity is a finite, non-negative decimal")
         if instant_us(self.end) <= instant_us(self.start):
@@ -184,6 +186,8 @@ class Reservation:
     end: datetime
 
     def __post_init__(self):
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError("a reservation id is a non-empty string")
         if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
             raise ValueError("units are a whole number, at least 1")
         if instant_us(self.end) <= instant_us(self.start):

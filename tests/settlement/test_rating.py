@@ -515,6 +515,22 @@ def test_case_level_problems(change, expected_problems):
     assert problems({**volume_case(), **change}) == expected_problems
 
 
+@pytest.mark.parametrize(
+    ("quantity", "code"),
+    [("1e18", "out_of_range"), ("1e-13", "invalid"), ("NaN", "invalid"), ("lots", "invalid"), (True, "invalid")],
+)
+def test_a_quantity_is_a_sane_decimal(quantity, code):
+    case = volume_case(record("2026-12-01T00:00:00Z", "2026-12-01T01:00:00Z", 1))
+    case["records"][0]["quantity"] = quantity
+    assert problems(case) == {("records[0].quantity", code)}
+
+
+def test_a_product_or_its_records_that_are_not_objects_are_invalid():
+    assert problems({**volume_case(), "product": None}) == {("product", "invalid")}
+    assert problems({**volume_case(), "records": None}) == {("records", "invalid")}
+    assert problems(volume_case("r1")) == {("records[0]", "invalid")}
+
+
 def test_a_file_that_is_not_json_is_invalid():
     assert problems("{not json") == {("", "not_json")}
     assert problems('{"tax_rate": NaN}') == {("", "not_json")}

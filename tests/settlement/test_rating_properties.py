@@ -3,9 +3,12 @@ model (every record cut at every local hour, every slice walked through the tier
 slice amounts summed), its lines do not depend on the order of the records nor on how a record
 is cut into consecutive parts, it conserves unit-hours, and no amount is ever negative."""
 
+import copy
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,20 +17,29 @@ from settlement.rating import (
     PER_TIME,
     PER_VOLUME,
     VOLUME_TIERS,
+    CaseError,
     Product,
     Reservation,
     UsageRecord,
     VolumeTier,
     VolumeUsage,
+    case_loads,
+    case_rate,
     instant_us,
     period_parse,
     rating_total,
+    reference_meters,
+    reference_tariffs,
     tariff_make,
     time_lines,
     volume_lines,
     volume_lines_from_blocks,
 )
 
+DATA = Path(__file__).resolve().parents[2] / "data"
+EXAMPLES = DATA / "standards" / "examples"
+TARIFFS = reference_tariffs(json.loads((DATA / "regions.json").read_text(encoding="utf-8")))
+METERS = reference_meters(json.loads((DATA / "resource-classes.json").read_text(encoding="utf-8")))
 HOUR = 3_600_000_000
 SECOND = 1_000_000
 PERIOD = period_parse("2026-12")
@@ -239,3 +251,54 @@ def test_per_time_lines_bill_at_least_the_used_minutes_and_never_a_negative_amou
         assert x.minutes == minimum or (x.minutes - 1) * 60 * SECOND < used  # and no more
         assert x.amount >= 0
         assert x.amount == fen_half_up(Fraction(price) * x.units * x.minutes / 60)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from(["", "1.5", "-1", "NaN", "1e30"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+EXAMPLE_CASES = [
+    json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted(EXAMPLES.glob("*.json"))
+    if not path.name.endswith(".expected.json")
+]
+
+
+def mutate(case, path, value):
+    """The case with the field at ``path`` (keys and indices, followed while they lead into
+    a non-empty object or list) replaced by ``value``."""
+    case = copy.deepcopy(case)
+    node = case
+    for step in path[:-1]:
+        child = node[key_in(node, step)] if isinstance(node, list) else node.get(key_in(node, step))
+        if not isinstance(child, dict | list) or not child:
+            break
+        node = child
+    node[key_in(node, path[-1])] = value
+    return case
+
+
+def key_in(node, step):
+    if isinstance(node, list):
+        return step % len(node) if isinstance(step, int) else 0
+    if isinstance(step, str):
+        return step
+    return sorted(node)[step % len(node)] if node else "x"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(EXAMPLE_CASES),
+    st.lists(st.sampled_from(["records", "reservations", "product", 0, 1, 2, 3, 4, "x"]), min_size=1, max_size=4),
+    json_values,
+)
+def test_a_case_is_either_rated_or_refused_with_named_problems(case, path, value):
+    """Whatever a field holds, reading a case answers a case or CaseError, never another error."""
+    text = json.dumps(mutate(case, path, value))
+    try:
+        rating_case = case_loads(text, meters=METERS, regions=TARIFFS)
+    except CaseError as exc:
+        assert exc.problems and all(p.code for p in exc.problems)
+        return
+    case_rate(rating_case, tariff=TARIFFS[rating_case.region])
