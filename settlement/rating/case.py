@@ -3,7 +3,8 @@ self-contained, read, checked, rated and written back.
 
 Reading is strict: every field of the format is required where the format has it, nothing else
 is accepted (a misspelt ``minimum_minute`` is an error, not a silently missing minimum), decimals
-are JSON strings or integers (never binary floats), times are ISO 8601 with an offset. Every
+are JSON strings or numbers read as the exact decimals they spell (never binary floats), times
+are ISO 8601 with an offset. Every
 problem found is reported, each naming its field and a reason code, and an invalid case is not
 rated at all.
 """

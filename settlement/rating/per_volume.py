@@ -273,9 +273,9 @@ def volume_lines_from_blocks(
     tiers: tuple[VolumeTier, ...] = VOLUME_TIERS,
 ) -> list[VolumeLine]:
     """Rate pre-sliced usage: ``blocks`` are ``(start µs, unit-seconds)`` of one product in one
-    period, each the exact sum of slices lying in one interval of time of one period kind (a
-    ``VolumeUsage`` block, or a finer interval such as a local hour); blocks with one start are
-    added together. Walks them in time order through the cumulative tiers, cutting a block where
+    period, each the exact sum of the slices lying in one interval of time of one period kind,
+    the intervals not overlapping (``VolumeUsage`` blocks, or all local hours, say); pairs with
+    one start are added together. Walks them in time order through the cumulative tiers, cutting a block where
     the cumulative unit-hours reach a tier's bound, and makes one line per (period kind, tier)
     that received unit-hours: ``amount = half-up(Σ hours × list price × multiplier × (1 −
     discount))``, ordered by kind, then tier."""
