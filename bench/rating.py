@@ -19,6 +19,7 @@ Usage: .venv/bin/python bench/rating.py [--records 1000000] [--rounds 3] [--no-w
 """
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -110,6 +111,7 @@ def main():
             times[name].append(seconds)
             cpu[name].append(cpu_seconds)
             results[name] = lines
+    load = os.getloadavg()[0]
     if results["whole"] != results["typed"]:
         sys.exit("the typed path rated the same records differently")
 
@@ -119,22 +121,23 @@ def main():
         "typed": "`volume_lines` on `UsageRecord`s (datetimes, Decimal)",
     }
     table = [
-        "| path | records/s | wall s (median) | range, s | CPU s | lines | subtotal of lines |",
-        "|---|---|---|---|---|---|---|",
+        "| path | records/s (wall) | wall s (median) | range, s | CPU s | records/s (CPU) | lines | subtotal |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in runs:
-        median = statistics.median(times[name])
+        median, cpu_median = statistics.median(times[name]), statistics.median(cpu[name])
         subtotal = sum(line.amount for line in results[name])
         table.append(
             f"| {labels[name]} | {args.records / median:,.0f} | {median:.2f} | "
-            f"{min(times[name]):.2f}–{max(times[name]):.2f} | {statistics.median(cpu[name]):.2f} | "
+            f"{min(times[name]):.2f}–{max(times[name]):.2f} | {cpu_median:.2f} | {args.records / cpu_median:,.0f} | "
             f"{len(results[name])} | {subtotal:,} |"
         )
         print(table[-1])
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; one process; {args.records:,} usage records "
         f"of one product (seed {args.seed}) starting over December 2026 and the day before, 1 minute to 4 hours "
-        f"long (about {cut:,} cross a time-of-use or period boundary); median of {args.rounds} rounds.",
+        f"long (about {cut:,} cross a time-of-use or period boundary); median of {args.rounds} rounds. "
+        f"Load average {load:.1f} at the end of the run: on a shared machine, wall time exceeds CPU time.",
         "",
         *table,
         "",
