@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.descriptor import descriptor_schema
-from catalog.models import Heartbeat, Pool, PoolKey, PoolStatus, Region, ResourceClass
+from catalog.models import Heartbeat, Pool, PoolKey, PoolStatus, Region, ResourceClass, TouPeriod
 from catalog.pricing import (
     CostBreakdown,
     cost_per_unit_hour,
@@ -44,6 +44,21 @@ def pool_keys(*, pool: Pool):
 
 def pool_heartbeats(*, pool: Pool):
     return Heartbeat.objects.filter(pool=pool)
+
+
+def tou_tables() -> dict[str, list[str]]:
+    """Each region's time-of-use period kind for the local hours 0–23 (trading standard §7)."""
+    return dict(Region.objects.values_list("code", "tou_by_local_hour"))
+
+
+def tou_multipliers() -> dict[str, Decimal]:
+    """Each time-of-use period kind's price multiplier (§7)."""
+    return dict(TouPeriod.objects.values_list("kind", "multiplier"))
+
+
+def class_meters() -> dict[str, str]:
+    """Each resource class's per-volume meter (§6.2)."""
+    return dict(ResourceClass.objects.values_list("code", "meter"))
 
 
 @dataclass(frozen=True)

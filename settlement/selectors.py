@@ -1,12 +1,15 @@
-"""Reads of the ledger, and the invariant checker."""
+"""Reads of the ledger, and the invariant checker; the reference data rating needs."""
 
+import json
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 from django.db.models import Count, F, IntegerField, Q, Sum
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
+from catalog.selectors import class_meters, tou_multipliers, tou_tables
 from settlement.models import (
     Account,
     Hold,
@@ -18,6 +21,7 @@ from settlement.models import (
     Statement,
     UsageRecord,
 )
+from settlement.rating import Tariff, reference_meters, reference_tariffs, tariff_make
 
 
 def accounts_for_org(*, organisation):
@@ -115,3 +119,19 @@ def ledger_check_run(*, store: bool = True) -> dict:
 
 def ledger_check_last() -> LedgerCheck | None:
     return LedgerCheck.objects.first()
+
+
+def rating_reference(*, directory: Path | None = None) -> tuple[dict[str, Tariff], dict[str, str]]:
+    """The time-of-use tariff of each region and the meter of each resource class, as rating
+    takes them: from the catalog (the figures the operator keeps, which invoices are rated
+    with), or, given ``directory``, from its regions.json and resource-classes.json (rating
+    offline, without a database)."""
+    if directory is not None:
+        regions = json.loads((directory / "regions.json").read_text(encoding="utf-8"))
+        classes = json.loads((directory / "resource-classes.json").read_text(encoding="utf-8"))
+        return reference_tariffs(regions), reference_meters(classes)
+    multipliers = tou_multipliers()
+    tariffs = {
+        code: tariff_make(tou_by_local_hour=kinds, multipliers=multipliers) for code, kinds in tou_tables().items()
+    }
+    return tariffs, class_meters()
