@@ -151,6 +151,12 @@ CASES = {
     "marketplace:orders": None,
     "marketplace:order_cancel": {"order_id": "order"},
     "marketplace:contracts": None,
+    "marketplace:retail_index": None,
+    "marketplace:listing_detail": {"listing_id": "open_listing"},
+    "marketplace:reservations": None,
+    "marketplace:reservation_cancel": {"reservation_id": "reservation"},
+    "marketplace:my_listings": None,
+    "marketplace:listing_withdraw": {"listing_id": "listing"},
 }
 
 
@@ -244,7 +250,7 @@ def world(make_org, reference_data, operator):
                 "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk,
                 "order": resting.pk, "contract": contract.pk, "listing": listing.pk,
                 "reservation": reservation.pk},
-        "public": {"instrument": instrument.code},
+        "public": {"instrument": instrument.code, "open_listing": listing.pk},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
                     "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1",

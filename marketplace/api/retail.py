@@ -49,8 +49,23 @@ class ListingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Listing
-        fields = ["id", "pool", "pool_code", "resource_class", "region", "tier", "units", "price", "billing",
-                  "minimum_minutes", "available_from", "available_until", "status", "created_at", "withdrawn_at"]  # fmt: skip
+        fields = [
+            "id",
+            "pool",
+            "pool_code",
+            "resource_class",
+            "region",
+            "tier",
+            "units",
+            "price",
+            "billing",
+            "minimum_minutes",
+            "available_from",
+            "available_until",
+            "status",
+            "created_at",
+            "withdrawn_at",
+        ]
         read_only_fields = fields
 
 
