@@ -107,8 +107,9 @@ def test_a_provider_creates_and_withdraws_listings(client, shelf):
     client.force_login(shelf["provider"])
     url = reverse("marketplace:my_listings")
     assert 'id="listing-form"' in client.get(url).content.decode()
+    until = local(shelf["start"] + 24 * H)
     form = {"pool": shelf["pool"].pk, "resource_class": "H100-80G", "units": 4, "price": "10.0000",
-            "billing": "per_time", "minimum_minutes": 60, "available_until": local(shelf["start"] + 24 * H)}  # fmt: skip
+            "billing": "per_time", "minimum_minutes": 60, "available_until": until}  # fmt: skip
     body = client.post(url, form).content.decode()
     assert "below the cost" in body and not Listing.objects.exists()
     assert client.post(url, {**form, "price": "12.5000"}).status_code == 302
