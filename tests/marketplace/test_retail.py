@@ -451,3 +451,31 @@ def test_reservations_racing_cancellations_and_a_withdrawal_stay_consistent(make
     assert row.committed == sum(r.units for r in confirmed)
     assert row.offered == 0  # withdrawn: nothing is offered any more
     assert row.committed + row.offered + row.sellable == 14
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_listings_and_wholesale_asks_racing_for_one_pool_never_oversell(make_org, reference_data, operator):
+    """A pool of 14: six listings of 8 and six sell orders of 8 for next week race; exactly one
+    of the twelve gets the units, and offered never exceeds installed in any hour."""
+    user, gridco = make_org(provider=True, buyer=False)
+    pool = connected_pool(user=user, organisation=gridco, operator=operator, code="race-3", units=14)
+    instrument = instrument_ensure(code=next_week_code())
+    now = timezone.now()
+
+    def act(i):
+        if i % 2:
+            terms = OrderTerms(instrument=instrument.code, side="sell", type="limit", qty=8, tif="GTC",
+                               price=instrument.reference_price)  # fmt: skip
+            order_place(actor=user, organisation=gridco, terms=terms, idempotency_key=f"ask-{i}")
+        else:
+            listing_create(actor=user, organisation=gridco, terms=ListingTerms(
+                pool_id=pool.pk, resource_class="H100-80G", units=8, price=Decimal("12.00"),
+                billing=Billing.PER_TIME, minimum_minutes=60, available_from=now,
+                available_until=instrument.window_end + H))  # fmt: skip
+
+    outcomes = race(12, act)
+    assert outcomes.count("ok") == 1
+    assert outcomes.count("insufficient_capacity") == 11
+    rows = capacity_by_hour(pool_ids=[pool.pk], start=instrument.window_start, end=instrument.window_end)
+    assert {(r.offered, r.sellable) for r in rows} == {(8, 6)}
