@@ -161,6 +161,8 @@ class ApiKeyScope(models.TextChoices):
     FUNDS_WRITE = "funds:write", _("Ask for top-up references and payment intents")
     ORDERS_READ = "orders:read", _("Read orders, trades and contracts")
     ORDERS_WRITE = "orders:write", _("Place and cancel orders")
+    RETAIL_READ = "retail:read", _("Read retail listings and reservations")
+    RETAIL_WRITE = "retail:write", _("List capacity, withdraw listings, reserve and cancel reservations")
     OPERATOR = "operator", _("Operator actions (platform organisation only)")
 
 

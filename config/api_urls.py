@@ -7,6 +7,7 @@ from accounts.api import views as accounts_views
 from catalog.api import views as catalog_views
 from marketplace.api import market as market_views
 from marketplace.api import orders as order_views
+from marketplace.api import retail as retail_views
 from settlement.api import views as settlement_views
 
 router = DefaultRouter(trailing_slash=True)
@@ -32,6 +33,8 @@ router.register("orders", order_views.OrderViewSet, basename="order")
 router.register("trades", order_views.TradeViewSet, basename="trade")
 router.register("contracts", order_views.ContractViewSet, basename="contract")
 router.register("instruments", market_views.InstrumentViewSet, basename="instrument")
+router.register("listings", retail_views.ListingViewSet, basename="listing")
+router.register("reservations", retail_views.ReservationViewSet, basename="reservation")
 
 app_name = "api"
 urlpatterns = [

@@ -1,9 +1,10 @@
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Region, ResourceClass, Tier
-from marketplace.models import OrderStatus, OrderType, Side, TimeInForce, WindowKind
-from marketplace.services import OrderTerms
+from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatus, Side, TimeInForce, WindowKind
+from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
 
 
 def _any(choices):
@@ -68,3 +69,74 @@ class OrderForm(forms.Form):
 class OrderFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=_any(OrderStatus.choices), required=False)
     instrument = forms.CharField(label=_("Instrument"), max_length=60, required=False)
+
+
+# --- retail --------------------------------------------------------------------------------------
+
+LOCAL_MINUTE = {
+    "input_formats": ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    "widget": forms.DateTimeInput(attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"),
+}
+
+
+class RetailFilterForm(forms.Form):
+    resource_class = forms.ChoiceField(label=_("Class"), required=False)
+    region = forms.ChoiceField(label=_("Region"), required=False)
+    tier = forms.ChoiceField(label=_("Site tier"), choices=_any(Tier.choices), required=False)
+    billing = forms.ChoiceField(label=_("Billing"), choices=_any(Billing.choices), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resource_class"].choices = _any(
+            (c, c) for c in ResourceClass.objects.values_list("code", flat=True)
+        )
+        self.fields["region"].choices = _any(Region.objects.values_list("code", "name_en"))
+
+    def criteria(self) -> dict:
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class ReservationForm(forms.Form):
+    """A reservation's terms; every rule is the service's. Times are local, whole minutes."""
+
+    units = forms.IntegerField(label=_("Units"), min_value=1, max_value=10**7)
+    start = forms.DateTimeField(label=_("Start (local time)"), **LOCAL_MINUTE)
+    end = forms.DateTimeField(label=_("End (local time)"), **LOCAL_MINUTE)
+
+    def terms(self, *, listing_id: int) -> ReservationTerms:
+        d = self.cleaned_data
+        return ReservationTerms(listing_id=listing_id, units=d["units"], start=d["start"], end=d["end"])
+
+
+class ListingForm(forms.Form):
+    pool = forms.ChoiceField(label=_("Pool (connected)"))
+    resource_class = forms.ChoiceField(label=_("Class"))
+    units = forms.IntegerField(label=_("Units"), min_value=1, max_value=10**7)
+    price = forms.DecimalField(label=_("Price (¥ per unit-hour)"), max_digits=12, decimal_places=4, min_value=0,
+                               help_text=_("Not below the cost of the class in the pool's region (§8)."))  # fmt: skip
+    billing = forms.ChoiceField(label=_("Billing"), choices=Billing.choices)
+    minimum_minutes = forms.IntegerField(label=_("Minimum duration (minutes)"), min_value=1, initial=60,
+                                         help_text=_("Per time: at least 60."))  # fmt: skip
+    available_from = forms.DateTimeField(label=_("Available from (local time)"), required=False, **LOCAL_MINUTE)
+    available_until = forms.DateTimeField(label=_("Available until (local time)"), **LOCAL_MINUTE)
+
+    def __init__(self, *args, pools=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        pools = list(pools)
+        self.fields["pool"].choices = [(p.pk, f"{p.code} · {p.region_id}/{p.tier}") for p in pools]
+        classes = sorted({r.resource_class_id for p in pools for r in p.resources.all()})
+        self.fields["resource_class"].choices = [(c, c) for c in classes]
+
+    def terms(self) -> ListingTerms:
+        d = self.cleaned_data
+        return ListingTerms(
+            pool_id=int(d["pool"]), resource_class=d["resource_class"], units=d["units"], price=d["price"],
+            billing=d["billing"], minimum_minutes=d["minimum_minutes"],
+            available_from=d["available_from"] or timezone.now(), available_until=d["available_until"],
+        )  # fmt: skip
+
+
+class ReservationFilterForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), choices=_any(ReservationStatus.choices), required=False)

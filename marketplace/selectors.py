@@ -1,8 +1,23 @@
 """Reads of the exchange's records. Tenant reads take the organisation they are scoped to."""
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
 from django.db.models import Prefetch, Q
 
-from marketplace.models import Contract, ContractLeg, Order, Trade
+from catalog.models import PoolStatus
+from marketplace.charges import billable_minutes, per_time_amount
+from marketplace.models import (
+    Billing,
+    Contract,
+    ContractLeg,
+    Listing,
+    Order,
+    Reservation,
+    ReservationStatus,
+    Trade,
+)
 
 
 def orders_for_org(*, organisation, status: str | None = None, instrument: str | None = None):
@@ -31,3 +46,138 @@ def contracts_for_org(*, organisation):
         .select_related("instrument", "trade")
         .prefetch_related(Prefetch("legs", queryset=legs, to_attr="live_legs"))
     )
+
+
+# --- retail (trading standard §5, §6) -----------------------------------------------------------
+
+
+def listings_for_org(*, organisation):
+    """The provider's own listings, every status."""
+    return Listing.objects.for_org(organisation).select_related("pool", "resource_class").order_by("-created_at", "-pk")
+
+
+def listings_open(*, resource_class: str | None = None, region: str | None = None, tier: str | None = None,
+                  billing: str | None = None):  # fmt: skip
+    """What buyers can reserve now: active listings still available, of connected pools."""
+    listings = (
+        Listing.objects.open()
+        .filter(pool__status=PoolStatus.CONNECTED)
+        .select_related("pool__region", "pool__provider", "resource_class")
+        .order_by("resource_class_id", "pool__region_id", "pool__tier", "price", "pk")
+    )
+    if resource_class:
+        listings = listings.filter(resource_class_id=resource_class)
+    if region:
+        listings = listings.filter(pool__region_id=region)
+    if tier:
+        listings = listings.filter(pool__tier=tier)
+    if billing:
+        listings = listings.filter(billing=billing)
+    return listings
+
+
+def reservations_for_org(*, organisation, status: str | None = None, listing: int | None = None):
+    """The buyer's own reservations."""
+    rows = Reservation.objects.for_org(organisation).select_related("listing__resource_class", "pool__provider")
+    if status:
+        rows = rows.filter(status=status)
+    if listing:
+        rows = rows.filter(listing_id=listing)
+    return rows
+
+
+def reservations_on_listings(*, organisation):
+    """Reservations on the provider's listings (what it must deliver)."""
+    return Reservation.objects.for_provider(organisation).select_related("listing", "buyer")
+
+
+@dataclass(frozen=True)
+class ReservationCharge:
+    """A reservation's per-time charge (§6.1), for the invoice: ``used`` = where billing stops
+    (the scheduled end, or the cancellation time if earlier) − start; ``amount`` =
+    round_half_up(price × units × billable_minutes / 60, 0.01). A reservation cancelled before
+    its start has nothing to bill (0 minutes, 0.00). ``hold_id`` is the hold to capture from."""
+
+    reservation_id: int
+    buyer_id: int
+    provider_id: int
+    listing_id: int
+    resource_class: str
+    region: str
+    tier: str
+    billing: str
+    status: str
+    units: int
+    price: Decimal
+    minimum_minutes: int
+    start: datetime
+    end: datetime
+    used_seconds: Decimal
+    billable_minutes: int
+    amount: Decimal
+    hold_id: int | None
+
+
+def reservation_charge(*, reservation_id: int) -> ReservationCharge | None:
+    """What a per-time reservation costs (None if there is no such per-time reservation)."""
+    r = (
+        Reservation.objects.filter(pk=reservation_id, billing=Billing.PER_TIME)
+        .select_related("listing", "pool")
+        .first()
+    )
+    if r is None:
+        return None
+    free = r.status == ReservationStatus.CANCELLED and r.actual_end is None  # cancelled before its start
+    used = timedelta(0) if free else r.billed_end - r.start
+    minutes = 0 if free else billable_minutes(used=used, minimum_minutes=r.minimum_minutes)
+    return ReservationCharge(
+        reservation_id=r.pk, buyer_id=r.buyer_id, provider_id=r.listing.provider_id, listing_id=r.listing_id,
+        resource_class=r.listing.resource_class_id, region=r.pool.region_id, tier=r.pool.tier, billing=r.billing,
+        status=r.status, units=r.units, price=r.price, minimum_minutes=r.minimum_minutes, start=r.start,
+        end=r.start if free else r.billed_end, used_seconds=Decimal(used // timedelta(microseconds=1)) / 10**6,
+        billable_minutes=minutes, amount=per_time_amount(price=r.price, units=r.units, minutes=minutes),
+        hold_id=r.hold_id,
+    )  # fmt: skip
+
+
+def reservations_starting(*, start: datetime, end: datetime, billing: str | None = None):
+    """Reservations whose start lies in [start, end), cancelled-before-start ones left out: a
+    per-time reservation is charged whole in the billing period in which it starts (§6.1)."""
+    rows = Reservation.objects.filter(start__gte=start, start__lt=end).exclude(
+        status=ReservationStatus.CANCELLED, actual_end__isnull=True
+    )
+    return rows.filter(billing=billing) if billing else rows
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    """What a provider's usage record for a reservation must fit (§6.2): the pool, the class's
+    meter, at most ``units`` busy, inside [start, end) (end: where billing stops)."""
+
+    reservation_id: int
+    buyer_id: int
+    pool_id: int
+    resource_class: str
+    meter: str
+    billing: str
+    units: int
+    price: Decimal
+    start: datetime
+    end: datetime
+
+
+def reservation_for_usage(*, provider, reservation_id: int) -> UsageWindow | None:
+    """The reservation a provider reports usage against, if it is on one of its listings and was
+    not cancelled before its start (None otherwise: the record names something not its own)."""
+    r = (
+        Reservation.objects.for_provider(provider)
+        .filter(pk=reservation_id)
+        .exclude(status=ReservationStatus.CANCELLED, actual_end__isnull=True)
+        .select_related("listing__resource_class")
+        .first()
+    )
+    if r is None:
+        return None
+    cls = r.listing.resource_class
+    return UsageWindow(r.pk, r.buyer_id, r.pool_id, cls.code, cls.meter, r.billing, r.units, r.price, r.start,
+                       r.billed_end)  # fmt: skip

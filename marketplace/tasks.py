@@ -8,6 +8,7 @@ from marketplace.services import (
     instruments_due_for_sweep,
     instruments_list,
     instruments_with_backlog,
+    reservations_complete,
 )
 from marketplace.services.dispatch import matching_queue
 
@@ -50,3 +51,9 @@ def _match_backlog_on_start(sender, **kwargs) -> None:
     """A worker that (re)starts matches what was accepted while none ran: a killed worker's
     unacknowledged task may wait for the broker's visibility timeout, the backlog does not."""
     _each_on_its_queue(instrument_match_task, instruments_with_backlog())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def reservations_complete_task() -> int:
+    """Periodic: retail reservations past their end become ``completed`` (idempotent)."""
+    return reservations_complete()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace import views
+from marketplace import retail_views, views
 
 app_name = "marketplace"
 CODE = "<str:code>"
@@ -11,4 +11,10 @@ urlpatterns = [
     path("orders/", views.orders, name="orders"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),
     path("contracts/", views.contracts, name="contracts"),
+    path("retail/", retail_views.retail_index, name="retail_index"),
+    path("retail/<int:listing_id>/", retail_views.listing_detail, name="listing_detail"),
+    path("reservations/", retail_views.reservations, name="reservations"),
+    path("reservations/<int:reservation_id>/cancel/", retail_views.reservation_cancel, name="reservation_cancel"),
+    path("listings/", retail_views.my_listings, name="my_listings"),
+    path("listings/<int:listing_id>/withdraw/", retail_views.listing_withdraw, name="listing_withdraw"),
 ]

@@ -15,8 +15,18 @@ from accounts.models import ApiKey, AuditEvent, Invitation, Membership
 from accounts.services import api_key_create, invitation_create
 from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
-from marketplace.models import Contract, Order, OrderCancel
-from marketplace.services import OrderTerms, books_forget, instrument_ensure, instrument_match, order_place
+from marketplace.models import Contract, Listing, Order, OrderCancel, Reservation
+from marketplace.services import (
+    ListingTerms,
+    OrderTerms,
+    ReservationTerms,
+    books_forget,
+    instrument_ensure,
+    instrument_match,
+    listing_create,
+    order_place,
+    reservation_place,
+)
 from settlement.models import Account, Hold, Invoice, Posting, Statement, UsageRecord
 from settlement.services import bank_reference_for, bank_transfer_record, hold_place
 from settlement.services.invoices import invoice_draft, period_of
@@ -128,6 +138,14 @@ CASES = {
     "api:instrument-trades": {"code": "instrument"},
     "api:instrument-ohlcv": {"code": "instrument"},
     "api:market-scu-index": None,
+    # retail: open listings are everyone's to browse; own listings and reservations are secret
+    "api:listing-list": None,
+    "api:listing-detail": {"pk": "listing"},
+    "api:listing-withdraw": {"pk": "listing"},
+    "api:listing-browse": None,
+    "api:reservation-list": None,
+    "api:reservation-detail": {"pk": "reservation"},
+    "api:reservation-cancel": {"pk": "reservation"},
     "marketplace:index": None,
     "marketplace:instrument_detail": {"code": "instrument"},
     "marketplace:instrument_live": {"code": "instrument"},
@@ -146,6 +164,12 @@ CASES = {
     "settlement:statement_detail": {"statement_id": "statement"},
     "settlement:operator_reconciliation": None,
     "settlement:operator_reconciliation_csv": None,
+    "marketplace:retail_index": None,
+    "marketplace:listing_detail": {"listing_id": "open_listing"},
+    "marketplace:reservations": None,
+    "marketplace:reservation_cancel": {"reservation_id": "reservation"},
+    "marketplace:my_listings": None,
+    "marketplace:listing_withdraw": {"listing_id": "listing"},
 }
 
 
@@ -229,6 +253,18 @@ def world(make_org, reference_data, operator):
         gross_retail=Decimal("777.77"), gross_wholesale=zero, commission_retail=zero, commission_wholesale=zero,
         trade_fees=zero, chargebacks=zero, net=Decimal("777.77"),
     )  # fmt: skip
+    # retail: the victim lists units of its own pool, and reserves units of a shelf provider's
+    start = (timezone.now() + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    listing = listing_create(actor=victim_user, organisation=victim, terms=ListingTerms(
+        pool_id=pool.pk, resource_class="H100-80G", units=8, price=Decimal("20.0000"), billing="per_time",
+        minimum_minutes=60, available_from=start, available_until=start + timedelta(days=2)))  # fmt: skip
+    shelf_user, shelf = make_org(provider=True, name="Shelf Compute", slug="shelf")
+    shelf_pool = connected_pool(user=shelf_user, organisation=shelf, operator=operator, code="shelf-secret-pool")
+    shelf_listing = listing_create(actor=shelf_user, organisation=shelf, terms=ListingTerms(
+        pool_id=shelf_pool.pk, resource_class="H100-80G", units=8, price=Decimal("20.0000"), billing="per_time",
+        minimum_minutes=60, available_from=start, available_until=start + timedelta(days=2)))  # fmt: skip
+    reserved = ReservationTerms(shelf_listing.pk, 2, start, start + timedelta(hours=2))
+    reservation = reservation_place(actor=victim_user, organisation=victim, idempotency_key="victim-r", terms=reserved)
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
@@ -237,13 +273,13 @@ def world(make_org, reference_data, operator):
         "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
                 "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk,
                 "order": resting.pk, "contract": contract.pk, "invoice": invoice.pk,
-                "statement": statement.pk},
-        "public": {"instrument": instrument.code},
+                "statement": statement.pk, "listing": listing.pk, "reservation": reservation.pk},
+        "public": {"instrument": instrument.code, "open_listing": listing.pk},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
                     "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1",
                     "victim-secret-buy", "victim-secret-sell", seller_pool.code, "Third Party Compute",
-                    "victim-secret-usage", "ST-VICTIM-SECRET", "777.77"],
+                    "victim-secret-usage", "ST-VICTIM-SECRET", "777.77", shelf_pool.code],
     }  # fmt: skip
 
 
@@ -268,6 +304,8 @@ def victim_state(world):
         list(Contract.objects.filter(holder=victim).values_list("pk", "qty", "resold", "resale_reserved")),
         UsageRecord.objects.filter(buyer=victim).count(),
         list(Invoice.objects.filter(organisation=victim).values_list("pk", "status", "total", "paid")),
+        list(Listing.objects.filter(provider=victim).values_list("pk", "status", "units")),
+        list(Reservation.objects.filter(buyer=victim).values_list("pk", "status", "actual_end")),
     )
 
 

@@ -22,6 +22,13 @@ from catalog.services.pools import (
     pools_suspend_silent,
 )
 from catalog.services.reference_data import reference_data_load
+from catalog.services.standing import (
+    capacity_draw,
+    capacity_offer_standing,
+    capacity_undraw,
+    capacity_withdraw_standing,
+    standing_free,
+)
 
 __all__ = [
     "Offer",
@@ -29,10 +36,14 @@ __all__ = [
     "SILENCE_SUSPENDS_AFTER",
     "HeartbeatResult",
     "capacity_commit",
+    "capacity_draw",
     "capacity_move_many",
     "capacity_offer_many",
+    "capacity_offer_standing",
     "capacity_release",
     "capacity_release_many",
+    "capacity_undraw",
+    "capacity_withdraw_standing",
     "heartbeat_record",
     "pool_apply",
     "pool_key_create",
@@ -45,4 +56,5 @@ __all__ = [
     "pool_withdraw",
     "pools_suspend_silent",
     "reference_data_load",
+    "standing_free",
 ]

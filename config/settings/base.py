@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     "stripe-transfers-resolve": {"task": "settlement.tasks.stripe_transfers_resolve_task", "schedule": 300.0},
     "ledger-check": {"task": "settlement.tasks.ledger_check_task", "schedule": 3600.0},
     "invoices": {"task": "settlement.tasks.invoices_task", "schedule": 3600.0},
+    "reservations-complete": {"task": "marketplace.tasks.reservations_complete_task", "schedule": 300.0},
 }
 
 # Stripe: the real API unless STRIPE_API_BASE points elsewhere (localstripe in tests).

@@ -5,7 +5,7 @@ import pytest
 
 from catalog.demo import demo_load
 from marketplace.demo import demo_market
-from marketplace.models import Contract, Instrument, Order, OrderStatus, Trade
+from marketplace.models import Contract, Instrument, Listing, Order, OrderStatus, Reservation, Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,12 @@ def test_the_demo_market_lists_instruments_and_trades():
     assert Instrument.objects.count() >= 20 * products >= 20 * 5
     assert Trade.objects.exists() and Contract.objects.count() == Trade.objects.count()
     assert Order.objects.filter(status=OrderStatus.OPEN).exists()  # a book to look at
+    # a retail shelf, per time and per volume, with one reservation on it
+    assert info["listings"] == 4
+    assert set(Listing.objects.values_list("billing", flat=True)) == {"per_time", "per_volume"}
+    assert Reservation.objects.filter(status="confirmed").count() == 1
     before = (Instrument.objects.count(), Order.objects.count(), Trade.objects.count())
     again = demo_market()
     assert again["orders"] == 0
     assert (Instrument.objects.count(), Order.objects.count(), Trade.objects.count()) == before
+    assert again["listings"] == 0 and Listing.objects.count() == 4 and Reservation.objects.count() == 1

@@ -9,5 +9,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         info = demo_market()
         self.stdout.write(
-            self.style.SUCCESS(f"Market: {info['listed']} instruments listed, {info['orders']} demo orders.")
+            self.style.SUCCESS(
+                f"Market: {info['listed']} instruments listed, {info['orders']} demo orders, "
+                f"{info.get('listings', 0)} retail listings."
+            )
         )

@@ -338,3 +338,14 @@ class ContractLeg(models.Model):
     @property
     def source(self) -> str:
         return f"contract:{self.contract_id}:pool:{self.pool_id}"
+
+
+# Retail's models (trading standard §5) live beside the exchange's, in their own module.
+from marketplace.models.retail import (  # noqa: E402, F401
+    RESERVATION_TRANSITIONS,
+    Billing,
+    Listing,
+    ListingStatus,
+    Reservation,
+    ReservationStatus,
+)

@@ -1,0 +1,118 @@
+"""The retail shelf (零售): open listings, a listing's page with its reservation form (quote, then
+confirm), my reservations with cancel, and a provider's listings with create and withdraw. Every
+write goes through ``marketplace.services``."""
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.forms import apply_errors
+from accounts.permissions import organisation_required, provider_required
+from catalog.models import PoolStatus
+from catalog.selectors import pools_for_org
+from config.errors import ExchangeError
+from marketplace import selectors, services
+from marketplace.forms import ListingForm, ReservationFilterForm, ReservationForm, RetailFilterForm
+
+PAGE = 50
+
+
+@organisation_required
+def retail_index(request):
+    form = RetailFilterForm(request.GET or None)
+    page = Paginator(selectors.listings_open(**form.criteria()), PAGE).get_page(request.GET.get("page"))
+    return render(request, "marketplace/retail_index.html", {"form": form, "page": page})
+
+
+@organisation_required
+def listing_detail(request, listing_id: int):
+    """A listing and its reservation form: "Quote" shows the exact charge (per time) or the price
+    per time-of-use period (per volume) and the hold; "Confirm" reserves those very terms."""
+    listing = selectors.listings_open().filter(pk=listing_id).first()
+    if listing is None:
+        raise Http404
+    form = ReservationForm(request.POST or None, initial={"units": 1})
+    quote = None
+    if request.method == "POST" and form.is_valid():
+        terms = form.terms(listing_id=listing.pk)
+        if request.POST.get("confirm"):
+            key = request.POST.get("idempotency_key") or uuid.uuid4().hex
+            try:
+                reservation = services.reservation_place(
+                    actor=request.user, organisation=request.organisation, terms=terms, idempotency_key=f"web:{key}"
+                )
+            except ExchangeError as exc:
+                apply_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    _("Reservation #%(id)s confirmed: %(units)s unit(s), %(hold)s on hold.")
+                    % {"id": reservation.pk, "units": reservation.units, "hold": reservation.hold_amount},
+                )
+                return redirect("marketplace:reservations")
+        elif terms.end > terms.start:
+            quote = services.reservation_quote(listing=listing, units=terms.units, start=terms.start, end=terms.end)
+    return render(
+        request,
+        "marketplace/listing.html",
+        {"listing": listing, "form": form, "quote": quote, "form_key": uuid.uuid4().hex},
+    )
+
+
+@organisation_required
+def reservations(request):
+    form = ReservationFilterForm(request.GET or None)
+    status = form.cleaned_data.get("status") if form.is_valid() else None
+    rows = selectors.reservations_for_org(organisation=request.organisation, status=status or None)
+    page = Paginator(rows, PAGE).get_page(request.GET.get("page"))
+    return render(request, "marketplace/reservations.html", {"form": form, "page": page})
+
+
+@organisation_required
+@require_POST
+def reservation_cancel(request, reservation_id: int):
+    try:
+        reservation = services.reservation_cancel(
+            actor=request.user, organisation=request.organisation, reservation_id=reservation_id
+        )
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Reservation #%(id)s cancelled.") % {"id": reservation.pk})
+    return redirect("marketplace:reservations")
+
+
+@provider_required
+def my_listings(request):
+    pools = pools_for_org(organisation=request.organisation).filter(status=PoolStatus.CONNECTED)
+    form = ListingForm(request.POST or None, pools=pools.prefetch_related("resources"))
+    if request.method == "POST" and form.is_valid():
+        try:
+            listing = services.listing_create(actor=request.user, organisation=request.organisation, terms=form.terms())
+        except ExchangeError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Listing #%(id)s is on the shelf.") % {"id": listing.pk})
+            return redirect("marketplace:my_listings")
+    listings = selectors.listings_for_org(organisation=request.organisation)
+    page = Paginator(listings, PAGE).get_page(request.GET.get("page"))
+    return render(request, "marketplace/my_listings.html", {"form": form, "page": page})
+
+
+@provider_required
+@require_POST
+def listing_withdraw(request, listing_id: int):
+    try:
+        listing = services.listing_withdraw(
+            actor=request.user, organisation=request.organisation, listing_id=listing_id
+        )
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Listing #%(id)s withdrawn.") % {"id": listing.pk})
+    return redirect("marketplace:my_listings")
