@@ -336,6 +336,9 @@ class UsageRecord(models.Model):
     contract = models.ForeignKey(
         "marketplace.Contract", on_delete=models.PROTECT, null=True, blank=True, related_name="usage"
     )
+    reservation = models.ForeignKey(
+        "marketplace.Reservation", on_delete=models.PROTECT, null=True, blank=True, related_name="usage"
+    )
     buyer = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="usage", db_index=False)
     meter = models.CharField(max_length=20)
     quantity = models.DecimalField(max_digits=24, decimal_places=6, help_text=_("In the meter's unit-seconds."))
@@ -349,6 +352,11 @@ class UsageRecord(models.Model):
             models.UniqueConstraint(fields=["provider", "record_id"], name="usage_record_once"),
             models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="usage_interval"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_quantity_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(contract__isnull=True, reservation__isnull=False)
+                | Q(contract__isnull=False, reservation__isnull=True),
+                name="usage_for_one_delivery",
+            ),
         ]
         indexes = [models.Index(fields=["buyer", "start"], name="usage_buyer_start")]
 
@@ -474,6 +482,7 @@ class InvoiceLine(models.Model):
         help_text=_("Whose capacity was charged (for its statement)."),
     )  # fmt: skip
     contract = models.ForeignKey("marketplace.Contract", on_delete=models.PROTECT, null=True, blank=True)
+    reservation = models.ForeignKey("marketplace.Reservation", on_delete=models.PROTECT, null=True, blank=True)
     service_date = models.DateField(null=True, blank=True, help_text=_("For an adjustment: the period it corrects."))
     quantity = models.DecimalField(
         max_digits=20, decimal_places=6, null=True, blank=True, help_text=_("Unit-hours, or units for a fee.")

@@ -146,14 +146,15 @@ class TransferSettleInSerializer(serializers.Serializer):
 class UsageRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = UsageRecord
-        fields = ["record_id", "pool", "contract", "meter", "quantity", "start", "end", "received_at"]
+        fields = ["record_id", "pool", "contract", "reservation", "meter", "quantity", "start", "end", "received_at"]
 
 
 class UsageRecordInSerializer(serializers.Serializer):
     """One usage record (trading standard §6.2); documentation only, the service validates."""
 
     record_id = serializers.CharField(max_length=100, help_text="Unique per provider; a repeat changes nothing.")
-    contract = serializers.IntegerField(help_text="The contract delivered from this pool.")
+    contract = serializers.IntegerField(required=False, help_text="A contract delivered from this pool, or:")
+    reservation = serializers.IntegerField(required=False, help_text="a reservation on a listing of this pool.")
     meter = serializers.ChoiceField(["gpu_seconds", "vcpu_seconds"])
     quantity = serializers.CharField(help_text='Unit-seconds as a decimal string (8 GPUs for 1 h: "28800").')
     start = serializers.DateTimeField()
@@ -189,7 +190,8 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = InvoiceLine
-        fields = ["kind", "product", "description", "provider", "contract", "service_date", "quantity", "minutes",
+        fields = ["kind", "product", "description", "provider", "contract", "reservation", "service_date", "quantity",
+                  "minutes",
                   "unit_price", "tou", "discount", "amount", "prepaid"]  # fmt: skip
 
 

@@ -275,12 +275,13 @@ class _UsagePermission(BasePermission):
 
 class UsageFilter(filters.FilterSet):
     contract = filters.NumberFilter(field_name="contract_id")
+    reservation = filters.NumberFilter(field_name="reservation_id")
     since = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
 
     class Meta:
         model = UsageRecord
-        fields = ["contract", "since", "until"]
+        fields = ["contract", "reservation", "since", "until"]
 
 
 class UsageView(mixins.ListModelMixin, generics.GenericAPIView):

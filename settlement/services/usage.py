@@ -38,7 +38,8 @@ ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 @dataclass(frozen=True, slots=True)
 class UsageIn:
     record_id: str
-    contract: int
+    contract: int | None
+    reservation: int | None
     meter: str
     quantity: Decimal
     start: datetime
@@ -54,7 +55,7 @@ class UsageResult:
 
 @dataclass(frozen=True, slots=True)
 class _Delivery:
-    """What a record may be for: one pool's part of a contract."""
+    """What a record may be for: one pool's part of a contract, or a retail reservation."""
 
     buyer_id: int
     meter: str
@@ -107,9 +108,12 @@ def usage_parse(raw) -> UsageIn:
         raise _refuse("record_id", "required", "Your unique id of this record.")
     if len(record_id) > RECORD_ID_MAX:
         raise _refuse("record_id", "max_length", f"At most {RECORD_ID_MAX} characters.")
-    contract = raw.get("contract")
-    if isinstance(contract, bool) or not isinstance(contract, int):
-        raise _refuse("contract", "required", "The id of the contract this usage was delivered under.")
+    contract, reservation = raw.get("contract"), raw.get("reservation")
+    if (contract is None) == (reservation is None):
+        raise _refuse("contract", "required", "Name one delivery: a contract or a reservation (its id).")
+    for name, value in (("contract", contract), ("reservation", reservation)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _refuse(name, "invalid", "An id (an integer).")
     meter = raw.get("meter")
     if not isinstance(meter, str) or not meter:
         raise _refuse("meter", "required", "gpu_seconds or vcpu_seconds, as the resource class meters.")
@@ -117,12 +121,23 @@ def usage_parse(raw) -> UsageIn:
     start, end = _instant(raw.get("start"), "start"), _instant(raw.get("end"), "end")
     if end <= start:
         raise _refuse("end", "bad_interval", "The end must be after the start.")
-    return UsageIn(record_id, contract, meter, quantity, start, end)
+    return UsageIn(record_id, contract, reservation, meter, quantity, start, end)
 
 
-def _deliveries(*, pool: Pool, contract_ids: set[int]) -> dict[int, _Delivery]:
-    """The contracts among ``contract_ids`` that the pool delivers, with the units it delivers."""
+def _deliveries(*, pool: Pool, records: list[UsageIn]) -> dict[tuple[str, int], _Delivery]:
+    """What the batch's records name and the pool delivers: the contracts it has a leg of (with
+    the units it delivers) and the reservations on its provider's listings on this pool."""
     from marketplace.models import ContractLeg  # marketplace builds on settlement, not the reverse
+    from marketplace.selectors import reservation_for_usage
+
+    contract_ids = {r.contract for r in records if r.contract is not None}
+    out: dict[tuple[str, int], _Delivery] = {}
+    for reservation_id in {r.reservation for r in records if r.reservation is not None}:
+        window = reservation_for_usage(provider=pool.provider, reservation_id=reservation_id)
+        if window is not None and window.pool_id == pool.pk:
+            out[("reservation", reservation_id)] = _Delivery(
+                window.buyer_id, window.meter, window.units, window.start, window.end
+            )
 
     legs = (
         ContractLeg.objects.filter(pool=pool, contract_id__in=contract_ids)
@@ -137,22 +152,26 @@ def _deliveries(*, pool: Pool, contract_ids: set[int]) -> dict[int, _Delivery]:
             "contract__instrument__resource_class__meter",
         )
     )
-    out = {}
     for leg in legs:
         c, i = leg.contract, leg.contract.instrument
-        out[leg.contract_id] = _Delivery(
+        out[("contract", leg.contract_id)] = _Delivery(
             c.holder_id, i.resource_class.meter, min(leg.units, c.qty - c.resold), i.window_start, i.window_end
         )
     return out
 
 
+def _delivery_key(record: UsageIn) -> tuple[str, int]:
+    return ("contract", record.contract) if record.contract is not None else ("reservation", record.reservation)
+
+
 def _check(record: UsageIn, delivery: _Delivery | None, now: datetime) -> None:
+    field = _delivery_key(record)[0]
     if delivery is None:
-        raise _refuse("contract", "not_found", "No contract of yours delivered from this pool has this id.")
+        raise _refuse(field, "not_found", f"No {field} of yours delivered from this pool has this id.")
     if record.meter != delivery.meter:
         raise _refuse("meter", "wrong_meter", f"This resource class is metered in {delivery.meter}.")
     if record.start < delivery.start or record.end > delivery.end:
-        raise _refuse("start", "outside_delivery", "The record must lie inside the contract's window.")
+        raise _refuse("start", "outside_delivery", f"The record must lie inside the {field}'s time.")
     if record.end > now + CLOCK_SKEW:
         raise _refuse("end", "in_future", "Usage can only be reported for time that has passed.")
     seconds = Decimal((record.end - record.start) // timedelta(microseconds=1)) / 1_000_000
@@ -166,6 +185,7 @@ def _same(record: UsageIn, pool_id: int, row: tuple) -> bool:
     return row == (
         pool_id,
         record.contract,
+        record.reservation,
         record.meter,
         record.quantity,
         record.start,
@@ -192,11 +212,11 @@ def usage_ingest(*, pool: Pool, records: list, now: datetime | None = None) -> l
             results.append(UsageResult(record_id, ACCEPTED))
         except ExchangeError as exc:
             results.append(UsageResult(record_id if isinstance(record_id, str) else None, REJECTED, exc))
-    deliveries = _deliveries(pool=pool, contract_ids={r.contract for _, r in parsed})
+    deliveries = _deliveries(pool=pool, records=[r for _, r in parsed])
     fresh: dict[str, tuple[int, UsageIn]] = {}  # record_id → the first valid record of the batch with it
     for index, record in parsed:
         try:
-            _check(record, deliveries.get(record.contract), now)
+            _check(record, deliveries.get(_delivery_key(record)), now)
         except ExchangeError as exc:
             results[index].status, results[index].error = REJECTED, exc
             continue
@@ -210,7 +230,7 @@ def usage_ingest(*, pool: Pool, records: list, now: datetime | None = None) -> l
     if not fresh:
         return results
     with transaction.atomic():
-        rows = [(r, deliveries[r.contract].buyer_id) for _, r in fresh.values()]
+        rows = [(r, deliveries[_delivery_key(r)].buyer_id) for _, r in fresh.values()]
         inserted = _insert(pool=pool, rows=rows, now=now)
         if len(inserted) < len(fresh):
             stored = dict(_stored(provider_id=pool.provider_id, record_ids=[k for k in fresh if k not in inserted]))
@@ -229,14 +249,15 @@ def _insert(*, pool: Pool, rows: list[tuple[UsageIn, int]], now: datetime) -> se
     if connection.vendor == "postgresql":
         # The rows travel as one JSON document: psycopg's literal arrays cost more than the insert.
         payload = orjson.dumps(
-            [(r.record_id, r.contract, b, r.meter, str(r.quantity), r.start, r.end) for r, b in rows]
+            [(r.record_id, r.contract, r.reservation, b, r.meter, str(r.quantity), r.start, r.end) for r, b in rows]
         )
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO settlement_usagerecord (provider_id, pool_id, received_at, record_id, contract_id,"
-                ' buyer_id, meter, quantity, start, "end")'
-                " SELECT %s, %s, %s, e->>0, (e->>1)::bigint, (e->>2)::bigint, e->>3, (e->>4)::numeric,"
-                " (e->>5)::timestamptz, (e->>6)::timestamptz FROM jsonb_array_elements(%s::jsonb) AS e"
+                ' reservation_id, buyer_id, meter, quantity, start, "end")'
+                " SELECT %s, %s, %s, e->>0, (e->>1)::bigint, (e->>2)::bigint, (e->>3)::bigint, e->>4,"
+                " (e->>5)::numeric, (e->>6)::timestamptz, (e->>7)::timestamptz"
+                " FROM jsonb_array_elements(%s::jsonb) AS e"
                 " ON CONFLICT (provider_id, record_id) DO NOTHING RETURNING record_id",
                 [pool.provider_id, pool.pk, now, payload.decode()],
             )
@@ -254,6 +275,7 @@ def _insert(*, pool: Pool, rows: list[tuple[UsageIn, int]], now: datetime) -> se
             received_at=now,
             record_id=r.record_id,
             contract_id=r.contract,
+            reservation_id=r.reservation,
             buyer_id=buyer,
             meter=r.meter,
             quantity=r.quantity,
@@ -271,6 +293,6 @@ def _stored(*, provider_id: int, record_ids: list[str]):
     return (
         (row[0], row[1:])
         for row in UsageRecord.objects.filter(provider_id=provider_id, record_id__in=record_ids).values_list(
-            "record_id", "pool_id", "contract_id", "meter", "quantity", "start", "end"
+            "record_id", "pool_id", "contract_id", "reservation_id", "meter", "quantity", "start", "end"
         )
     )

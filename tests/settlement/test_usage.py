@@ -8,11 +8,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.services import pool_key_create
-from marketplace.models import Contract, Instrument
+from marketplace.models import Billing, Contract, Instrument
 from marketplace.services import OrderTerms, instrument_match, order_place
 from settlement.models import UsageRecord
 from settlement.services import usage_ingest
 from tests.concurrency import race
+from tests.marketplace.conftest import connected_pool
+from tests.marketplace.test_retail import NOW, H, list_, reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +79,7 @@ def test_records_are_stored_once_and_repeats_change_nothing(delivered):
     [
         ({"record_id": ""}, "record_id", "required"),
         ({"record_id": "x" * 101}, "record_id", "max_length"),
-        ({"contract": "7"}, "contract", "required"),
+        ({"contract": "7"}, "contract", "invalid"),
         ({"meter": None}, "meter", "required"),
         ({"quantity": "-1"}, "quantity", "min_value"),
         ({"quantity": "1.0000001"}, "quantity", "max_decimal_places"),
@@ -178,3 +180,36 @@ def test_the_api_takes_batches_with_the_pools_machine_key(delivered, api):
         assert [u["record_id"] for u in r.data["results"]] == seen
     r = api(user=d["users"]["acme"]).get("/api/v1/usage/")
     assert r.data["results"][0]["quantity"] == "28800.000000"
+
+
+def test_usage_of_a_retail_reservation_is_taken_from_the_listings_pool(retail, clock, operator):
+    world = retail
+    listing = list_(world, billing=Billing.PER_VOLUME)
+    reservation = reserve(world, listing, start=NOW + H, end=NOW + 3 * H)
+    clock["now"] = NOW + 4 * H
+    pool = world["pool"]
+
+    def raw(record_id, start=NOW + H, end=NOW + 2 * H, **overrides):
+        body = {"record_id": record_id, "reservation": reservation.pk, "meter": "gpu_seconds", "quantity": "28800",
+                "start": start.isoformat(), "end": end.isoformat()}  # fmt: skip
+        body.update(overrides)
+        return body
+
+    results = usage_ingest(pool=pool, records=[
+        raw("a"), raw("b", start=NOW, end=NOW + H), raw("c", quantity="28800.1"),
+        raw("d", contract=1), raw("e", reservation=reservation.pk + 100),
+    ], now=clock["now"])  # fmt: skip
+    assert outcome(results) == [
+        ("accepted", None),
+        ("rejected", "outside_delivery"),
+        ("rejected", "exceeds_units"),
+        ("rejected", "required"),  # a contract and a reservation: name one
+        ("rejected", "not_found"),
+    ]
+    stored = UsageRecord.objects.get()
+    assert (stored.reservation, stored.contract, stored.buyer) == (reservation, None, world["acme"][1])
+    # another pool of the same provider does not deliver it
+    user, org = world["provider"]
+    other = connected_pool(user=user, organisation=org, operator=operator, code="gridco-2", units=14)
+    (result,) = usage_ingest(pool=other, records=[raw("f")], now=clock["now"])
+    assert result.error.code == "not_found"
