@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Organisation
@@ -38,18 +38,22 @@ from config.errors import Conflict, ExchangeError, required_reason
 from settlement.models import (
     BillingProfile,
     DocumentCounter,
+    Hold,
+    HoldStatus,
     Invoice,
     InvoiceKind,
     InvoiceLine,
     InvoiceLineKind,
     InvoiceStatus,
     Purpose,
+    UsageRecord,
 )
 from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 VAT_RATE = Decimal("0.06")  # 信息技术服务 (§11)
 PAYMENT_TERMS = timedelta(days=15)
+HOURS_SHOWN = Decimal("0.000001")  # unit-hours are shown to 6 places (§1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,9 +133,183 @@ def _wholesale_lines(organisation: Organisation, start: datetime, end: datetime)
     return lines
 
 
+def _retail_time_lines(organisation: Organisation, start: datetime, end: datetime) -> list[InvoiceLine]:
+    """Per-time reservations starting in the month, each charged whole (§6.1): billable minutes
+    to where it ends (its scheduled end, or when it was cancelled after starting)."""
+    from marketplace.selectors import reservation_charge, reservations_starting
+
+    lines = []
+    for reservation_id in (
+        reservations_starting(start=start, end=end, billing="per_time")
+        .filter(buyer=organisation)
+        .order_by("start", "pk")
+        .values_list("pk", flat=True)
+    ):
+        c = reservation_charge(reservation_id=reservation_id)
+        if c is None or not c.billable_minutes:
+            continue
+        lines.append(
+            InvoiceLine(
+                kind=InvoiceLineKind.RETAIL_TIME,
+                product=f"{c.resource_class}.{c.region}.{c.tier}.retail.time",
+                description=(
+                    f"Reservation #{c.reservation_id} · {c.units} units × {c.billable_minutes} min at {c.price}"
+                ),
+                provider_id=c.provider_id,
+                reservation_id=c.reservation_id,
+                quantity=(Decimal(c.units * c.billable_minutes) / 60).quantize(HOURS_SHOWN, ROUND_HALF_UP),
+                minutes=c.billable_minutes,
+                unit_price=c.price,
+                amount=c.amount,
+            )
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class _VolumeKey:
+    """What per-volume usage is rated by: a product (class, region, tier, billing) at one posted
+    price from one provider. Tiers cumulate per key (docs/standards.md)."""
+
+    resource_class: str
+    region: str
+    tier: str
+    price: Decimal
+    provider_id: int
+
+    @property
+    def product(self) -> str:
+        return f"{self.resource_class}.{self.region}.{self.tier}.retail.volume"
+
+
+def _volume_usage(organisation: Organisation, period: date, *, received_until: datetime | None = None):
+    """The buyer's per-volume usage overlapping the month, rated: {key: [VolumeLine]}."""
+    from settlement.rating import PER_VOLUME, Product, VolumeUsage, instant_us
+    from settlement.rating import Period as RatingPeriod
+    from settlement.selectors import rating_reference
+
+    start, end = period_bounds(period)
+    records = UsageRecord.objects.filter(
+        buyer=organisation, reservation__billing="per_volume", start__lt=end, end__gt=start
+    )
+    if received_until is not None:
+        records = records.filter(received_at__lte=received_until)
+    rows = records.values_list(
+        "reservation__listing__resource_class_id",
+        "reservation__pool__region_id",
+        "reservation__pool__tier",
+        "reservation__price",
+        "reservation__listing__provider_id",
+        "start",
+        "end",
+        "quantity",
+    )
+    usages: dict[_VolumeKey, list] = defaultdict(list)
+    for cls, region, tier, price, provider, first, last, quantity in rows.iterator(chunk_size=20_000):
+        usages[_VolumeKey(cls, region, tier, price, provider)].append((instant_us(first), instant_us(last), quantity))
+    if not usages:
+        return {}
+    tariffs, _ = rating_reference()
+    rated = {}
+    for key, usage_rows in usages.items():
+        usage = VolumeUsage(tariff=tariffs[key.region], period=RatingPeriod(period.year, period.month))
+        usage.add_many(usage_rows)
+        rated[key] = usage.lines(product=Product(key.product, PER_VOLUME, key.price))
+    return rated
+
+
+def _volume_line(key: _VolumeKey, line, **extra) -> InvoiceLine:
+    return InvoiceLine(
+        kind=extra.pop("kind", InvoiceLineKind.RETAIL_VOLUME),
+        product=key.product,
+        description=extra.pop("description", f"{key.product} · {line.tou} · discount {line.discount}"),
+        provider_id=key.provider_id,
+        quantity=line.hours,
+        unit_price=key.price,
+        tou=line.tou,
+        discount=line.discount,
+        amount=line.amount,
+        **extra,
+    )
+
+
+def _retail_volume_lines(organisation: Organisation, period: date) -> list[InvoiceLine]:
+    """Metered usage of per-volume reservations in the month (§6.2, §7), by time-of-use kind and
+    tier."""
+    rated = _volume_usage(organisation, period)
+    return [_volume_line(key, line) for key in sorted(rated, key=_key_order) for line in rated[key]]
+
+
+def _key_order(key: _VolumeKey):
+    return (key.product, key.price, key.provider_id)
+
+
+def _adjustment_lines(organisation: Organisation, period: date) -> list[InvoiceLine]:
+    """Usage that arrived after an earlier month's invoice was issued (§11): that month re-rated
+    with everything received so far, less what its invoice and earlier adjustments billed, as
+    dated lines (``service_date``: the month corrected) on this month's invoice."""
+    lines = []
+    earlier = Invoice.objects.filter(
+        organisation=organisation, kind=InvoiceKind.INVOICE, period__lt=period, usage_cutoff__isnull=False
+    ).exclude(status=InvoiceStatus.DRAFT)
+    for invoice in earlier.order_by("period"):
+        start, end = period_bounds(invoice.period)
+        late = UsageRecord.objects.filter(
+            buyer=organisation,
+            reservation__billing="per_volume",
+            start__lt=end,
+            end__gt=start,
+            received_at__gt=invoice.usage_cutoff,
+        )
+        if not late.exists():
+            continue
+        billed: dict[tuple, tuple[Decimal, Decimal]] = defaultdict(lambda: (Decimal(0), Decimal(0)))
+        prior = InvoiceLine.objects.filter(
+            Q(invoice=invoice, kind=InvoiceLineKind.RETAIL_VOLUME)
+            | Q(kind=InvoiceLineKind.ADJUSTMENT, service_date=invoice.period, invoice__organisation=organisation)
+        ).exclude(invoice__status=InvoiceStatus.DRAFT)
+        for old in prior:
+            k = (old.product, old.unit_price, old.provider_id, old.tou, old.discount)
+            hours, amount = billed[k]
+            billed[k] = (hours + old.quantity, amount + old.amount)
+        now_rated = _volume_usage(organisation, invoice.period)
+        for key in sorted(now_rated, key=_key_order):
+            for line in now_rated[key]:
+                k = (key.product, key.price, key.provider_id, line.tou, line.discount)
+                hours, amount = billed.pop(k, (Decimal(0), Decimal(0)))
+                if line.amount != amount or line.hours != hours:
+                    lines.append(_adjustment(key, line.tou, line.discount, line.hours - hours, line.amount - amount,
+                                             invoice))  # fmt: skip
+        for (product, price, provider, tou, discount), (hours, amount) in billed.items():
+            if amount or hours:  # billed before, nothing now: cannot happen as records only arrive
+                key = _VolumeKey(*product.split(".")[:3], price, provider)
+                lines.append(_adjustment(key, tou, discount, -hours, -amount, invoice))
+    return lines
+
+
+def _adjustment(key: _VolumeKey, tou: str, discount: Decimal, hours: Decimal, amount: Decimal, invoice) -> InvoiceLine:
+    return InvoiceLine(
+        kind=InvoiceLineKind.ADJUSTMENT,
+        product=key.product,
+        description=f"Late usage of {invoice.period:%Y-%m} ({invoice.number}) · {tou} · discount {discount}",
+        provider_id=key.provider_id,
+        service_date=invoice.period,
+        quantity=hours,
+        unit_price=key.price,
+        tou=tou,
+        discount=discount,
+        amount=amount,
+    )
+
+
 def _charges(organisation: Organisation, period: date) -> list[InvoiceLine]:
     start, end = period_bounds(period)
-    return _wholesale_lines(organisation, start, end)
+    return (
+        _wholesale_lines(organisation, start, end)
+        + _retail_time_lines(organisation, start, end)
+        + _retail_volume_lines(organisation, period)
+        + _adjustment_lines(organisation, period)
+    )
 
 
 @dataclass(frozen=True)
@@ -197,6 +375,7 @@ def invoice_draft(*, organisation: Organisation, period: date) -> Invoice:
 
 def _buyers_with_charges(period: date) -> set[int]:
     from marketplace.models import Trade
+    from marketplace.selectors import reservations_starting
 
     start, end = period_bounds(period)
     ids = set(
@@ -204,6 +383,24 @@ def _buyers_with_charges(period: date) -> set[int]:
             "buyer_id", flat=True
         )
     )
+    ids |= set(reservations_starting(start=start, end=end, billing="per_time").values_list("buyer_id", flat=True))
+    ids |= set(
+        UsageRecord.objects.filter(reservation__billing="per_volume", start__lt=end, end__gt=start)
+        .values_list("buyer_id", flat=True)
+        .distinct()
+    )
+    # late usage of a month already invoiced goes on this month's invoice
+    for cutoff_org in (
+        Invoice.objects.filter(kind=InvoiceKind.INVOICE, period__lt=period, usage_cutoff__isnull=False)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .values_list("organisation_id", "period", "usage_cutoff")
+    ):
+        org_id, invoiced, cutoff = cutoff_org
+        first, last = period_bounds(invoiced)
+        if UsageRecord.objects.filter(
+            buyer_id=org_id, reservation__billing="per_volume", start__lt=last, end__gt=first, received_at__gt=cutoff
+        ).exists():
+            ids.add(org_id)
     ids |= set(
         Invoice.objects.filter(period=period, kind=InvoiceKind.INVOICE, status=InvoiceStatus.DRAFT).values_list(
             "organisation_id", flat=True
@@ -293,9 +490,29 @@ def invoice_issue(*, invoice_id: int, now: datetime | None = None) -> Invoice | 
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         invoice.save()
         _post_issue(invoice, lines)
+        _release_reservation_holds(invoice, now)
     invoice_collect(invoice_id=invoice.pk, now=now)
     invoice.refresh_from_db()
     return invoice
+
+
+def _release_reservation_holds(invoice: Invoice, now: datetime) -> None:
+    """A reservation's hold set its funds aside until it was billed: once it has ended and its
+    month is invoiced, what the hold has left goes back to prepaid funds, which pay the invoice.
+    A reservation still running keeps its hold for the usage still to come."""
+    from marketplace.models import Reservation, ReservationStatus
+    from settlement.services.holds import hold_release
+
+    start, end = period_bounds(invoice.period)
+    ended = Reservation.objects.filter(
+        buyer=invoice.organisation,
+        status__in=[ReservationStatus.COMPLETED, ReservationStatus.CANCELLED],
+        start__lt=end,
+        hold_id__isnull=False,
+    )
+    open_holds = Hold.objects.filter(pk__in=ended.values("hold_id"), status=HoldStatus.OPEN)
+    for hold_id in open_holds.order_by("pk").values_list("pk", flat=True):
+        hold_release(idempotency_key=f"invoice:{invoice.pk}:release:{hold_id}", hold_id=hold_id)
 
 
 def invoices_issue_due(*, now: datetime | None = None) -> list[str]:
