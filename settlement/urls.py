@@ -15,5 +15,10 @@ urlpatterns = [
     path("operator/money/ledger-check/", views.operator_ledger_check, name="operator_ledger_check"),
     path("operator/reconciliation/", views.operator_reconciliation, name="operator_reconciliation"),
     path("operator/reconciliation/export.csv", views.operator_reconciliation_csv, name="operator_reconciliation_csv"),
+    path(
+        "operator/invoices/<int:invoice_id>/rating-cases.json",
+        views.operator_invoice_cases,
+        name="operator_invoice_cases",
+    ),
     path("operator/organisations/<slug:slug>/ledger/", views.operator_ledger, name="operator_ledger"),
 ]

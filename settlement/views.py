@@ -276,3 +276,15 @@ def operator_reconciliation_csv(request):
     response = HttpResponse(reconciliation.reconciliation_csv(period=period), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="reconciliation-{period:%Y-%m}.csv"'
     return response
+
+
+@operator_required
+def operator_invoice_cases(request, invoice_id: int):
+    """An invoice's charges as rating cases (Appendix A), to re-rate with ``manage.py rate``."""
+    from settlement.models import Invoice
+    from settlement.services.rating_cases import invoice_cases_json
+
+    invoice = get_object_or_404(Invoice, pk=invoice_id, kind="invoice")
+    response = JsonResponse(invoice_cases_json(invoice), json_dumps_params={"indent": 1, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.pk}-rating-cases.json"'
+    return response

@@ -164,6 +164,7 @@ CASES = {
     "settlement:statement_detail": {"statement_id": "statement"},
     "settlement:operator_reconciliation": None,
     "settlement:operator_reconciliation_csv": None,
+    "settlement:operator_invoice_cases": {"invoice_id": "invoice"},
     "marketplace:retail_index": None,
     "marketplace:listing_detail": {"listing_id": "open_listing"},
     "marketplace:reservations": None,

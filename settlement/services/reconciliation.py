@@ -31,6 +31,7 @@ from settlement.models import (
     Statement,
 )
 from settlement.services.invoices import _buyers_with_charges, _charges, period_bounds, totals_of
+from settlement.services.rating_cases import invoice_rerate
 from settlement.services.statements import statement_figures
 
 ZERO = Decimal("0.00")
@@ -46,6 +47,7 @@ class Check:
     actual: Decimal
     cause: str = ""
     resolution: str = ""
+    invoice_id: int | None = None  # where the rating cases behind it can be downloaded
 
     @property
     def difference(self) -> Decimal:
@@ -86,6 +88,16 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
               "Charges arrived or changed after the invoice was issued (late usage).",
               "Late usage is billed as a dated adjustment on the next invoice; an overcharge needs a credit note.")
     )  # fmt: skip
+    rerated = invoice_rerate(invoice)
+    if rerated:
+        out.append(
+            Check(org, "buyer", "rerate_vs_invoice", number, sum((r.rated for r in rerated), ZERO),
+                  sum((r.case.billed for r in rerated), ZERO),
+                  "The invoice's lines differ from re-rating the records behind them (a tariff changed since it "
+                  "was issued, or a defect).",
+                  "Download the rating cases to find the product; a credit note for an overcharge, an adjustment "
+                  "for an undercharge.", invoice_id=invoice.pk)
+        )  # fmt: skip
     source = f"invoice:{invoice.pk}"
     receivable = _posted(source=source, kind="invoice.issue", purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
     out.append(

@@ -351,3 +351,16 @@ def test_the_operator_sets_tax_exemption_in_the_admin_and_issued_invoices_are_re
     client.post(f"/admin/settlement/invoice/{invoice.pk}/change/", {"total": "1.00"})
     invoice.refresh_from_db()
     assert invoice.total == Decimal("16176.38")
+
+
+def test_a_wholesale_invoice_re_rates_as_per_time_cases(market):
+    from settlement.services.rating_cases import invoice_rerate
+
+    trade(market)
+    (number,) = invoices_issue_due(now=after(market))
+    (checked,) = invoice_rerate(Invoice.objects.get(number=number))
+    assert (checked.rated, checked.case.billed, checked.case.case.product.billing) == (
+        Decimal("16128.00"),
+        Decimal("16128.00"),
+        "per_time",
+    )

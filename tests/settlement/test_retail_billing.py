@@ -143,3 +143,38 @@ def test_per_volume_usage_is_rated_like_the_engine_and_late_usage_is_adjusted_ne
     typed.append(UsageRecord("r4", "gpu_seconds", Decimal(3600), start + H, start + 2 * H))
     again = volume_lines(product=product, records=typed, tariff=tariffs["YRD"], period=Period(2026, 12))
     assert sum(x.amount for x in february.lines.all()) == sum(x.amount for x in again) - sum(x.amount for x in redone)
+
+
+def test_an_invoices_charges_export_as_rating_cases_that_rate_to_its_lines(retail, clock, tmp_path, capsys):
+    import json
+
+    from django.core.management import call_command
+
+    from settlement.services.rating_cases import invoice_cases_json, invoice_rerate
+
+    per_time = list_(retail, units=4)
+    per_volume = list_(retail, billing=Billing.PER_VOLUME, units=4, price=Decimal("19.9900"))
+    timed = reserve(retail, per_time, units=4, start=NOW + H, end=NOW + 3 * H, key="t")
+    metered = reserve(retail, per_volume, units=4, start=NOW + H, end=NOW + 9 * H, key="v")
+    clock["now"] = NOW + 10 * H
+    usage_ingest(pool=retail["pool"], now=clock["now"], records=[
+        record(metered, f"m{i}", NOW + H + i * H / 2, 0.75, 4 * 2700 - i) for i in range(14)
+    ])  # fmt: skip
+    reservations_complete(now=clock["now"])
+    clock["now"] = JAN_1 + H
+    (number,) = invoices_issue_due(now=clock["now"])
+    invoice = Invoice.objects.get(number=number)
+    checked = invoice_rerate(invoice)
+    assert len(checked) == 2 and all(c.difference == 0 for c in checked)
+    assert sum(c.rated for c in checked) == invoice.subtotal
+    assert {c.case.case.product.billing for c in checked} == {"per_time", "per_volume"}
+    assert invoice_cases_json(invoice)["cases"][0]["case"]["period"] == "2026-12"
+
+    call_command("export_rating_cases", number, "--out", str(tmp_path))
+    written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for item in written:
+        call_command("rate", item["file"])
+        rated = json.loads(capsys.readouterr().out)
+        assert rated["subtotal"] == item["billed"], item
+    assert sum(Decimal(item["billed"]) for item in written) == invoice.subtotal
+    assert timed.pk and metered.pk
