@@ -131,9 +131,14 @@ class PostingQuerySet(models.QuerySet):
 
 class Posting(models.Model):
     transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    # indexed by posting_account_txn, which leads with it
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_index=False)
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
+    # What this posting is for when its transaction covers several things (the matching worker
+    # settles a batch of trades in one transaction: each posting names its trade); empty when it
+    # is the transaction's own source.
+    source = models.CharField(max_length=120, blank=True, default="", help_text=_("e.g. trade:3:17"))
 
     objects = PostingQuerySet.as_manager()
 
@@ -144,6 +149,11 @@ class Posting(models.Model):
 
     def __str__(self):
         return f"{self.account} {self.amount}"
+
+    @property
+    def origin(self) -> str:
+        """What the posting is for: its own source, else its transaction's."""
+        return self.source or self.transaction.source
 
 
 class HoldStatus(models.TextChoices):
