@@ -87,15 +87,15 @@ def capacity_move_many(
         given[(to_source, from_source)] += units
     fields = ("pk", "pool_id", "resource_class_id", "kind", "units", "start", "end", "source")
     opened = CapacityCommitment.objects.open().select_for_update()
-    olds = {row[7]: row for row in opened.filter(source__in=taken).order_by("pk").values_list(*fields)}
+    olds = {row[7]: row for row in opened.filter(source__any=list(taken)).order_by("pk").values_list(*fields)}
     for source, units in taken.items():
         if source not in olds or units > olds[source][4]:
             raise ExchangeError(f"{source} does not hold {units} unit(s).", code="insufficient_capacity")
     targets = {} if new_targets else {
-        row[7]: row for row in opened.filter(source__in={to for to, _ in given}).values_list(*fields)
+        row[7]: row for row in opened.filter(source__any=list({to for to, _ in given})).values_list(*fields)
     }  # fmt: skip
     replaced = [row[0] for row in olds.values()] + [row[0] for row in targets.values()]
-    CapacityCommitment.objects.filter(pk__in=replaced).update(released_at=at)
+    CapacityCommitment.objects.filter(pk__any=replaced).update(released_at=at)
     fresh = [
         (pool, cls, kind_, units - taken[source], start, end, source, at)
         for _, pool, cls, kind_, units, start, end, source in olds.values()
@@ -117,7 +117,9 @@ def capacity_move_many(
 
 @transaction.atomic(savepoint=False)
 def capacity_release_many(*, sources: list[str], at: datetime | None = None) -> int:
-    return CapacityCommitment.objects.open().filter(source__in=sources).update(released_at=at or timezone.now())
+    if not sources:
+        return 0
+    return CapacityCommitment.objects.open().filter(source__any=sources).update(released_at=at or timezone.now())
 
 
 @dataclass(frozen=True)

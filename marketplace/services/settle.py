@@ -105,12 +105,12 @@ class Applier:
         missing = [pk for pk in ids if pk not in self.orders]
         if not missing:
             return
-        for row in Order.objects.filter(pk__in=missing).values_list(*_Order.FIELDS):
+        for row in Order.objects.filter(pk__any=missing).values_list(*_Order.FIELDS):
             self.orders[row[0]] = _Order(row)
         sells = [pk for pk in missing if self.orders[pk].side == SELL]
         for pk in sells:
             self.allocations[pk] = []
-        for row in OrderAllocation.objects.filter(order_id__in=sells).order_by("pk").values_list(*_Allocation.FIELDS):
+        for row in OrderAllocation.objects.filter(order_id__any=sells).order_by("pk").values_list(*_Allocation.FIELDS):
             self.allocations[row[1]].append(_Allocation(row))
 
     def _order(self, order_id) -> _Order:

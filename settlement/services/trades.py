@@ -92,7 +92,7 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
     holds = {
         row[0]: row
         for row in Hold.objects.select_for_update(of=("self",), no_key=True)
-        .filter(pk__in=hold_ids)
+        .filter(pk__any=hold_ids)
         .order_by("pk")
         .values_list("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
     }
