@@ -263,7 +263,10 @@ class Trade(models.Model):
     qty = models.PositiveIntegerField()
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
-    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+", db_index=False)  # buy or sell
+    # the buy or the sell order (trade_maker_is_a_side), whose keys are checked: no check of its own
+    maker_order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     buyer = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     notional = models.DecimalField(max_digits=20, decimal_places=6)  # exact: price × qty × hours
@@ -273,7 +276,12 @@ class Trade(models.Model):
 
     class Meta:
         ordering = ["instrument", "number"]
-        constraints = [models.UniqueConstraint(fields=["instrument", "number"], name="trade_number_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "number"], name="trade_number_unique"),
+            models.CheckConstraint(
+                condition=Q(maker_order=F("buy_order")) | Q(maker_order=F("sell_order")), name="trade_maker_is_a_side"
+            ),
+        ]
         indexes = [models.Index(fields=["executed_at"])]  # buyer and seller: their foreign keys' indexes
 
     def __str__(self):

@@ -130,9 +130,16 @@ class PostingQuerySet(models.QuerySet):
 
 
 class Posting(models.Model):
-    transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="postings")
+    # On PostgreSQL both references are checked per INSERT statement by a trigger (one anti-join
+    # for the whole statement) instead of a foreign-key check per row; journal transactions are
+    # immutable and accounts cannot be deleted, so what a posting refers to stays (migration 0008).
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
     # indexed by posting_account_txn, which leads with it
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
+    )
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
     # What this posting is for when its transaction covers several things (the matching worker

@@ -191,3 +191,25 @@ def test_the_database_checks_every_statement_of_postings_and_what_it_leaves_unba
     with connection.cursor() as c:
         c.execute("SELECT count(*) FROM settlement_ledger_pending")
         assert c.fetchone()[0] == 0  # the queue of transactions to check is emptied as they are checked
+
+
+@pytest.mark.postgres
+def test_a_posting_must_refer_to_a_transaction_and_an_account_that_exist_and_stay(buyer):
+    """The references are checked per statement (not by foreign keys); transactions are immutable
+    and accounts permanent, so what a posting refers to cannot go away."""
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    txn = ledger_post(idempotency_key="t", kind="test", lines=[Line(bank, D("1.00")), Line(cash, D("-1.00"))])
+    for txn_id, account_ids, missing in ((txn.pk + 1000, (bank.pk, cash.pk), "transaction"),
+                                          (txn.pk, (bank.pk, 999_999), "account")):  # fmt: skip
+        with pytest.raises(IntegrityError, match=f"refers to {missing}"), transaction.atomic():
+            Posting.objects.bulk_create(
+                Posting(transaction_id=txn_id, account_id=a, amount=amount, currency="CNY")
+                for a, amount in zip(account_ids, (D("2.00"), D("-2.00")), strict=True)
+            )
+    for statement in (
+        "DELETE FROM settlement_account WHERE id = %s",
+        "UPDATE settlement_account SET id = -id WHERE id = %s",
+    ):
+        with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic(), connection.cursor() as c:
+            c.execute(statement, [cash.pk])
