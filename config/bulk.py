@@ -5,9 +5,12 @@ the write itself at the matching worker's batch sizes. On PostgreSQL this joins 
 instead (one statement, typed by the fields' own column types); elsewhere it falls back to
 ``bulk_update``."""
 
+from datetime import datetime
+
 from django.db import connections, router
 from django.db.models import Field, ForeignObject, Lookup
 from django.db.models.lookups import In
+from django.utils import timezone
 
 
 def bulk_set(objs, fields: list[str]) -> int:
@@ -100,7 +103,9 @@ def rows_insert(model, fields: list[str], rows: list[tuple], *, keys: bool = Fal
     """Insert ``rows`` (one value per field of ``fields``, attnames) into ``model``'s table.
 
     On PostgreSQL with COPY; with ``keys`` the primary keys are drawn first and returned (in row
-    order), else the table's default gives them. Elsewhere by ``bulk_create`` (keys returned)."""
+    order), else the table's default gives them. A field left out gets its model default (or, for
+    ``auto_now``/``auto_now_add``, the time), the same for every row. Elsewhere by ``bulk_create``
+    (keys returned)."""
     if not rows:
         return [] if keys else None
     alias = router.db_for_write(model)
@@ -109,6 +114,14 @@ def rows_insert(model, fields: list[str], rows: list[tuple], *, keys: bool = Fal
         objs = model.objects.bulk_create(model(**dict(zip(fields, row, strict=True))) for row in rows)
         return [obj.pk for obj in objs] if keys else None
     meta = model._meta
+    given = set(fields)
+    missing = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in given]
+    if missing:
+        now = timezone.now()
+        extra = tuple(now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+                      for f in missing)  # fmt: skip
+        fields = [*fields, *(f.attname for f in missing)]
+        rows = [(*row, *extra) for row in rows]
     columns = [meta.get_field(name).column for name in fields]
     ids = None
     if keys and len(rows) < COPY_FROM:  # a few rows: one INSERT … RETURNING is one round trip
@@ -145,14 +158,33 @@ def rows_update(model, fields: list[str], rows: list[tuple]) -> int:
         objs = [model(**{meta.pk.attname: row[0], **dict(zip(fields, row[1:], strict=True))}) for row in rows]
         return model.objects.bulk_update(objs, fields)
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)
+    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in columns)  # each a text array literal
     names = ", ".join(f'"{f.column}"' for f in columns)
     sets = ", ".join(f'"{f.column}" = v."{f.column}"' for f in columns[1:])
     key = meta.pk.column
     sql = f'UPDATE "{meta.db_table}" AS t SET {sets} FROM unnest({arrays}) AS v({names}) WHERE t."{key}" = v."{key}"'  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        cursor.execute(sql, [array_literal(column) for column in zip(*rows, strict=True)])
         return cursor.rowcount
+
+
+def array_literal(values) -> str:
+    """PostgreSQL's text form of an array of ints, decimals, strings, aware datetimes or None:
+    one string parameter for the whole column. psycopg would dump a list element by element,
+    testing each string against a regular expression; this is a join."""
+    if all(v.__class__ is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    parts = []
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+        elif isinstance(v, str):
+            parts.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif isinstance(v, datetime):
+            parts.append('"' + v.isoformat() + '"')
+        else:  # int, Decimal
+            parts.append(str(v))
+    return "{" + ",".join(parts) + "}"
 
 
 class AnyOf(Lookup):

@@ -184,13 +184,13 @@ class Applier:
                 order.status = FILLED
         self.dirty.update((buy.pk, sell.pk))
         self.trades.append((
-            instrument.pk, self.trade_number, t.seq, t.price, t.qty, buy.pk, sell.pk, int(t.maker_order_id),
+            instrument.id, self.trade_number, t.seq, t.price, t.qty, buy.pk, sell.pk, int(t.maker_order_id),
             buy.organisation_id, sell.organisation_id, notional, buyer_fee, seller_fee, at,
         ))  # fmt: skip
-        self.contracts.append([instrument.pk, buy.organisation_id, sell.organisation_id, t.qty, t.price])
+        self.contracts.append([instrument.id, buy.organisation_id, sell.organisation_id, t.qty, t.price])
         self.money.append(
             TradeCharge(
-                source=f"trade:{instrument.pk}:{self.trade_number}",
+                source=f"trade:{instrument.id}:{self.trade_number}",
                 hold_id=buy.hold_id,
                 buyer_id=buy.organisation_id,
                 seller_id=sell.organisation_id,

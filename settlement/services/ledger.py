@@ -47,7 +47,7 @@ def _content_hash(*, kind: str, memo: str, source: str, reverses: int | None, li
         "source": source,
         "reverses": reverses,
         "lines": sorted(
-            [line.account.pk, str(line.amount), line.source] if line.source else [line.account.pk, str(line.amount)]
+            [line.account.id, str(line.amount), line.source] if line.source else [line.account.id, str(line.amount)]
             for line in lines
         ),
     }
@@ -237,11 +237,11 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
     for entry in entries:
         _validate(entry.lines)
     with transaction.atomic(savepoint=False):
-        locked = accounts_lock({line.account.pk for entry in entries for line in entry.lines})
         change: dict[int, Decimal] = defaultdict(Decimal)
         for entry in entries:
             for account, amount, _ in entry.lines:
-                change[account.pk] += amount
+                change[account.id] += amount
+        locked = accounts_lock(change)
         change = {pk: delta * locked[pk].sign for pk, delta in change.items()}
         _check_floors(locked, change, floors or {})
         now = timezone.now()
@@ -258,14 +258,14 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
                     now,
                 )
                 for e in entries
-            ],  # fmt: skip
+            ],
             keys=True,
         )
         rows_insert(
             Posting,
             ["transaction_id", "account_id", "amount", "currency", "source"],
             [
-                (txn, account.pk, amount, account.currency, source)
+                (txn, account.id, amount, account.currency, source)
                 for txn, entry in zip(ids, entries, strict=True)
                 for account, amount, source in entry.lines
             ],
