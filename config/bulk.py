@@ -174,14 +174,16 @@ def array_literal(values) -> str:
     testing each string against a regular expression; this is a join."""
     if all(v.__class__ is int for v in values):
         return "{" + ",".join(map(str, values)) + "}"
-    parts = []
+    parts, when, stamp = [], None, ""
     for v in values:
         if v is None:
             parts.append("NULL")
         elif isinstance(v, str):
             parts.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
         elif isinstance(v, datetime):
-            parts.append('"' + v.isoformat() + '"')
+            if v is not when:  # a column often repeats one time (updated_at)
+                when, stamp = v, '"' + v.isoformat() + '"'
+            parts.append(stamp)
         else:  # int, Decimal
             parts.append(str(v))
     return "{" + ",".join(parts) + "}"
