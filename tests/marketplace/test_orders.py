@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from catalog.capacity import capacity_summary
 from catalog.models import CapacityCommitment
@@ -109,6 +110,16 @@ def test_a_batch_settles_in_one_entry_whose_postings_name_their_trades(market):
     assert {p.source for p in release.postings.all()} == {f"order:{ioc.pk}"}
     buy.refresh_from_db()
     assert Hold.objects.get(pk=buy.hold_id).status == "closed"
+
+
+def test_a_trades_maker_is_its_buy_or_its_sell_order(market):
+    """The maker needs no foreign-key check of its own: the database holds it to one of the sides."""
+    sell = place(market, "gridco", "sell", 16, "12.00")
+    place(market, "acme", "buy", 8, "12.10")
+    other = place(market, "westdc", "sell", 8, "12.50")
+    match(market)
+    with pytest.raises(IntegrityError, match="trade_maker_is_a_side"), transaction.atomic():
+        Trade.objects.filter(maker_order=sell).update(maker_order=other)
 
 
 @pytest.mark.parametrize(
