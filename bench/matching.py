@@ -164,12 +164,12 @@ def main():
         f"- batched ÷ naive: {rate(events, match_s) / rate(naive_events, naive_s):.1f}×, target ≥ 20×: "
         f"{'met' if rate(events, match_s) >= 20 * rate(naive_events, naive_s) else 'NOT met'}",
         "",
-        f"What bounds it: CPU, on the two sides of one connection, which take turns within a batch. Per "
-        f"event this process spends {py_cpu * 1e6 / events:.0f} µs (reading the log, the engine, the "
-        f"settlement arithmetic, building rows as tuples, psycopg) and its PostgreSQL backend "
-        f"{pg_cpu * 1e6 / events:.0f} µs, so one worker could not pass "
-        f"{events / (py_cpu + pg_cpu):,.0f} events/s here even with both cores to itself; other work on "
-        "the machine (the load averages) takes the rest. A batch writes per trade a trade, a contract, a "
+        f"What bounds it: CPU, on the two sides of one connection, which mostly take turns (rows stream "
+        f"to the server while the next are built, little else overlaps). Per event this process spends "
+        f"{py_cpu * 1e6 / events:.0f} µs (reading the log, the engine, the settlement arithmetic, building "
+        f"rows as tuples, psycopg) and its PostgreSQL backend {pg_cpu * 1e6 / events:.0f} µs: taking turns, "
+        f"{events / (py_cpu + pg_cpu):,.0f} events/s, and other work on the machine (the load averages) "
+        "slows both. A batch writes per trade a trade, a contract, a "
         "contract leg, a capacity commitment and about four postings, and updates both orders, the buy's "
         "hold and the sell's allocation: some 20 index entries and 3 KB of WAL per event. The largest "
         "single database cost left is foreign-key checks, one query per row and key (13 per trade: "
