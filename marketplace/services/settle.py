@@ -3,8 +3,9 @@ transaction): order states and fills, trades, contracts bound to the seller's po
 postings through settlement's services, capacity moved from offers to contracts through
 catalog's, and what an ended order held given back.
 
-Events are applied to objects in memory in seq order; ``flush`` then writes the batch with a few
-set-based statements per table instead of a round trip per row."""
+Events are applied to records in memory in seq order; ``flush`` then writes the batch with a few
+set-based statements per table instead of a round trip per row, its rows as plain tuples (COPY)
+rather than model instances."""
 
 from collections import defaultdict
 from datetime import datetime
@@ -46,8 +47,9 @@ class _Order:
     """The fields of an order that matching reads and changes (a model instance costs more to
     load than the matching of it)."""
 
-    __slots__ = FIELDS = ("pk", "organisation_id", "side", "type", "tif", "price", "qty", "filled_qty",
-                          "filled_notional", "status", "end_reason", "hold_id")  # fmt: skip
+    FIELDS = ("pk", "organisation_id", "side", "type", "tif", "price", "qty", "filled_qty", "filled_notional",
+              "status", "end_reason", "hold_id")  # fmt: skip
+    __slots__ = FIELDS
 
     def __init__(self, row):
         for name, value in zip(self.FIELDS, row, strict=True):
@@ -59,8 +61,10 @@ class _Order:
 
 
 class _Allocation:
-    __slots__ = FIELDS = ("pk", "order_id", "pool_id", "contract_id", "units", "filled", "released")
-    __slots__ += ("dirty",)
+    """Where a sell order's units come from (OrderAllocation's fields), and whether they changed."""
+
+    FIELDS = ("pk", "order_id", "pool_id", "contract_id", "units", "filled", "released")
+    __slots__ = (*FIELDS, "dirty")
 
     def __init__(self, row):
         self.pk, self.order_id, self.pool_id, self.contract_id, self.units, self.filled, self.released = row
