@@ -295,8 +295,9 @@ class CapacityCommitment(models.Model):
     ``source`` (e.g. ``order:123``), which is unique among open rows.
     """
 
-    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="commitments")
-    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, related_name="+")
+    # indexed by commitment_lookup, which every query uses (pool first); reference data is never deleted
+    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="commitments", db_index=False)
+    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=10, choices=CommitmentKind.choices)
     units = models.PositiveIntegerField()
     start = models.DateTimeField()

@@ -130,10 +130,22 @@ class PostingQuerySet(models.QuerySet):
 
 
 class Posting(models.Model):
-    transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    # On PostgreSQL both references are checked per INSERT statement by a trigger (one anti-join
+    # for the whole statement) instead of a foreign-key check per row; journal transactions are
+    # immutable and accounts cannot be deleted, so what a posting refers to stays (migration 0008).
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
+    # indexed by posting_account_txn, which leads with it
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
+    )
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
+    # What this posting is for when its transaction covers several things (the matching worker
+    # settles a batch of trades in one transaction: each posting names its trade); empty when it
+    # is the transaction's own source.
+    source = models.CharField(max_length=120, blank=True, default="", help_text=_("e.g. trade:3:17"))
 
     objects = PostingQuerySet.as_manager()
 
@@ -144,6 +156,11 @@ class Posting(models.Model):
 
     def __str__(self):
         return f"{self.account} {self.amount}"
+
+    @property
+    def origin(self) -> str:
+        """What the posting is for: its own source, else its transaction's."""
+        return self.source or self.transaction.source
 
 
 class HoldStatus(models.TextChoices):

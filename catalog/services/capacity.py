@@ -13,7 +13,7 @@ from catalog.models import (
     CapacityCommitment,
     CommitmentKind,
 )
-from config.bulk import bulk_insert
+from config.bulk import bulk_insert, rows_insert
 from config.errors import Conflict, ExchangeError
 
 
@@ -60,57 +60,66 @@ def capacity_release(*, source: str, at: datetime | None = None) -> int:
     return CapacityCommitment.objects.open().filter(source=source).update(released_at=at or timezone.now())
 
 
+_TERMS = ("pool_id", "resource_class_id", "kind", "units", "start", "end", "source", "created_at")
+
+
 @transaction.atomic(savepoint=False)
-def capacity_move_many(*, moves: list[tuple[str, str, int]], kind: str, at: datetime | None = None) -> None:
+def capacity_move_many(
+    *, moves: list[tuple[str, str, int]], kind: str, at: datetime | None = None, new_targets: bool = False
+) -> None:
     """Move units between open commitments of the same pool, class and range — an offered sell
     order's units becoming a contract's, a contract's passing to a resale's buyer — for a batch:
     each (from source, to source, units), applied together. Sellable capacity does not change, so
     no sellable check; the moved-from commitments are replaced once by what they keep, the
-    moved-to created (or grown) once."""
+    moved-to created (or grown) once. ``new_targets``: the caller knows no moved-to source is
+    open yet (a contract made in the same transaction), so they are not looked up; the unique
+    index on open sources would refuse one that is."""
     if not moves:
         return
     if kind not in CommitmentKind.values:
         raise ValueError(kind)
+    kind = CommitmentKind(kind).value
     at = at or timezone.now()
     taken: dict[str, int] = defaultdict(int)
     given: dict[tuple[str, str], int] = defaultdict(int)
     for from_source, to_source, units in moves:
         taken[from_source] += units
         given[(to_source, from_source)] += units
-    olds = {
-        c.source: c
-        for c in CapacityCommitment.objects.open().select_for_update().filter(source__in=taken).order_by("pk")
-    }
+    fields = ("pk", "pool_id", "resource_class_id", "kind", "units", "start", "end", "source")
+    opened = CapacityCommitment.objects.open().select_for_update()
+    olds = {row[7]: row for row in opened.filter(source__any=list(taken)).order_by("pk").values_list(*fields)}
     for source, units in taken.items():
-        if source not in olds or units > olds[source].units:
+        if source not in olds or units > olds[source][4]:
             raise ExchangeError(f"{source} does not hold {units} unit(s).", code="insufficient_capacity")
-    targets = {c.source: c for c in CapacityCommitment.objects.open().select_for_update().filter(
-        source__in={to for to, _ in given})}  # fmt: skip
-    CapacityCommitment.objects.filter(pk__in=[c.pk for c in [*olds.values(), *targets.values()]]).update(released_at=at)
+    targets = {} if new_targets else {
+        row[7]: row for row in opened.filter(source__any=list({to for to, _ in given})).values_list(*fields)
+    }  # fmt: skip
+    replaced = [row[0] for row in olds.values()] + [row[0] for row in targets.values()]
+    CapacityCommitment.objects.filter(pk__any=replaced).update(released_at=at)
     fresh = [
-        CapacityCommitment(pool_id=c.pool_id, resource_class_id=c.resource_class_id, kind=c.kind,
-                           units=c.units - taken[s], start=c.start, end=c.end, source=s)
-        for s, c in olds.items() if c.units > taken[s]
-    ]  # fmt: skip
-    totals: dict[str, tuple[CapacityCommitment, int]] = {}
+        (pool, cls, kind_, units - taken[source], start, end, source, at)
+        for _, pool, cls, kind_, units, start, end, source in olds.values()
+        if units > taken[source]
+    ]
+    totals: dict[str, list] = {}
     for (to_source, from_source), units in given.items():
         old = olds[from_source]
-        prior = totals.get(to_source, (old, targets[to_source].units if to_source in targets else 0))[1]
-        totals[to_source] = (old, prior + units)
+        if to_source not in totals:
+            totals[to_source] = [old, targets[to_source][4] if to_source in targets else 0]
+        totals[to_source][1] += units
     for to_source, (old, units) in totals.items():
         target = targets.get(to_source)
-        if target is not None and (target.pool_id, target.resource_class_id, target.start, target.end) != (
-            old.pool_id, old.resource_class_id, old.start, old.end,
-        ):  # fmt: skip
+        if target is not None and (target[1], target[2], target[5], target[6]) != (old[1], old[2], old[5], old[6]):
             raise Conflict(f"{to_source} already holds other capacity.")
-        fresh.append(CapacityCommitment(pool_id=old.pool_id, resource_class_id=old.resource_class_id, kind=kind,
-                                        units=units, start=old.start, end=old.end, source=to_source))  # fmt: skip
-    bulk_insert(fresh)
+        fresh.append((old[1], old[2], kind, units, old[5], old[6], to_source, at))
+    rows_insert(CapacityCommitment, list(_TERMS), fresh)
 
 
 @transaction.atomic(savepoint=False)
 def capacity_release_many(*, sources: list[str], at: datetime | None = None) -> int:
-    return CapacityCommitment.objects.open().filter(source__in=sources).update(released_at=at or timezone.now())
+    if not sources:
+        return 0
+    return CapacityCommitment.objects.open().filter(source__any=sources).update(released_at=at or timezone.now())
 
 
 @dataclass(frozen=True)

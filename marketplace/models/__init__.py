@@ -125,9 +125,10 @@ class Order(models.Model):
     """An accepted order: it passed every rule and its funds or capacity are held. Its ``seq`` is
     its place in the instrument's log; ``created_at`` is the log's ``ts``."""
 
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
+    # no index of their own: the unique (instrument, seq) and (organisation, …) indexes lead with them
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders", db_index=False)
     seq = models.PositiveBigIntegerField()
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="orders")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="orders", db_index=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -254,14 +255,18 @@ class OrderAllocation(models.Model):
 class Trade(models.Model):
     """One execution, at the maker's price (§4), numbered per instrument in execution order."""
 
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="trades")
+    # indexed by the unique (instrument, number)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="trades", db_index=False)
     number = models.PositiveBigIntegerField()
     seq = models.PositiveBigIntegerField()  # the log event that caused it
     price = models.DecimalField(max_digits=12, decimal_places=4)
     qty = models.PositiveIntegerField()
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
-    maker_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    # the buy or the sell order (trade_maker_is_a_side), whose keys are checked: no check of its own
+    maker_order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     buyer = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     notional = models.DecimalField(max_digits=20, decimal_places=6)  # exact: price × qty × hours
@@ -271,12 +276,13 @@ class Trade(models.Model):
 
     class Meta:
         ordering = ["instrument", "number"]
-        constraints = [models.UniqueConstraint(fields=["instrument", "number"], name="trade_number_unique")]
-        indexes = [
-            models.Index(fields=["executed_at"]),
-            models.Index(fields=["buyer"]),
-            models.Index(fields=["seller"]),
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "number"], name="trade_number_unique"),
+            models.CheckConstraint(
+                condition=Q(maker_order=F("buy_order")) | Q(maker_order=F("sell_order")), name="trade_maker_is_a_side"
+            ),
         ]
+        indexes = [models.Index(fields=["executed_at"])]  # buyer and seller: their foreign keys' indexes
 
     def __str__(self):
         return f"{self.instrument_id} #{self.number}: {self.qty} @ {self.price}"
@@ -324,7 +330,8 @@ class Contract(models.Model):
 class ContractLeg(models.Model):
     """Units of a contract bound to one pool, committed in the capacity layer for the window."""
 
-    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="legs")
+    # indexed by contract_leg_unique
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="legs", db_index=False)
     pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="+")
     units = models.PositiveIntegerField()
 

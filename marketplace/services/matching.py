@@ -71,7 +71,11 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
             applier.apply(event, result)
         if sweep_at is not None and len(events) < limit:
             applier.expire(book.engine.expire(sweep_at), closing=sweep_at >= instrument.window_start)
-        applier.flush()
+        if events:
+            batch = f"match:{instrument_id}:{events[0]['seq']}-{events[-1]['seq']}"
+        else:
+            batch = f"sweep:{instrument_id}:{state.matched_seq}"
+        applier.flush(batch=batch)
         if events:
             state.matched_seq = events[-1]["seq"]
         state.trades = applier.trade_number

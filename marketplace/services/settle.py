@@ -3,8 +3,9 @@ transaction): order states and fills, trades, contracts bound to the seller's po
 postings through settlement's services, capacity moved from offers to contracts through
 catalog's, and what an ended order held given back.
 
-Events are applied to objects in memory in seq order; ``flush`` then writes the batch with a few
-set-based statements per table instead of a round trip per row."""
+Events are applied to records in memory in seq order; ``flush`` then writes the batch with a few
+set-based statements per table instead of a round trip per row, its rows as plain tuples (COPY)
+rather than model instances."""
 
 from collections import defaultdict
 from datetime import datetime
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from catalog.models import CommitmentKind
 from catalog.services import capacity_move_many, capacity_release_many
-from config.bulk import bulk_insert, bulk_set
+from config.bulk import rows_insert, rows_update
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -34,17 +35,56 @@ from marketplace.models import (
 from marketplace.services.pricing import band_high_price
 from settlement.services import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle
 
+FILLED, OPEN, CANCELLED, EXPIRED, REJECTED = (
+    OrderStatus.FILLED.value, OrderStatus.OPEN.value, OrderStatus.CANCELLED.value, OrderStatus.EXPIRED.value,
+    OrderStatus.REJECTED.value,
+)  # fmt: skip
+FINAL = frozenset(s.value for s in FINAL_STATUSES)
+BUY, SELL = Side.BUY.value, Side.SELL.value
+
+
+class _Order:
+    """The fields of an order that matching reads and changes (a model instance costs more to
+    load than the matching of it)."""
+
+    FIELDS = ("pk", "organisation_id", "side", "type", "tif", "price", "qty", "filled_qty", "filled_notional",
+              "status", "end_reason", "hold_id")  # fmt: skip
+    __slots__ = FIELDS
+
+    def __init__(self, row):
+        for name, value in zip(self.FIELDS, row, strict=True):
+            setattr(self, name, value)
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled_qty
+
+
+class _Allocation:
+    """Where a sell order's units come from (OrderAllocation's fields), and whether they changed."""
+
+    FIELDS = ("pk", "order_id", "pool_id", "contract_id", "units", "filled", "released")
+    __slots__ = (*FIELDS, "dirty")
+
+    def __init__(self, row):
+        self.pk, self.order_id, self.pool_id, self.contract_id, self.units, self.filled, self.released = row
+        self.dirty = False
+
+    @property
+    def open_units(self) -> int:
+        return self.units - self.filled - self.released
+
 
 class Applier:
     def __init__(self, *, instrument: Instrument, state: MatchState):
         self.instrument = instrument
         self.trade_number = state.trades
-        self.orders: dict[int, Order] = {}
-        self.allocations: dict[int, list[OrderAllocation]] = {}
+        self.orders: dict[int, _Order] = {}
+        self.allocations: dict[int, list[_Allocation]] = {}
         self.source_legs: dict[int, list[ContractLeg]] = {}
         self.dirty: set[int] = set()
-        self.trades: list[Trade] = []
-        self.contracts: list[Contract] = []
+        self.trades: list[tuple] = []  # Trade rows (TRADE_FIELDS)
+        self.contracts: list[tuple] = []  # Contract rows (CONTRACT_FIELDS), one per trade
         self.deliveries: list[tuple[int, str, int, int]] = []  # (contract index, from source, pool, units)
         self.money: list[TradeCharge | HoldEnd] = []
         self.releases: list[str] = []
@@ -69,15 +109,15 @@ class Applier:
         missing = [pk for pk in ids if pk not in self.orders]
         if not missing:
             return
-        for order in Order.objects.filter(pk__in=missing):
-            self.orders[order.pk] = order
-        sells = [pk for pk in missing if self.orders[pk].side == Side.SELL]
+        for row in Order.objects.filter(pk__any=missing).values_list(*_Order.FIELDS):
+            self.orders[row[0]] = _Order(row)
+        sells = [pk for pk in missing if self.orders[pk].side == SELL]
         for pk in sells:
             self.allocations[pk] = []
-        for allocation in OrderAllocation.objects.filter(order_id__in=sells).order_by("pk"):
-            self.allocations[allocation.order_id].append(allocation)
+        for row in OrderAllocation.objects.filter(order_id__any=sells).order_by("pk").values_list(*_Allocation.FIELDS):
+            self.allocations[row[1]].append(_Allocation(row))
 
-    def _order(self, order_id) -> Order:
+    def _order(self, order_id) -> _Order:
         pk = int(order_id)
         if pk not in self.orders:
             self._load([pk])
@@ -90,7 +130,7 @@ class Applier:
             outcome = result.rejection.reason if result.rejection else "cancelled"
             self.cancels[outcome].append(event["seq"])
             if result.rejection is None:
-                self._end(self._order(event["order_id"]), OrderStatus.CANCELLED, "cancelled")
+                self._end(self._order(event["order_id"]), CANCELLED, "cancelled")
         elif event["event"] == "new":
             self._new(event, result)
         self.expire(result.expired, closing=False)
@@ -98,17 +138,17 @@ class Applier:
     def _new(self, event: dict, result: Result) -> None:
         order = self._order(event["order_id"])
         if result.rejection is not None:  # entry checks the same rules: this should not happen
-            self._end(order, OrderStatus.REJECTED, result.rejection.reason)
+            self._end(order, REJECTED, result.rejection.reason)
             return
         if result.trades:
             self._load({int(t.buy_order_id) for t in result.trades} | {int(t.sell_order_id) for t in result.trades})
-        at = datetime.fromisoformat(event["ts"])
-        for trade in result.trades:
-            self._trade(trade, at)
+            at = datetime.fromisoformat(event["ts"])
+            for trade in result.trades:
+                self._trade(trade, at)
         if order.remaining == 0:
-            self._set(order, OrderStatus.FILLED)
+            self._set(order, FILLED)
         elif result.outcome == "rested":
-            self._set(order, OrderStatus.OPEN)
+            self._set(order, OPEN)
         else:
             if order.tif == "FOK":
                 reason = "fok_unfilled"
@@ -116,18 +156,19 @@ class Applier:
                 reason = "ioc_remainder"
             else:
                 reason = "self_trade_prevented"
-            self._end(order, OrderStatus.CANCELLED, reason)
+            self._end(order, CANCELLED, reason)
 
     def expire(self, order_ids, *, closing: bool) -> None:
+        if not order_ids:
+            return
         self._load({int(i) for i in order_ids})
         for order_id in order_ids:
             order = self._order(order_id)
-            if order.status not in FINAL_STATUSES:
-                self._end(order, OrderStatus.EXPIRED, "window_opened" if closing else "gtd_expired")
+            if order.status not in FINAL:
+                self._end(order, EXPIRED, "window_opened" if closing else "gtd_expired")
 
-    def _set(self, order: Order, status: str, reason: str = "") -> None:
+    def _set(self, order: _Order, status: str, reason: str = "") -> None:
         order.status = status
-        order.updated_at = self.now
         if reason:
             order.end_reason = reason
         self.dirty.add(order.pk)
@@ -136,34 +177,24 @@ class Applier:
 
     def _trade(self, t, at: datetime) -> None:
         buy, sell = self.orders[int(t.buy_order_id)], self.orders[int(t.sell_order_id)]
-        notional = t.price * t.qty * self.instrument.window_hours
+        instrument = self.instrument
+        notional = t.price * t.qty * instrument.window_hours
         self.trade_number += 1
         buyer_fee, seller_fee = fees_for(notional=notional, buyer_maker=t.maker_order_id == str(buy.pk))
         for order in (buy, sell):
             order.filled_qty += t.qty
             order.filled_notional += notional
             if not order.remaining:
-                self._set(order, OrderStatus.FILLED)
+                order.status = FILLED
         self.dirty.update((buy.pk, sell.pk))
-        trade = Trade(
-            instrument=self.instrument, number=self.trade_number, seq=t.seq, price=t.price, qty=t.qty,
-            buy_order=buy, sell_order=sell, maker_order_id=int(t.maker_order_id), buyer_id=buy.organisation_id,
-            seller_id=sell.organisation_id, notional=notional, buyer_fee=buyer_fee, seller_fee=seller_fee,
-            executed_at=at,
-        )  # fmt: skip
-        self.trades.append(trade)
-        self.contracts.append(
-            Contract(
-                instrument=self.instrument,
-                holder_id=buy.organisation_id,
-                seller_id=sell.organisation_id,
-                qty=t.qty,
-                price=t.price,
-            )  # fmt: skip
-        )
+        self.trades.append((
+            instrument.id, self.trade_number, t.seq, t.price, t.qty, buy.pk, sell.pk, int(t.maker_order_id),
+            buy.organisation_id, sell.organisation_id, notional, buyer_fee, seller_fee, at,
+        ))  # fmt: skip
+        self.contracts.append([instrument.id, buy.organisation_id, sell.organisation_id, t.qty, t.price])
         self.money.append(
             TradeCharge(
-                key=f"trade:{self.instrument.pk}:{self.trade_number}",
+                source=f"trade:{instrument.id}:{self.trade_number}",
                 hold_id=buy.hold_id,
                 buyer_id=buy.organisation_id,
                 seller_id=sell.organisation_id,
@@ -175,14 +206,14 @@ class Applier:
         )
         self._deliver(sell, len(self.contracts) - 1, t.qty)
 
-    def _still_needed(self, buy: Order) -> Decimal:
+    def _still_needed(self, buy: _Order) -> Decimal:
         """What a buy's unfilled remainder still needs on hold."""
         if not buy.remaining:
             return Decimal(0)
         limit = buy.price if buy.price is not None else self.band_high
         return buy_hold_amount(price=limit, qty=buy.remaining, hours=self.instrument.window_hours)
 
-    def _deliver(self, sell: Order, contract_index: int, qty: int) -> None:
+    def _deliver(self, sell: _Order, contract_index: int, qty: int) -> None:
         """Bind the new contract to the pools the sell order offered: units move from the order's
         offer (or from the resold contract's legs) to the contract, in allocation order."""
         for allocation in self.allocations[sell.pk]:
@@ -222,12 +253,12 @@ class Applier:
 
     # --- ends -------------------------------------------------------------------------------------
 
-    def _end(self, order: Order, status: str, reason: str) -> None:
+    def _end(self, order: _Order, status: str, reason: str) -> None:
         """The order is done: give back what its unfilled part held."""
         self._set(order, status, reason)
-        if order.side == Side.BUY:
+        if order.side == BUY:
             if order.hold_id is not None:
-                self.money.append(HoldEnd(key=f"order:{order.pk}:end", hold_id=order.hold_id))
+                self.money.append(HoldEnd(source=f"order:{order.pk}", hold_id=order.hold_id))
             return
         for allocation in self.allocations[order.pk]:
             left = allocation.open_units
@@ -242,35 +273,47 @@ class Applier:
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        bulk_insert(self.trades)
-        for trade, contract in zip(self.trades, self.contracts, strict=True):
-            contract.trade = trade
-        bulk_insert(self.contracts)
+    def flush(self, *, batch: str = "") -> None:
+        """Write the batch: a few set-based statements per table, rows sent as tuples. ``batch``
+        names it (the log's seq range) on its ledger entries."""
+        now = self.now
+        trade_ids = rows_insert(Trade, TRADE_FIELDS, self.trades, keys=True)
+        contract_ids = rows_insert(
+            Contract, CONTRACT_FIELDS,
+            [(trade, *c, 0, 0, now) for trade, c in zip(trade_ids, self.contracts, strict=True)],
+            keys=True,
+        )  # fmt: skip
         legs: dict[tuple[int, int], int] = defaultdict(int)
         moves = []
         for index, source, pool_id, units in self.deliveries:
-            contract = self.contracts[index]
-            legs[(contract.pk, pool_id)] += units
-            moves.append((source, f"contract:{contract.pk}:pool:{pool_id}", units))
-        bulk_insert(ContractLeg(contract_id=c, pool_id=p, units=u) for (c, p), u in legs.items())
-        bulk_set(
-            [leg for legs_ in self.source_legs.values() for leg in legs_ if getattr(leg, "dirty", False)], ["units"]
-        )
-        capacity_move_many(moves=moves, kind=CommitmentKind.COMMITTED)
+            contract_id = contract_ids[index]
+            legs[(contract_id, pool_id)] += units
+            moves.append((source, f"contract:{contract_id}:pool:{pool_id}", units))
+        rows_insert(ContractLeg, ["contract_id", "pool_id", "units"], [(c, p, u) for (c, p), u in legs.items()])
+        rows_update(ContractLeg, ["units"], [(leg.pk, leg.units) for legs_ in self.source_legs.values() for leg in legs_
+                                             if getattr(leg, "dirty", False)])  # fmt: skip
+        capacity_move_many(moves=moves, kind=CommitmentKind.COMMITTED, new_targets=True)
         capacity_release_many(sources=self.releases)
         for contract_id, (reserved, resold) in self.resale.items():
             Contract.objects.filter(pk=contract_id).update(
                 resale_reserved=F("resale_reserved") + reserved, resold=F("resold") + resold
             )
-        bulk_set(
-            [a for allocations in self.allocations.values() for a in allocations if getattr(a, "dirty", False)],
-            ["filled", "released"],
-        )
-        holds_settle(self.money)
-        bulk_set(
-            [self.orders[pk] for pk in sorted(self.dirty)],
-            ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
-        )
+        rows_update(
+            OrderAllocation, ["filled", "released"],
+            [(a.pk, a.filled, a.released) for allocations in self.allocations.values() for a in allocations if a.dirty],
+        )  # fmt: skip
+        holds_settle(self.money, batch=batch)
+        orders = self.orders
+        rows_update(
+            Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
+            [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now) for pk in sorted(self.dirty)
+             for o in (orders[pk],)],
+        )  # fmt: skip
         for outcome, seqs in self.cancels.items():
             OrderCancel.objects.filter(instrument=self.instrument, seq__in=seqs).update(outcome=outcome)
+
+
+TRADE_FIELDS = ["instrument_id", "number", "seq", "price", "qty", "buy_order_id", "sell_order_id", "maker_order_id",
+                "buyer_id", "seller_id", "notional", "buyer_fee", "seller_fee", "executed_at"]  # fmt: skip
+CONTRACT_FIELDS = ["trade_id", "instrument_id", "holder_id", "seller_id", "qty", "price", "resale_reserved", "resold",
+                   "created_at"]  # fmt: skip

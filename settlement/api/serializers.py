@@ -35,7 +35,7 @@ class PostingSerializer(serializers.ModelSerializer):
     transaction = serializers.IntegerField(source="transaction_id")
     kind = serializers.CharField(source="transaction.kind")
     memo = serializers.CharField(source="transaction.memo")
-    source = serializers.CharField(source="transaction.source")
+    source = serializers.CharField(source="origin", help_text="What the posting is for (e.g. trade:3:17).")
     at = serializers.DateTimeField(source="transaction.created_at")
     reverses = serializers.IntegerField(source="transaction.reverses_id", allow_null=True)
 
@@ -73,7 +73,7 @@ class TransactionSerializer(serializers.ModelSerializer):
 
     def get_postings(self, txn) -> list[dict]:
         return [
-            {"account": str(p.account), "amount": str(p.amount), "currency": p.currency}
+            {"account": str(p.account), "amount": str(p.amount), "currency": p.currency, "source": p.origin}
             for p in txn.postings.select_related("account__organisation")
         ]
 

@@ -5,12 +5,14 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.selectors import user_is_operator
 from accounts.services import audit_record
-from config.bulk import bulk_insert
+from config.bulk import rows_insert, rows_update
 from config.errors import Conflict, ExchangeError, NotAllowed, required_reason
 from settlement.locks import accounts_lock
 from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, Posting, Purpose
@@ -18,10 +20,10 @@ from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, 
 CENT = Decimal("0.01")
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     account: Account
     amount: Decimal  # signed: debit positive, credit negative
+    source: str = ""  # what this posting is for, when the entry covers several things (a batch)
 
 
 def positive_amount(amount: Decimal, field: str = "amount") -> Decimal:
@@ -44,7 +46,10 @@ def _content_hash(*, kind: str, memo: str, source: str, reverses: int | None, li
         "memo": memo,
         "source": source,
         "reverses": reverses,
-        "lines": sorted([line.account.pk, str(line.amount)] for line in lines),
+        "lines": sorted(
+            [line.account.id, str(line.amount), line.source] if line.source else [line.account.id, str(line.amount)]
+            for line in lines
+        ),
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
@@ -53,12 +58,12 @@ def _validate(lines: list[Line]) -> None:
     if len(lines) < 2:
         raise ExchangeError("A transaction has two postings or more.", code="unbalanced")
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for line in lines:
-        if not isinstance(line.amount, Decimal) or line.amount == 0:
+    for account, amount, _ in lines:
+        if not isinstance(amount, Decimal) or not amount:
             raise ExchangeError("Posting amounts are non-zero decimals.", code="invalid_amount")
-        if line.amount != line.amount.quantize(CENT):
+        if amount != amount.quantize(CENT):
             raise ExchangeError("Amounts have at most 2 decimals (fen).", code="invalid_amount")
-        totals[line.account.currency] += line.amount
+        totals[account.currency] += amount
     if any(total != 0 for total in totals.values()):
         raise ExchangeError("The postings do not balance.", code="unbalanced")
 
@@ -123,7 +128,13 @@ def ledger_post(
             existing = JournalTransaction.objects.get(idempotency_key=idempotency_key)
             return _same_or_conflict(existing, digest)
         Posting.objects.bulk_create(
-            Posting(transaction=txn, account=line.account, amount=line.amount, currency=line.account.currency)
+            Posting(
+                transaction=txn,
+                account=line.account,
+                amount=line.amount,
+                currency=line.account.currency,
+                source=line.source,
+            )  # fmt: skip
             for line in lines
         )
         # A locked read-modify-write computed in Python with exact decimals (SQLite would add in
@@ -214,39 +225,52 @@ class Entry:
     source: str = ""
 
 
-def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None = None) -> list[JournalTransaction]:
+def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None = None) -> list[int]:
     """Post many balanced transactions at once, for a caller that is itself exactly-once (the
     matching worker commits a batch with the sequence number it reached): one lock of every account
-    in primary-key order, one insert of the transactions, one of the postings, one balance update
-    per account. A key already posted is refused by its unique constraint and the whole batch rolls
-    back. Floors are checked on each account's balance after the batch."""
+    in primary-key order, one insert of the transactions, one of the postings, one update of the
+    balances. A key already posted is refused by its unique constraint and the whole batch rolls
+    back. Floors are checked on each account's balance after the batch. Returns the transactions'
+    ids, in order."""
     if not entries:
         return []
     for entry in entries:
         _validate(entry.lines)
     with transaction.atomic(savepoint=False):
-        locked = accounts_lock(line.account.pk for entry in entries for line in entry.lines)
         change: dict[int, Decimal] = defaultdict(Decimal)
         for entry in entries:
-            for line in entry.lines:
-                change[line.account.pk] += line.amount * locked[line.account.pk].sign
+            for account, amount, _ in entry.lines:
+                change[account.id] += amount
+        locked = accounts_lock(change)
+        change = {pk: delta * locked[pk].sign for pk, delta in change.items()}
         _check_floors(locked, change, floors or {})
-        txns = bulk_insert(
-            JournalTransaction(
-                idempotency_key=e.idempotency_key,
-                content_hash=_content_hash(kind=e.kind, memo=e.memo, source=e.source, reverses=None, lines=e.lines),
-                kind=e.kind,
-                memo=e.memo[:300],
-                source=e.source,
-            )
-            for e in entries
+        now = timezone.now()
+        ids = rows_insert(
+            JournalTransaction,
+            ["idempotency_key", "content_hash", "kind", "memo", "source", "created_at"],
+            [
+                (
+                    e.idempotency_key,
+                    _content_hash(kind=e.kind, memo=e.memo, source=e.source, reverses=None, lines=e.lines),
+                    e.kind,
+                    e.memo[:300],
+                    e.source,
+                    now,
+                )
+                for e in entries
+            ],
+            keys=True,
         )
-        bulk_insert(
-            Posting(transaction=txn, account=line.account, amount=line.amount, currency=line.account.currency)
-            for txn, entry in zip(txns, entries, strict=True)
-            for line in entry.lines
+        rows_insert(
+            Posting,
+            ["transaction_id", "account_id", "amount", "currency", "source"],
+            [
+                (txn, account.id, amount, account.currency, source)
+                for txn, entry in zip(ids, entries, strict=True)
+                for account, amount, source in entry.lines
+            ],
         )
-        for account_id, delta in change.items():
-            if delta:
-                Account.objects.filter(pk=account_id).update(balance=locked[account_id].balance + delta)
-    return txns
+        rows_update(
+            Account, ["balance"], [(pk, locked[pk].balance + delta) for pk, delta in sorted(change.items()) if delta]
+        )
+    return ids

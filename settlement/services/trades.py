@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.pricing import CENT, round_half_up
-from config.bulk import bulk_set
-from settlement.models import Account, Hold, HoldStatus, Purpose
+from config.bulk import rows_update
+from settlement.models import CNY, Account, Hold, HoldStatus, Purpose
 from settlement.services.ledger import Entry, Line, ledger_post_many
 
 MAKER_FEE = Decimal("0.0010")
@@ -34,9 +34,10 @@ def buy_hold_amount(*, price: Decimal, qty: int, hours: int) -> Decimal:
 
 @dataclass(frozen=True)
 class TradeCharge:
-    """A trade to pay from a buy order's hold; afterwards the hold keeps only ``keep``."""
+    """A trade to pay from a buy order's hold; afterwards the hold keeps only ``keep``. ``source``
+    names the trade (``trade:<instrument>:<number>``) on each of its postings."""
 
-    key: str
+    source: str
     hold_id: int
     buyer_id: int
     seller_id: int
@@ -48,15 +49,21 @@ class TradeCharge:
 
 @dataclass(frozen=True)
 class HoldEnd:
-    """An order is done: what its hold has left goes back to the buyer."""
+    """An order is done: what its hold has left goes back to the buyer. ``source`` names the
+    order (``order:<id>``) on the release's postings."""
 
-    key: str
+    source: str
     hold_id: int
 
 
 class _Accounts:
-    def __init__(self):
-        self.cache: dict[tuple, Account] = {}
+    """Accounts by (purpose, organisation), read together and created on first use."""
+
+    def __init__(self, organisation_ids):
+        self.cache: dict[tuple, Account] = {
+            (a.purpose, a.organisation_id): a
+            for a in Account.objects.filter(organisation_id__in=organisation_ids, currency=CNY)
+        }
 
     def __call__(self, purpose: str, organisation_id: int | None = None) -> Account:
         key = (purpose, organisation_id)
@@ -65,18 +72,15 @@ class _Accounts:
         return self.cache[key]
 
 
-def _lines(pairs) -> list[Line]:
-    """Lines from (account, signed amount) pairs, amounts of one account summed, zeros dropped."""
-    summed: dict[int, tuple[Account, Decimal]] = {}
-    for account, amount in pairs:
-        prior = summed.get(account.pk, (account, Decimal(0)))[1]
-        summed[account.pk] = (account, prior + amount)
-    return [Line(account, amount) for account, amount in summed.values() if amount]
-
-
 @transaction.atomic(savepoint=False)
-def holds_settle(steps: list[TradeCharge | HoldEnd]) -> None:
+def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None:
     """Apply trades and order ends to their holds in the order given, in one ledger write.
+
+    The trades are one ``trade.settle`` journal transaction and the order ends one
+    ``hold.release``; every posting names its trade or order (``Posting.source``), so a statement
+    shows each trade's lines and the trades can be reconciled one by one. Each transaction's key
+    is ``settle:`` and the source of its first step, which no other batch can have; ``batch``
+    (e.g. the log's seq range) is its source.
 
     A trade takes its notional (rounded to the fen) and the buyer's fee from the hold. Fees are
     rounded per trade, so a hold sized for the whole order can fall a fen or two short of its last
@@ -86,41 +90,61 @@ def holds_settle(steps: list[TradeCharge | HoldEnd]) -> None:
         return
     hold_ids = sorted({s.hold_id for s in steps})
     holds = {
-        h.pk: h
-        for h in Hold.objects.select_for_update(of=("self",), no_key=True).filter(pk__in=hold_ids).order_by("pk")
+        row[0]: row
+        for row in Hold.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk__any=hold_ids)
+        .order_by("pk")
+        .values_list("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
     }
-    account = _Accounts()
+    holds = {pk: list(row) for pk, row in holds.items()}  # mutable: [pk, org, amount, captured, released, …]
+    sellers = {s.seller_id for s in steps if isinstance(s, TradeCharge)}
+    account = _Accounts({row[1] for row in holds.values()} | sellers)
     fees = account(Purpose.FEE_REVENUE)
-    entries, now = [], timezone.now()
+    accounts = {
+        org: (account(Purpose.BUYER_HOLDS, org), account(Purpose.BUYER_CASH, org))
+        for org in {row[1] for row in holds.values()}
+    }
+    payables = {org: account(Purpose.PROVIDER_PAYABLE, org) for org in sellers}
+    traded, ended, now, zero = [], [], timezone.now(), Decimal(0)
+    first_trade = first_end = None
     for step in steps:
         hold = holds[step.hold_id]
-        held = account(Purpose.BUYER_HOLDS, hold.organisation_id)
-        cash = account(Purpose.BUYER_CASH, hold.organisation_id)
-        if isinstance(step, HoldEnd):
-            left = hold.remaining
-            if left > 0:
-                hold.released += left
-                entries.append(Entry(step.key, "hold.release", [Line(held, left), Line(cash, -left)], "Order ended",
-                                     f"hold:{hold.pk}"))  # fmt: skip
+        held, cash = accounts[hold[1]]
+        remaining = hold[2] - hold[3] - hold[4]
+        if step.__class__ is HoldEnd:
+            if remaining > 0:
+                hold[4] += remaining
+                ended += (Line(held, remaining, step.source), Line(cash, -remaining, step.source))
+                first_end = first_end or step.source
+                remaining = zero
         else:
             amount = round_half_up(step.notional, CENT)
-            owed_seller, owed_fees = amount - step.seller_fee, step.buyer_fee + step.seller_fee
             charge = amount + step.buyer_fee
-            from_hold = min(charge, hold.remaining)
-            shortfall = charge - from_hold
-            hold.captured += from_hold
-            release = max(hold.remaining - step.keep, Decimal(0))
-            hold.released += release
-            payable = account(Purpose.PROVIDER_PAYABLE, step.seller_id)
-            pairs = [(held, from_hold + release), (cash, shortfall - release), (payable, -owed_seller),
-                     (fees, -owed_fees)]  # fmt: skip
-            entries.append(
-                Entry(step.key, "trade.settle", _lines(pairs), "Trade: notional and fees", f"hold:{hold.pk}")
-            )
-        if hold.remaining == 0 and hold.status == HoldStatus.OPEN:
-            hold.status, hold.closed_at = HoldStatus.CLOSED, now
+            from_hold = charge if charge < remaining else remaining
+            remaining -= from_hold
+            release = remaining - step.keep if remaining > step.keep else zero
+            remaining -= release
+            hold[3] += from_hold
+            hold[4] += release
+            source = step.source
+            first_trade = first_trade or source
+            for acc, value in (
+                (held, from_hold + release),
+                (cash, charge - from_hold - release),
+                (payables[step.seller_id], step.seller_fee - amount),
+                (fees, -(step.buyer_fee + step.seller_fee)),
+            ):
+                if value:
+                    traded.append(Line(acc, value, source))
+        if remaining == 0 and hold[5] == HoldStatus.OPEN:
+            hold[5], hold[6] = HoldStatus.CLOSED.value, now
+    entries = []
+    if traded:
+        entries.append(Entry(f"settle:{first_trade}", "trade.settle", traded, "Trades: notional and fees", batch))
+    if ended:
+        entries.append(Entry(f"settle:{first_end}", "hold.release", ended, "Orders ended", batch))
     ledger_post_many(entries)
-    bulk_set(holds.values(), ["captured", "released", "status", "closed_at"])
+    rows_update(Hold, ["captured", "released", "status", "closed_at"], [(h[0], *h[3:]) for h in holds.values()])
 
 
 def fees_for(*, notional: Decimal, buyer_maker: bool) -> tuple[Decimal, Decimal]:

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from catalog.capacity import capacity_summary
 from catalog.models import CapacityCommitment
@@ -10,7 +11,7 @@ from config.errors import ExchangeError
 from marketplace.models import Contract, Order, OrderStatus, Trade
 from marketplace.services import OrderTerms, instrument_match, order_cancel, order_place
 from marketplace.services.pricing import band_high_price, band_low_price
-from settlement.models import Hold, Purpose
+from settlement.models import Hold, JournalTransaction, Purpose
 from settlement.services import account_for, available_funds
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +79,47 @@ def test_a_bid_meets_an_ask_at_the_makers_price_with_fees_a_contract_and_the_hol
     assert sellable(market, "gridco") == (8, 8, 48)
     assert match(market) == 0  # nothing left to match: a rerun changes nothing
     assert Trade.objects.count() == 1
+
+
+def test_a_batch_settles_in_one_entry_whose_postings_name_their_trades(market):
+    """One ``trade.settle`` transaction per matching batch, and one ``hold.release`` for the orders
+    it ended; each posting names its trade (or order), so every trade reconciles on its own."""
+    place(market, "gridco", "sell", 16, "12.00")
+    place(market, "westdc", "sell", 16, "12.10")
+    buy = place(market, "acme", "buy", 24, "12.10")  # takes 16 @ 12.00, then 8 @ 12.10
+    ioc = place(market, "bolt", "buy", 16, "12.00", tif="IOC")  # nothing left at 12.00: ends at once
+    assert match(market) == 4
+    i = market["instrument"].pk
+    (settle,) = JournalTransaction.objects.filter(kind="trade.settle")
+    assert (settle.idempotency_key, settle.source) == (f"settle:trade:{i}:1", f"match:{i}:2-5")
+    acme, gridco = market["orgs"]["acme"], market["orgs"]["gridco"]
+    for trade in Trade.objects.order_by("number"):
+        postings = settle.postings.filter(source=f"trade:{i}:{trade.number}").select_related("account")
+        lines = {(p.account.purpose, p.account.organisation_id): p.amount for p in postings}
+        amount = trade.notional.quantize(Decimal("0.01"))
+        assert lines[(Purpose.PROVIDER_PAYABLE, trade.seller_id)] == trade.seller_fee - amount
+        assert lines[(Purpose.FEE_REVENUE, None)] == -(trade.buyer_fee + trade.seller_fee)
+        paid = lines[(Purpose.BUYER_HOLDS, acme.pk)] + lines.get((Purpose.BUYER_CASH, acme.pk), 0)
+        assert paid == amount + trade.buyer_fee
+        assert sum(lines.values()) == 0
+    (gridco_trade,) = Trade.objects.filter(seller=gridco)
+    assert gridco_trade.qty == 16
+    (release,) = JournalTransaction.objects.filter(kind="hold.release")
+    ioc.refresh_from_db()
+    assert (release.idempotency_key, ioc.end_reason) == (f"settle:order:{ioc.pk}", "ioc_remainder")
+    assert {p.source for p in release.postings.all()} == {f"order:{ioc.pk}"}
+    buy.refresh_from_db()
+    assert Hold.objects.get(pk=buy.hold_id).status == "closed"
+
+
+def test_a_trades_maker_is_its_buy_or_its_sell_order(market):
+    """The maker needs no foreign-key check of its own: the database holds it to one of the sides."""
+    sell = place(market, "gridco", "sell", 16, "12.00")
+    place(market, "acme", "buy", 8, "12.10")
+    other = place(market, "westdc", "sell", 8, "12.50")
+    match(market)
+    with pytest.raises(IntegrityError, match="trade_maker_is_a_side"), transaction.atomic():
+        Trade.objects.filter(maker_order=sell).update(maker_order=other)
 
 
 @pytest.mark.parametrize(

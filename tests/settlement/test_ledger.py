@@ -160,3 +160,56 @@ def test_an_unbalanced_transaction_cannot_commit_in_the_database(buyer):
         txn = JournalTransaction.objects.create(idempotency_key="raw1", content_hash="x", kind="raw")
         Posting.objects.create(transaction=txn, account=bank, amount=D("1.00"), currency="CNY")
     assert JournalTransaction.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_database_checks_every_statement_of_postings_and_what_it_leaves_unbalanced_at_commit(buyer):
+    """Postings written in one statement are checked by the statement (per transaction and
+    currency); a transaction a statement leaves unbalanced is checked again at COMMIT, so postings
+    written one at a time may balance later, and none added to a posted transaction may unbalance it."""
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        good = JournalTransaction.objects.create(idempotency_key="good", content_hash="x", kind="raw")
+        bad = JournalTransaction.objects.create(idempotency_key="bad", content_hash="x", kind="raw")
+        Posting.objects.bulk_create([
+            Posting(transaction=good, account=bank, amount=D("1.00"), currency="CNY"),
+            Posting(transaction=good, account=cash, amount=D("-1.00"), currency="CNY"),
+            Posting(transaction=bad, account=bank, amount=D("2.00"), currency="CNY"),
+            Posting(transaction=bad, account=cash, amount=D("-1.00"), currency="CNY"),
+        ])  # fmt: skip
+    with transaction.atomic():  # one at a time: unbalanced after the first, balanced at commit
+        txn = JournalTransaction.objects.create(idempotency_key="split", content_hash="x", kind="raw")
+        Posting.objects.create(transaction=txn, account=bank, amount=D("1.00"), currency="CNY")
+        Posting.objects.create(transaction=txn, account=cash, amount=D("-1.00"), currency="CNY")
+        Account.objects.filter(pk__in=[bank.pk, cash.pk]).update(balance=D("1.00"))  # the cache, as ledger_post does
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        Posting.objects.create(transaction=txn, account=bank, amount=D("5.00"), currency="CNY")
+    assert list(JournalTransaction.objects.values_list("idempotency_key", flat=True)) == ["split"]
+    assert Posting.objects.filter(transaction=txn).count() == 2
+    with connection.cursor() as c:
+        c.execute("SELECT count(*) FROM settlement_ledger_pending")
+        assert c.fetchone()[0] == 0  # the queue of transactions to check is emptied as they are checked
+
+
+@pytest.mark.postgres
+def test_a_posting_must_refer_to_a_transaction_and_an_account_that_exist_and_stay(buyer):
+    """The references are checked per statement (not by foreign keys); transactions are immutable
+    and accounts permanent, so what a posting refers to cannot go away."""
+    _, org = buyer
+    bank, cash = account_for(purpose=Purpose.BANK_CLEARING), account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    txn = ledger_post(idempotency_key="t", kind="test", lines=[Line(bank, D("1.00")), Line(cash, D("-1.00"))])
+    for txn_id, account_ids, missing in ((txn.pk + 1000, (bank.pk, cash.pk), "transaction"),
+                                          (txn.pk, (bank.pk, 999_999), "account")):  # fmt: skip
+        with pytest.raises(IntegrityError, match=f"refers to {missing}"), transaction.atomic():
+            Posting.objects.bulk_create(
+                Posting(transaction_id=txn_id, account_id=a, amount=amount, currency="CNY")
+                for a, amount in zip(account_ids, (D("2.00"), D("-2.00")), strict=True)
+            )
+    for statement in (
+        "DELETE FROM settlement_account WHERE id = %s",
+        "UPDATE settlement_account SET id = -id WHERE id = %s",
+    ):
+        with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic(), connection.cursor() as c:
+            c.execute(statement, [cash.pk])

@@ -1,0 +1,33 @@
+"""config.bulk: rows written as tuples and updated by arrays, on any database."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from config.bulk import rows_insert, rows_update
+from settlement.models import Hold
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD = ["plain", "", 'with "quotes", commas {and} braces', "back\\slash", "NULL", "null", "空格 and spaces"]
+
+
+def test_rows_go_in_and_change_as_given_whatever_the_text(make_org):
+    _, org = make_org()
+    fields = ["organisation_id", "amount", "reference", "idempotency_key", "created_at"]
+    at = datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=UTC)
+    rows = [(org.pk, Decimal(f"{i + 1}.25"), text, f"k{i}", at) for i, text in enumerate(AWKWARD * 2)]
+    keys = rows_insert(Hold, fields, rows, keys=True)
+    stored = list(Hold.objects.filter(pk__any=keys).order_by("pk").values_list("pk", "amount", "reference"))
+    assert stored == [(k, r[1], r[2]) for k, r in zip(keys, rows, strict=True)]
+
+    changed = [(k, text[::-1], Decimal("0.25"), None if i % 2 else at) for i, (k, text) in enumerate(
+        zip(keys, AWKWARD * 2, strict=True))]  # fmt: skip
+    assert rows_update(Hold, ["reference", "captured", "closed_at"], changed) == len(keys)
+    stored = list(
+        Hold.objects.filter(pk__in=keys).order_by("pk").values_list("pk", "reference", "captured", "closed_at")
+    )
+    assert stored == changed
+    assert Hold.objects.filter(reference__any=["", "LLUN"]).count() == 4
+    assert Hold.objects.filter(pk__any=[]).count() == 0
