@@ -302,14 +302,19 @@ def _adjustment(key: _VolumeKey, tou: str, discount: Decimal, hours: Decimal, am
     )
 
 
-def _charges(organisation: Organisation, period: date) -> list[InvoiceLine]:
+def period_charges(organisation: Organisation, period: date) -> list[InvoiceLine]:
+    """What the month's own deliveries cost, as they stand now (late usage included)."""
     start, end = period_bounds(period)
     return (
         _wholesale_lines(organisation, start, end)
         + _retail_time_lines(organisation, start, end)
         + _retail_volume_lines(organisation, period)
-        + _adjustment_lines(organisation, period)
     )
+
+
+def _charges(organisation: Organisation, period: date) -> list[InvoiceLine]:
+    """A month's invoice lines: its own charges and the adjustments of earlier months."""
+    return period_charges(organisation, period) + _adjustment_lines(organisation, period)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from config.errors import Conflict, ExchangeError, required_reason
 from settlement.models import (
     Invoice,
     InvoiceKind,
+    InvoiceLine,
+    InvoiceLineKind,
     InvoiceStatus,
     Posting,
     Purpose,
@@ -30,7 +32,7 @@ from settlement.models import (
     ReconciliationNote,
     Statement,
 )
-from settlement.services.invoices import _buyers_with_charges, _charges, period_bounds, totals_of
+from settlement.services.invoices import _buyers_with_charges, period_bounds, period_charges, totals_of
 from settlement.services.rating_cases import invoice_rerate
 from settlement.services.statements import statement_figures
 
@@ -58,6 +60,10 @@ class Check:
         return f"{self.organisation.pk}:{self.check}:{self.document}"
 
 
+def _sum_amounts(lines) -> Decimal:
+    return lines.aggregate(s=Sum("amount"))["s"] or ZERO
+
+
 def _posted(*, source: str, kind: str, purpose: str, organisation: Organisation | None) -> Decimal:
     rows = Posting.objects.filter(
         transaction__source=source, transaction__kind=kind, account__purpose=purpose, account__organisation=organisation
@@ -68,7 +74,7 @@ def _posted(*, source: str, kind: str, purpose: str, organisation: Organisation 
 def _buyer_checks(org: Organisation, period: date) -> list[Check]:
     out = []
     invoice = Invoice.objects.filter(organisation=org, period=period, kind=InvoiceKind.INVOICE).first()
-    expected = totals_of(_charges(org, period), Decimal(0)).subtotal
+    expected = totals_of(period_charges(org, period), Decimal(0)).subtotal
     if invoice is None or invoice.status == InvoiceStatus.DRAFT:
         return [
             Check(
@@ -83,10 +89,18 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
             )  # fmt: skip
         ]
     number = invoice.number
+    # the month's charges are billed by its invoice (less the earlier months' adjustments it
+    # carries) and by the dated adjustments for it on later invoices, drafts included
+    own_adjustments = _sum_amounts(invoice.lines.filter(kind=InvoiceLineKind.ADJUSTMENT))
+    later = _sum_amounts(
+        InvoiceLine.objects.filter(
+            kind=InvoiceLineKind.ADJUSTMENT, service_date=period, invoice__organisation=org
+        ).exclude(invoice=invoice)
+    )
     out.append(
-        Check(org, "buyer", "charges_vs_invoice", number, expected, invoice.subtotal,
-              "Charges arrived or changed after the invoice was issued (late usage).",
-              "Late usage is billed as a dated adjustment on the next invoice; an overcharge needs a credit note.")
+        Check(org, "buyer", "charges_vs_invoice", number, expected, invoice.subtotal - own_adjustments + later,
+              "Charges changed after the invoice was issued and are not (yet) on a later invoice as an adjustment.",
+              "The hourly task redrafts this month's invoice with the adjustment; an overcharge needs a credit note.")
     )  # fmt: skip
     rerated = invoice_rerate(invoice)
     if rerated:
@@ -97,6 +111,12 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
                   "was issued, or a defect).",
                   "Download the rating cases to find the product; a credit note for an overcharge, an adjustment "
                   "for an undercharge.", invoice_id=invoice.pk)
+        )  # fmt: skip
+    if invoice.prepaid:
+        out.append(
+            Check(org, "buyer", "prepaid_vs_ledger", number, invoice.prepaid, _paid_at_trades(invoice),
+                  "What the invoice says was paid at the trades differs from what the trades took from the "
+                  "buyer's funds.", "Investigate the trades; a credit note or an adjustment with a reason.")
         )  # fmt: skip
     source = f"invoice:{invoice.pk}"
     receivable = _posted(source=source, kind="invoice.issue", purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
@@ -125,6 +145,22 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
                   "Investigate; adjust with a reason.")
         )  # fmt: skip
     return out
+
+
+def _paid_at_trades(invoice: Invoice) -> Decimal:
+    """What the invoice's trades took from the buyer (its holds and prepaid funds), by the postings
+    that name each trade."""
+    from marketplace.models import Trade
+
+    trades = Trade.objects.filter(contract__in=invoice.lines.filter(contract__isnull=False).values("contract_id"))
+    sources = [f"trade:{instrument}:{number}" for instrument, number in trades.values_list("instrument_id", "number")]
+    rows = Posting.objects.filter(
+        source__in=sources,
+        transaction__kind="trade.settle",
+        account__organisation=invoice.organisation,
+        account__purpose__in=[Purpose.BUYER_HOLDS, Purpose.BUYER_CASH],
+    )
+    return rows.aggregate(s=Sum("amount"))["s"] or ZERO
 
 
 def _provider_checks(org: Organisation, period: date, now: datetime) -> list[Check]:

@@ -1,7 +1,8 @@
 """Service-level credits (trading standard §12), issued by the hourly billing task.
 
-Each charged delivery is checked once, when its delivery time is over: its availability from the
-heartbeats of the pools that deliver it (``settlement.sla``), against the commitment of its tier.
+Each charged delivery (a wholesale contract, a per-time reservation) is checked once, when its
+delivery time is over: its availability from the heartbeats of the pools that deliver it
+(``settlement.sla``), against the commitment of its tier.
 Below the commitment, the buyer is credited a share of the charge by a credit note, charged back
 to the provider's payable (so it appears on the provider's next statement).
 """
@@ -9,10 +10,12 @@ to the provider's payable (so it appears on the provider's next statement).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Heartbeat
@@ -35,24 +38,43 @@ def pool_beats(pool_id: int, start: datetime, end: datetime) -> list[datetime]:
     return [t for t in (before, *inside, after) if t is not None]
 
 
-def _exact(line: InvoiceLine, now: datetime):
-    """Availability of the line's contract over its whole window, weighted by each leg's units."""
-    contract = line.contract
-    parts = []
-    i = contract.instrument
-    for leg in contract.legs.all():
-        beats = pool_beats(leg.pool_id, i.window_start, i.window_end)
-        parts.append((leg.units, sla.down_seconds(beats, i.window_start, i.window_end, as_of=now)))
-    return sla.availability(parts, int((i.window_end - i.window_start) / timedelta(seconds=1)))
+@dataclass(frozen=True)
+class _Delivered:
+    """What a charged line delivered: (pool, units) over [start, end), at a tier."""
+
+    what: str  # "contract #3", "reservation #7"
+    tier: str
+    start: datetime
+    end: datetime
+    parts: tuple[tuple[int, int], ...]  # (pool id, units)
+
+
+def _delivered(line: InvoiceLine) -> _Delivered:
+    if line.contract_id:
+        i = line.contract.instrument
+        legs = tuple((leg.pool_id, leg.units) for leg in line.contract.legs.all())
+        return _Delivered(f"contract #{line.contract_id}", i.tier, i.window_start, i.window_end, legs)
+    r = line.reservation
+    return _Delivered(f"reservation #{r.pk}", r.pool.tier, r.start, r.billed_end, ((r.pool_id, r.units),))
+
+
+def _availability(d: _Delivered, now: datetime):
+    """Availability over the delivery time, weighted by the units each pool delivers."""
+    parts = [
+        (units, sla.down_seconds(pool_beats(pool_id, d.start, d.end), d.start, d.end, as_of=now))
+        for pool_id, units in d.parts
+    ]
+    return sla.availability(parts, int((d.end - d.start) / timedelta(seconds=1)))
 
 
 def sla_check(*, line: InvoiceLine, now: datetime) -> SlaCheck:
-    """Check one wholesale line's contract and credit the buyer if it earned it; once."""
-    tier = line.contract.instrument.tier
-    exact = _exact(line, now)
-    rate = sla.credit_rate(exact, tier)
+    """Check one charged contract or per-time reservation and credit the buyer if it earned it;
+    once."""
+    delivered = _delivered(line)
+    exact = _availability(delivered, now)
+    rate = sla.credit_rate(exact, delivered.tier)
     shown = (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(Decimal("0.000001"), ROUND_HALF_UP)
-    commitment = sla.COMMITMENT.get(tier, sla.DEFAULT_COMMITMENT)
+    commitment = sla.COMMITMENT.get(delivered.tier, sla.DEFAULT_COMMITMENT)
     with transaction.atomic():
         note = None
         credit = round_half_up(line.amount * rate, CENT)
@@ -62,8 +84,8 @@ def sla_check(*, line: InvoiceLine, now: datetime) -> SlaCheck:
                 invoice_id=line.invoice_id,
                 amount=credit,
                 reason=(
-                    f"Service level: contract #{line.contract_id} was available {shown * 100:.4f} % of its "
-                    f"window, below the {commitment * 100:.1f} % committed for {tier}: {rate * 100:.0f} % credited"
+                    f"Service level: {delivered.what} was available {shown * 100:.4f} % of its time, below the "
+                    f"{commitment * 100:.1f} % committed for {delivered.tier}: {rate * 100:.0f} % credited"
                 ),
                 kind=InvoiceLineKind.SLA_CREDIT,
                 provider_id=line.provider_id,
@@ -76,18 +98,19 @@ def sla_check(*, line: InvoiceLine, now: datetime) -> SlaCheck:
 
 
 def sla_checks_due(*, now: datetime | None = None) -> int:
-    """Check every charged contract whose window is over and that was not checked yet (a periodic
-    task). A check that cannot be paid now (the provider's payable is short) is retried later."""
+    """Check every charged contract whose window is over, and every per-time reservation that has
+    ended, not checked yet (a periodic task). A check that cannot be paid now (the provider's
+    payable is short) is retried later. Per-volume reservations are not checked: they are charged
+    only for what ran, so downtime costs the buyer nothing."""
     now = now or timezone.now()
     lines = (
-        InvoiceLine.objects.filter(
-            kind=InvoiceLineKind.WHOLESALE,
-            invoice__kind=InvoiceKind.INVOICE,
-            contract__instrument__window_end__lte=now,
-            sla_check__isnull=True,
+        InvoiceLine.objects.filter(invoice__kind=InvoiceKind.INVOICE, sla_check__isnull=True)
+        .filter(
+            Q(kind=InvoiceLineKind.WHOLESALE, contract__instrument__window_end__lte=now)
+            | Q(kind=InvoiceLineKind.RETAIL_TIME, reservation__status__in=["completed", "cancelled"])
         )
         .exclude(invoice__status=InvoiceStatus.DRAFT)
-        .select_related("contract__instrument")
+        .select_related("contract__instrument", "reservation__pool")
         .order_by("id")
     )
     done = 0

@@ -48,7 +48,7 @@ def _sum(qs, field="amount") -> Decimal:
 
 def statement_figures(*, provider: Organisation, period: date, until: datetime) -> dict:
     """The statement's figures as they stand: from the month's issued invoices, the month's
-    trades and the charge-backs issued before ``until`` and after the provider's last statement."""
+    trades and the charge-backs issued after the provider's last statement, up to ``until``."""
     from marketplace.models import Trade
 
     lines = InvoiceLine.objects.filter(
@@ -63,10 +63,10 @@ def statement_figures(*, provider: Organisation, period: date, until: datetime) 
     )
     last = Statement.objects.filter(provider=provider).order_by("-issued_at").first()
     notes = InvoiceLine.objects.filter(
-        provider=provider, invoice__kind=InvoiceKind.CREDIT_NOTE, invoice__issued_at__lt=until
+        provider=provider, invoice__kind=InvoiceKind.CREDIT_NOTE, invoice__issued_at__lte=until
     )
     if last is not None:
-        notes = notes.filter(invoice__issued_at__gte=last.issued_at)
+        notes = notes.filter(invoice__issued_at__gt=last.issued_at)  # (last statement, this one]
     chargebacks = _sum(notes)
     commission_retail = round_half_up(gross_retail * RETAIL_COMMISSION, CENT)
     commission_wholesale = round_half_up(gross_wholesale * WHOLESALE_COMMISSION, CENT)
