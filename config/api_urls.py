@@ -25,6 +25,7 @@ router.register(r"pools/(?P<pool_pk>\d+)/keys", catalog_views.PoolKeyViewSet, ba
 router.register("postings", settlement_views.PostingViewSet, basename="posting")
 router.register("holds", settlement_views.HoldViewSet, basename="hold")
 router.register("invoices", settlement_views.InvoiceViewSet, basename="invoice")
+router.register("statements", settlement_views.StatementViewSet, basename="statement")
 router.register("topups/card", settlement_views.CardTopUpViewSet, basename="topup-card")
 router.register(
     "operator/stripe-transfers", settlement_views.StripeTransferViewSet, basename="operator-stripe-transfer"

@@ -165,6 +165,8 @@ CASES = {
     "settlement:operator_reconciliation": None,
     "settlement:operator_reconciliation_csv": None,
     "settlement:operator_invoice_cases": {"invoice_id": "invoice"},
+    "api:statement-list": None,
+    "api:statement-detail": {"pk": "statement"},
     "marketplace:retail_index": None,
     "marketplace:listing_detail": {"listing_id": "open_listing"},
     "marketplace:reservations": None,

@@ -9,6 +9,7 @@ from settlement.models import (
     JournalTransaction,
     Posting,
     Purpose,
+    Statement,
     StripeTransfer,
     UsageRecord,
 )
@@ -214,3 +215,14 @@ class CreditNoteInSerializer(serializers.Serializer):
     charge_back = serializers.SlugField(
         required=False, help_text="The provider (slug) whose payable bears it; otherwise the platform."
     )
+
+
+class StatementSerializer(serializers.ModelSerializer):
+    period = serializers.DateField(format="%Y-%m")
+    gross = serializers.DecimalField(**MONEY, read_only=True)
+    commission = serializers.DecimalField(**MONEY, read_only=True)
+
+    class Meta:
+        model = Statement
+        fields = ["id", "number", "period", "gross_retail", "gross_wholesale", "gross", "commission_retail",
+                  "commission_wholesale", "commission", "trade_fees", "chargebacks", "net", "issued_at"]  # fmt: skip

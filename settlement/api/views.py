@@ -32,6 +32,7 @@ from settlement.api.serializers import (
     PayoutInSerializer,
     PostingSerializer,
     ReversalInSerializer,
+    StatementSerializer,
     StripeTransferSerializer,
     TransactionSerializer,
     TransferSettleInSerializer,
@@ -39,7 +40,7 @@ from settlement.api.serializers import (
     UsageBatchResultSerializer,
     UsageRecordSerializer,
 )
-from settlement.models import CardPayment, Hold, Invoice, Posting, StripeTransfer, UsageRecord
+from settlement.models import CardPayment, Hold, Invoice, Posting, Statement, StripeTransfer, UsageRecord
 from settlement.pdf import invoice_pdf
 from settlement.services.invoices import credit_note_issue
 
@@ -371,3 +372,17 @@ class CreditNoteView(_OperatorMoneyView):
             idempotency_key=f"api:{key}",
         )
         return Response(InvoiceSerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class StatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A provider's monthly statements (trading standard §11)."""
+
+    serializer_class = StatementSerializer
+    permission_classes = [HasOrganisation]
+    required_scopes = FUNDS_SCOPES
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Statement.objects.none()
+        return selectors.statements_for_org(organisation=self.request.organisation)

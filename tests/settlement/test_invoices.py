@@ -267,7 +267,9 @@ def test_the_operator_issues_a_credit_note_over_the_api(market, api, operator):
     assert Invoice.objects.filter(kind="credit_note").count() == 1
 
 
-def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like_its_payable(market, operator, client):
+def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like_its_payable(
+    market, operator, client, api
+):
     from settlement.models import Statement
     from settlement.services.statements import statements_issue_due
 
@@ -300,6 +302,13 @@ def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like
     detail = client.get(f"/statements/{s.pk}/").content.decode()
     assert "16128.00" in detail and "32256.00" in detail and "1612.80" in detail
     assert "Acme" not in detail  # the provider sees the charge, not who paid it
+    (row,) = api(market["users"]["gridco"]).get("/api/v1/statements/").data["results"]
+    assert (row["number"], row["net"], row["chargebacks"], row["period"]) == (
+        number,
+        str(s.net),
+        "1612.80",
+        f"{period(market):%Y-%m}",
+    )
 
 
 def test_an_overdue_invoice_takes_the_credit_limit_away_until_it_is_paid(market):
