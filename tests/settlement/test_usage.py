@@ -141,6 +141,8 @@ def test_racing_batches_with_the_same_ids_store_each_record_once(delivered):
     d = delivered
     batches = [[rec(d, f"r{j}", hours=(j, j + 1)) for j in range(20)] for _ in range(6)]
     batches[5][7] = rec(d, "r7", hours=(7, 8), quantity="1")  # one of them differs
+    for batch in batches[::2]:
+        batch.reverse()  # the same ids in the other order: the inserts must not deadlock
     results = {}
 
     def run(i):
@@ -149,13 +151,13 @@ def test_racing_batches_with_the_same_ids_store_each_record_once(delivered):
     assert race(6, run) == ["ok"] * 6
     assert UsageRecord.objects.count() == 20
     for j in range(20):
-        seen = [results[i][j] for i in range(6)]
+        seen = [results[i][j if i % 2 else 19 - j] for i in range(6)]
         stored = UsageRecord.objects.get(record_id=f"r{j}")
         assert seen.count(("accepted", None)) == 1, (j, seen)
         if j == 7 and stored.quantity == Decimal("28800"):
-            assert results[5][j] == ("rejected", "conflict")
+            assert seen[5] == ("rejected", "conflict")
         elif j == 7:  # the differing record came first: every other batch conflicts with it
-            assert results[5][j] == ("accepted", None) and seen.count(("rejected", "conflict")) == 5
+            assert seen[5] == ("accepted", None) and seen.count(("rejected", "conflict")) == 5
     assert connection.vendor == "postgresql"
 
 
@@ -213,3 +215,14 @@ def test_usage_of_a_retail_reservation_is_taken_from_the_listings_pool(retail, c
     other = connected_pool(user=user, organisation=org, operator=operator, code="gridco-2", units=14)
     (result,) = usage_ingest(pool=other, records=[raw("f")], now=clock["now"])
     assert result.error.code == "not_found"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_batches_with_the_same_ids_in_opposite_orders_do_not_deadlock(delivered):
+    d = delivered
+    for round_ in range(4):
+        forward = [rec(d, f"x{round_}-{j:04d}", hours=(j % 40, j % 40 + 1), quantity="1") for j in range(1000)]
+        batches = [forward, forward[::-1]]
+        assert race(2, lambda i, b=batches: ingest(d, b[i])) == ["ok", "ok"]  # a deadlock would raise
+    assert UsageRecord.objects.count() == 4000
