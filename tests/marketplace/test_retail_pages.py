@@ -77,6 +77,16 @@ def test_a_per_volume_quote_shows_the_price_per_period(client, shelf):
     assert "¥60.00" in body  # the hold: 20 × 2 × 1 h × 1.50
 
 
+def test_per_period_prices_are_written_as_prices(client, shelf):
+    listing = shelf["listing"](billing="per_volume", minimum_minutes=15, price=Decimal("21.3333"))
+    client.force_login(shelf["buyer"])
+    url = reverse("marketplace:listing_detail", kwargs={"listing_id": listing.pk})
+    form = {"units": 2, "start": local(shelf["start"]), "end": local(shelf["start"] + H), "quote": "1"}
+    body = client.post(url, form).content.decode()
+    # 4 places as every price; exact where the multiplier makes it finer (21.3333 × 1.50)
+    assert "peak: ¥31.99995<" in body and "flat: ¥21.3333<" in body and "valley: ¥10.66665<" in body
+
+
 def test_a_refusal_shows_on_the_form(client, shelf):
     listing = shelf["listing"]()
     client.force_login(shelf["buyer"])
