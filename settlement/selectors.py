@@ -2,7 +2,7 @@
 
 import json
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.db.models import Count, F, IntegerField, Q, Sum
@@ -40,6 +40,22 @@ def postings_for_org(*, organisation):
 def usage_for_org(*, organisation):
     """Usage records the organisation bought or delivered."""
     return UsageRecord.objects.filter(Q(buyer=organisation) | Q(provider=organisation)).order_by("-start", "-id")
+
+
+UNIT_HOURS_SHOWN = Decimal("0.000001")  # §1: unit-hours to 6 places, as on the invoice
+
+
+def usage_by_reservation(*, organisation, reservation_ids) -> dict[int, Decimal]:
+    """Unit-hours metered so far for each of these reservations that the organisation bought or
+    delivered (usage records are in unit-seconds of the class's meter)."""
+    rows = (
+        usage_for_org(organisation=organisation)
+        .filter(reservation_id__in=list(reservation_ids))
+        .order_by()
+        .values_list("reservation_id")
+        .annotate(seconds=Sum("quantity"))
+    )
+    return {pk: (seconds / 3600).quantize(UNIT_HOURS_SHOWN, ROUND_HALF_UP) for pk, seconds in rows}
 
 
 def invoices_for_org(*, organisation):
