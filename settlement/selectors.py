@@ -18,6 +18,7 @@ from settlement.models import (
     JournalTransaction,
     LedgerCheck,
     Posting,
+    Purpose,
     Statement,
     UsageRecord,
 )
@@ -74,6 +75,16 @@ def statement_lines(*, statement: Statement):
         InvoiceLine.objects.filter(provider=statement.provider, invoice__period=statement.period)
         .exclude(invoice__status="draft")
         .order_by("invoice__kind", "id")
+    )
+
+
+def provider_payables():
+    """Every provider's payable that is not zero, largest first: what the operator pays out."""
+    return (
+        Account.objects.filter(purpose=Purpose.PROVIDER_PAYABLE, organisation__isnull=False)
+        .exclude(balance=0)
+        .select_related("organisation")
+        .order_by("-balance", "organisation__slug")
     )
 
 
