@@ -19,7 +19,7 @@ from settlement import selectors, services
 from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
 from settlement.models import CardPayment
 from settlement.pdf import invoice_pdf
-from settlement.services.invoices import period_of
+from settlement.services.invoices import period_bounds, period_of
 
 
 def _statement(request, organisation):
@@ -221,7 +221,7 @@ def statement_detail(request, statement_id: int):
 
 
 def _period_arg(request):
-    from settlement.services.invoices import period_bounds, period_parse
+    from settlement.services.invoices import period_parse
 
     raw = request.GET.get("period") or request.POST.get("period")
     if raw:
@@ -272,6 +272,7 @@ def operator_reconciliation(request):
             "period": period,
             "rows": rows,
             "open_count": sum(1 for c, note in rows if c.difference and note is None),
+            "ended": period_bounds(period)[1] <= timezone.now(),
             "closed": ReconciliationClose.objects.filter(period=period).first(),
         },
     )
