@@ -119,7 +119,8 @@ class ListingForm(forms.Form):
     billing = forms.ChoiceField(label=_("Billing"), choices=Billing.choices)
     minimum_minutes = forms.IntegerField(label=_("Minimum duration (minutes)"), min_value=1, initial=60,
                                          help_text=_("Per time: at least 60."))  # fmt: skip
-    available_from = forms.DateTimeField(label=_("Available from (local time)"), required=False, **LOCAL_MINUTE)
+    available_from = forms.DateTimeField(label=_("Available from (local time)"), required=False,
+                                         help_text=_("Empty: from now."), **LOCAL_MINUTE)  # fmt: skip
     available_until = forms.DateTimeField(label=_("Available until (local time)"), **LOCAL_MINUTE)
 
     def __init__(self, *args, pools=(), **kwargs):

@@ -18,6 +18,7 @@ from catalog.selectors import pools_for_org
 from config.errors import ExchangeError
 from marketplace import selectors, services
 from marketplace.forms import ListingForm, ReservationFilterForm, ReservationForm, RetailFilterForm
+from settlement.selectors import usage_by_reservation
 
 PAGE = 50
 
@@ -70,7 +71,18 @@ def reservations(request):
     status = form.cleaned_data.get("status") if form.is_valid() else None
     rows = selectors.reservations_for_org(organisation=request.organisation, status=status or None)
     page = Paginator(rows, PAGE).get_page(request.GET.get("page"))
+    page.object_list = _with_usage(page.object_list, organisation=request.organisation)
     return render(request, "marketplace/reservations.html", {"form": form, "page": page})
+
+
+def _with_usage(reservations, *, organisation):
+    """Set ``used_hours`` on each reservation: the unit-hours its pool's machines reported so far
+    (None before the first record)."""
+    reservations = list(reservations)
+    used = usage_by_reservation(organisation=organisation, reservation_ids=[r.pk for r in reservations])
+    for r in reservations:
+        r.used_hours = used.get(r.pk)
+    return reservations
 
 
 @organisation_required
@@ -101,7 +113,12 @@ def my_listings(request):
             return redirect("marketplace:my_listings")
     listings = selectors.listings_for_org(organisation=request.organisation)
     page = Paginator(listings, PAGE).get_page(request.GET.get("page"))
-    return render(request, "marketplace/my_listings.html", {"form": form, "page": page})
+    # what the pools must deliver: the machines report usage against these reservation numbers
+    sold = _with_usage(
+        selectors.reservations_on_listings(organisation=request.organisation).select_related("pool")[:PAGE],
+        organisation=request.organisation,
+    )
+    return render(request, "marketplace/my_listings.html", {"form": form, "page": page, "sold": sold})
 
 
 @provider_required

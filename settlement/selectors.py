@@ -2,7 +2,7 @@
 
 import json
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.db.models import Count, F, IntegerField, Q, Sum
@@ -18,6 +18,7 @@ from settlement.models import (
     JournalTransaction,
     LedgerCheck,
     Posting,
+    Purpose,
     Statement,
     UsageRecord,
 )
@@ -42,6 +43,22 @@ def usage_for_org(*, organisation):
     return UsageRecord.objects.filter(Q(buyer=organisation) | Q(provider=organisation)).order_by("-start", "-id")
 
 
+UNIT_HOURS_SHOWN = Decimal("0.000001")  # §1: unit-hours to 6 places, as on the invoice
+
+
+def usage_by_reservation(*, organisation, reservation_ids) -> dict[int, Decimal]:
+    """Unit-hours metered so far for each of these reservations that the organisation bought or
+    delivered (usage records are in unit-seconds of the class's meter)."""
+    rows = (
+        usage_for_org(organisation=organisation)
+        .filter(reservation_id__in=list(reservation_ids))
+        .order_by()
+        .values_list("reservation_id")
+        .annotate(seconds=Sum("quantity"))
+    )
+    return {pk: (seconds / 3600).quantize(UNIT_HOURS_SHOWN, ROUND_HALF_UP) for pk, seconds in rows}
+
+
 def invoices_for_org(*, organisation):
     """The organisation's issued invoices and credit notes and its drafts, newest first."""
     return Invoice.objects.filter(organisation=organisation).select_related("corrects").order_by("-period", "-id")
@@ -58,6 +75,16 @@ def statement_lines(*, statement: Statement):
         InvoiceLine.objects.filter(provider=statement.provider, invoice__period=statement.period)
         .exclude(invoice__status="draft")
         .order_by("invoice__kind", "id")
+    )
+
+
+def provider_payables():
+    """Every provider's payable that is not zero, largest first: what the operator pays out."""
+    return (
+        Account.objects.filter(purpose=Purpose.PROVIDER_PAYABLE, organisation__isnull=False)
+        .exclude(balance=0)
+        .select_related("organisation")
+        .order_by("-balance", "organisation__slug")
     )
 
 

@@ -19,7 +19,7 @@ from settlement import selectors, services
 from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
 from settlement.models import CardPayment
 from settlement.pdf import invoice_pdf
-from settlement.services.invoices import period_of
+from settlement.services.invoices import period_bounds, period_of
 
 
 def _statement(request, organisation):
@@ -93,6 +93,7 @@ def operator_money(request):
         {
             "forms": forms,
             "last_check": selectors.ledger_check_last(),
+            "payables": selectors.provider_payables(),
             "organisations": Organisation.objects.order_by("name"),
             # A fresh key per rendering: a double submit of one form posts once.
             "form_key": uuid.uuid4().hex,
@@ -105,14 +106,19 @@ def _operator_post(request, which, form) -> bool:
     key = request.POST.get("idempotency_key") or uuid.uuid4().hex
     try:
         if which == "bank":
-            services.bank_transfer_record(actor=request.user, **data)
+            txn = services.bank_transfer_record(actor=request.user, **data)
+            done = _(
+                "Bank transfer %(id)s: ¥%(amount)s to the prepaid funds of reference %(reference)s. "
+                "Unpaid invoices are collected from them within the hour."
+            )
         else:
             org = Organisation.objects.filter(slug=data["organisation"]).first()
             if org is None:
                 form.add_error("organisation", _("No organisation with this slug."))
                 return False
             if which == "adjust":
-                services.adjustment_post(
+                done = _("Adjustment of ¥%(amount)s posted to %(organisation)s.")
+                txn = services.adjustment_post(
                     actor=request.user,
                     idempotency_key=f"web:{key}",
                     organisation=org,
@@ -121,7 +127,8 @@ def _operator_post(request, which, form) -> bool:
                     reason=data["reason"],
                 )
             else:
-                services.payout_record(
+                done = _("Payout %(id)s: ¥%(amount)s paid out of %(organisation)s's payable.")
+                txn = services.payout_record(
                     actor=request.user,
                     organisation=org,
                     amount=data["amount"],
@@ -130,7 +137,12 @@ def _operator_post(request, which, form) -> bool:
     except ExchangeError as exc:
         apply_errors(form, exc)
         return False
-    messages.success(request, _("Posted."))
+    if not txn.posted_now:  # the same bank transaction id (or a double submit) again
+        messages.info(request, _("Already recorded: nothing was posted again."))
+        return True
+    facts = {"id": data.get("bank_transaction_id", ""), "amount": data["amount"],
+             "reference": data.get("reference", ""), "organisation": data.get("organisation", "")}  # fmt: skip
+    messages.success(request, done % facts)
     return True
 
 
@@ -209,7 +221,7 @@ def statement_detail(request, statement_id: int):
 
 
 def _period_arg(request):
-    from settlement.services.invoices import period_bounds, period_parse
+    from settlement.services.invoices import period_parse
 
     raw = request.GET.get("period") or request.POST.get("period")
     if raw:
@@ -260,6 +272,7 @@ def operator_reconciliation(request):
             "period": period,
             "rows": rows,
             "open_count": sum(1 for c, note in rows if c.difference and note is None),
+            "ended": period_bounds(period)[1] <= timezone.now(),
             "closed": ReconciliationClose.objects.filter(period=period).first(),
         },
     )

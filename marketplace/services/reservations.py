@@ -54,9 +54,16 @@ def reservation_quote(*, listing: Listing, units: int, start: datetime, end: dat
     if listing.billing == Billing.PER_TIME:
         charge = per_time_amount(price=listing.price, units=units, minutes=minutes)
         return Quote(listing.billing, minutes, charge, charge, {})
-    periods = {t.kind: listing.price * t.multiplier for t in TouPeriod.objects.all()}
+    periods = {t.kind: _as_price(listing.price * t.multiplier) for t in TouPeriod.objects.all()}
     hold = per_volume_ceiling(price=listing.price, units=units, minutes=minutes)
     return Quote(listing.billing, minutes, hold, None, periods)
+
+
+def _as_price(value: Decimal) -> Decimal:
+    """A price per unit-hour written as prices are (4 places: 32.0400, not 32.04000000), or
+    exactly when a time-of-use multiplier made it finer (31.99995)."""
+    four = value.quantize(Decimal("0.0001"))
+    return four if four == value else value.normalize()
 
 
 def _same_terms(reservation: Reservation, terms: ReservationTerms) -> bool:

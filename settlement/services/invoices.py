@@ -218,11 +218,21 @@ def _volume_usage(organisation: Organisation, period: date, *, received_until: d
     return rated
 
 
+def _volume_terms(tou: str, discount: Decimal) -> str:
+    """How a per-volume line is priced, in words a buyer reads on the invoice: the unit price
+    column times the time-of-use multiplier (§7), less the volume discount (§6.2)."""
+    from catalog.selectors import tou_multipliers
+
+    multiplier = tou_multipliers().get(tou)
+    rate = f"{tou} hours (unit price × {multiplier:.2f})" if multiplier is not None else f"{tou} hours"
+    return f"{rate}, " + (f"volume discount {discount * 100:.0f} %" if discount else "no volume discount")
+
+
 def _volume_line(key: _VolumeKey, line, **extra) -> InvoiceLine:
     return InvoiceLine(
         kind=extra.pop("kind", InvoiceLineKind.RETAIL_VOLUME),
         product=key.product,
-        description=extra.pop("description", f"{key.product} · {line.tou} · discount {line.discount}"),
+        description=extra.pop("description", f"Metered use, {_volume_terms(line.tou, line.discount)}"),
         provider_id=key.provider_id,
         quantity=line.hours,
         unit_price=key.price,
@@ -291,7 +301,7 @@ def _adjustment(key: _VolumeKey, tou: str, discount: Decimal, hours: Decimal, am
     return InvoiceLine(
         kind=InvoiceLineKind.ADJUSTMENT,
         product=key.product,
-        description=f"Late usage of {invoice.period:%Y-%m} ({invoice.number}) · {tou} · discount {discount}",
+        description=f"Late usage of {invoice.period:%Y-%m} ({invoice.number}), {_volume_terms(tou, discount)}",
         provider_id=key.provider_id,
         service_date=invoice.period,
         quantity=hours,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from marketplace.models import Listing, ListingStatus, Reservation, ReservationStatus
 from marketplace.services import ListingTerms, listing_create
+from settlement.services import usage_ingest
 from tests.marketplace.conftest import connected_pool
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +76,36 @@ def test_a_per_volume_quote_shows_the_price_per_period(client, shelf):
     body = client.post(url, form).content.decode()
     assert "peak: ¥30" in body and "flat: ¥20" in body and "valley: ¥10" in body
     assert "¥60.00" in body  # the hold: 20 × 2 × 1 h × 1.50
+
+
+def test_per_period_prices_are_written_as_prices(client, shelf):
+    listing = shelf["listing"](billing="per_volume", minimum_minutes=15, price=Decimal("21.3333"))
+    client.force_login(shelf["buyer"])
+    url = reverse("marketplace:listing_detail", kwargs={"listing_id": listing.pk})
+    form = {"units": 2, "start": local(shelf["start"]), "end": local(shelf["start"] + H), "quote": "1"}
+    body = client.post(url, form).content.decode()
+    # 4 places as every price; exact where the multiplier makes it finer (21.3333 × 1.50)
+    assert "peak: ¥31.99995<" in body and "flat: ¥21.3333<" in body and "valley: ¥10.66665<" in body
+
+
+def test_buyer_and_provider_see_the_usage_reported_so_far(client, shelf):
+    listing = shelf["listing"](billing="per_volume", minimum_minutes=15)
+    client.force_login(shelf["buyer"])
+    url = reverse("marketplace:listing_detail", kwargs={"listing_id": listing.pk})
+    start = shelf["start"]
+    client.post(url, {"units": 2, "start": local(start), "end": local(start + H), "confirm": "1"})
+    reservation = Reservation.objects.get()
+    mine = reverse("marketplace:reservations")
+    assert '<td class="num">—</td>' in client.get(mine).content.decode()  # nothing reported yet
+    record = {"record_id": "m-1", "reservation": reservation.pk, "meter": "gpu_seconds", "quantity": "5400",
+              "start": start.isoformat(), "end": (start + H).isoformat()}  # fmt: skip
+    other = {**record, "record_id": "m-2", "quantity": "1", "start": (start + H / 2).isoformat()}
+    results = usage_ingest(pool=shelf["pool"], records=[record, other], now=start + H)
+    assert [r.status for r in results] == ["accepted", "accepted"]
+    assert ">1.500278<" in client.get(mine).content.decode()  # 5,401 GPU-seconds in unit-hours
+    client.force_login(shelf["provider"])
+    body = client.get(reverse("marketplace:my_listings")).content.decode()
+    assert 'id="sold"' in body and ">1.500278<" in body and f'<td class="num">{reservation.pk}</td>' in body
 
 
 def test_a_refusal_shows_on_the_form(client, shelf):

@@ -139,3 +139,29 @@ def test_pages(client, buyer, fund, operator):
     assert client.post("/operator/money/", form).status_code == 302  # a double submit posts once
     assert account_for(organisation=org, purpose=Purpose.BUYER_CASH).balance == D("1239.56")
     assert "¥1,239.56" in client.get(f"/operator/organisations/{org.slug}/ledger/").content.decode()
+
+
+def test_operator_money_shows_what_providers_are_owed_and_says_what_was_posted(client, seller, buyer, operator):
+    from settlement.services.ledger import Line, ledger_post
+
+    _, provider = seller
+    _, payer = buyer
+    payable = account_for(organisation=provider, purpose=Purpose.PROVIDER_PAYABLE)
+    fees = account_for(purpose=Purpose.FEE_REVENUE)
+    ledger_post(idempotency_key="earned", kind="test", lines=[Line(fees, D("100.00")), Line(payable, D("-100.00"))])
+    sign_in(client, operator)
+    page = client.get("/operator/money/").content.decode()
+    assert f'<code>{provider.slug}</code></td><td class="num">¥100.00</td>' in page
+    payout = {"form": "payout", "idempotency_key": "k1", "payout-organisation": provider.slug,
+              "payout-amount": "60.00", "payout-bank_transaction_id": "PAY-7"}  # fmt: skip
+    page = client.post("/operator/money/", payout, follow=True).content.decode()
+    assert f"Payout PAY-7: ¥60.00 paid out of {provider.slug}&#x27;s payable." in page
+    assert "¥40.00" in page
+    page = client.post("/operator/money/", {**payout, "idempotency_key": "k2"}, follow=True).content.decode()
+    assert "Already recorded: nothing was posted again." in page
+    assert account_for(organisation=provider, purpose=Purpose.PROVIDER_PAYABLE).balance == D("40.00")
+    reference = bank_reference_for(organisation=payer).code
+    bank = {"form": "bank", "idempotency_key": "k3", "bank-reference": reference, "bank-amount": "12.50",
+            "bank-bank_transaction_id": "IN-1"}  # fmt: skip
+    page = client.post("/operator/money/", bank, follow=True).content.decode()
+    assert f"Bank transfer IN-1: ¥12.50 to the prepaid funds of reference {reference}." in page

@@ -100,3 +100,15 @@ def test_only_operators_reconcile(market, client):
     client.force_login(market["users"]["acme"])
     assert client.get("/operator/reconciliation/").status_code in (302, 403)
     assert client.get("/operator/reconciliation/export.csv").status_code in (302, 403)
+
+
+def test_a_month_still_running_cannot_be_closed_from_the_page(operator, client):
+    from django.utils import timezone
+
+    from settlement.services.invoices import period_of
+
+    sign_in(client, operator)
+    page = client.get(f"/operator/reconciliation/?period={period_of(timezone.now()):%Y-%m}").content.decode()
+    assert "This month has not ended yet" in page and '<button type="submit" disabled>Close the period' in page
+    page = client.get("/operator/reconciliation/").content.decode()  # last month, by default
+    assert "This month has not ended yet" not in page and '<button type="submit">Close the period' in page

@@ -115,6 +115,11 @@ def test_per_volume_usage_is_rated_like_the_engine_and_late_usage_is_adjusted_ne
     got = sorted((x.tou, x.discount, x.quantity, x.amount) for x in draft.lines.all())
     assert got == sorted((x.tou, x.discount, x.hours, x.amount) for x in expected)
     assert all(x.kind == "retail_volume" and x.provider == retail["provider"][1] for x in draft.lines.all())
+    # each line says how its amount follows from the unit price shown beside it
+    multiplier = {"peak": "1.50", "flat": "1.00", "valley": "0.50"}
+    assert {x.description for x in draft.lines.all()} == {
+        f"Metered use, {x.tou} hours (unit price × {multiplier[x.tou]}), no volume discount" for x in expected
+    }
     assert draft.subtotal == sum(x.amount for x in expected)
 
     clock["now"] = JAN_1 + H
@@ -178,3 +183,9 @@ def test_an_invoices_charges_export_as_rating_cases_that_rate_to_its_lines(retai
         assert rated["subtotal"] == item["billed"], item
     assert sum(Decimal(item["billed"]) for item in written) == invoice.subtotal
     assert timed.pk and metered.pk
+
+
+def test_a_volume_discount_is_written_as_a_percentage(reference_data):
+    from settlement.services.invoices import _volume_terms
+
+    assert _volume_terms("valley", Decimal("0.05")) == "valley hours (unit price × 0.50), volume discount 5 %"
