@@ -226,3 +226,16 @@ def test_batches_with_the_same_ids_in_opposite_orders_do_not_deadlock(delivered)
         batches = [forward, forward[::-1]]
         assert race(2, lambda i, b=batches: ingest(d, b[i])) == ["ok", "ok"]  # a deadlock would raise
     assert UsageRecord.objects.count() == 4000
+
+
+@pytest.mark.postgres
+def test_the_database_refuses_a_record_that_refers_to_nothing(delivered):
+    d = delivered
+    ingest(d, [rec(d)])
+    good = UsageRecord.objects.get()
+    for field, value in (("pool_id", 10**9), ("contract_id", 10**9), ("buyer_id", 10**9), ("provider_id", 10**9)):
+        row = {f.attname: getattr(good, f.attname) for f in UsageRecord._meta.concrete_fields if f.attname != "id"}
+        row.update({field: value, "record_id": f"bad-{field}"})
+        with pytest.raises(IntegrityError, match="does not exist"), transaction.atomic():
+            UsageRecord.objects.create(**row)
+    assert UsageRecord.objects.count() == 1
