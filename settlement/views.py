@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.models import Organisation
 from accounts.permissions import operator_required, organisation_required
+from accounts.selectors import membership_get
 from config.errors import ExchangeError
 from settlement import selectors, services
 from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
@@ -188,11 +189,32 @@ def invoices(request):
 @organisation_required
 def invoice_detail(request, invoice_id: int):
     invoice = get_object_or_404(selectors.invoices_for_org(organisation=request.organisation), pk=invoice_id)
-    return render(
-        request,
-        "settlement/invoice_detail.html",
-        {"invoice": invoice, "lines": invoice.lines.select_related("provider"), "now": timezone.now()},
-    )
+    context = {"invoice": invoice, "lines": invoice.lines.select_related("provider"), "now": timezone.now()}
+    if invoice.status == "issued" and invoice.due > 0:
+        context["bank_reference"] = services.bank_reference_for(organisation=request.organisation)
+        context["cash"] = services.account_for(purpose="buyer_cash", organisation=request.organisation).balance
+    return render(request, "settlement/invoice_detail.html", context)
+
+
+@organisation_required
+@require_POST
+def invoice_pay(request, invoice_id: int):
+    """Pay what is due from prepaid funds now, rather than at the next hourly collection."""
+    from settlement.services.invoices import invoice_collect
+
+    invoice = get_object_or_404(selectors.invoices_for_org(organisation=request.organisation), pk=invoice_id)
+    membership = membership_get(user=request.user, organisation=request.organisation)
+    if membership is None or not membership.can_write:
+        messages.error(request, _("Viewers cannot pay invoices."))
+    else:
+        paid = invoice_collect(invoice_id=invoice.pk)
+        invoice.refresh_from_db()
+        if paid:
+            messages.success(request, _("Paid ¥%(paid)s from prepaid funds; ¥%(due)s left to pay.")
+                             % {"paid": paid, "due": invoice.due})  # fmt: skip
+        else:
+            messages.warning(request, _("Nothing paid: your prepaid funds do not cover any of it. Add funds first."))
+    return redirect("settlement:invoice_detail", invoice_id=invoice.pk)
 
 
 @organisation_required

@@ -156,6 +156,7 @@ CASES = {
     "settlement:invoices": None,
     "settlement:invoice_detail": {"invoice_id": "invoice"},
     "settlement:invoice_pdf": {"invoice_id": "invoice"},
+    "settlement:invoice_pay": {"invoice_id": "invoice"},
     "api:invoice-list": None,
     "api:invoice-detail": {"pk": "invoice"},
     "api:invoice-pdf": {"pk": "invoice"},

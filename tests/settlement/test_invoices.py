@@ -373,3 +373,27 @@ def test_a_wholesale_invoice_re_rates_as_per_time_cases(market):
         Decimal("16128.00"),
         "per_time",
     )
+
+
+def test_the_buyer_pays_an_unpaid_invoice_from_the_invoice_page_once_funds_arrive(market, client, operator):
+    bolt = market["orgs"]["bolt"]
+    trade(market, buyer="bolt")
+    cash = balance(Purpose.BUYER_CASH, bolt)
+    adjustment_post(actor=operator, organisation=bolt, purpose=Purpose.BUYER_CASH, amount=-cash,
+                    reason="test: spent", idempotency_key="spend")  # fmt: skip
+    (number,) = invoices_issue_due(now=after(market))
+    invoice = Invoice.objects.get(number=number)
+    client.force_login(market["users"]["bolt"])
+    page = client.get(f"/invoices/{invoice.pk}/").content.decode()
+    assert "Pay ¥970.58" in page and bank_reference_for(organisation=bolt).code in page and "VAT 6 %" in page
+    r = client.post(f"/invoices/{invoice.pk}/pay/", follow=True)
+    assert "Nothing paid" in r.content.decode()
+    bank_transfer_record(actor=operator, reference=bank_reference_for(organisation=bolt).code,
+                         amount=Decimal("1000.00"), bank_transaction_id="b-pay")  # fmt: skip
+    r = client.post(f"/invoices/{invoice.pk}/pay/", follow=True)
+    assert "Paid ¥970.58" in r.content.decode()
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.due) == ("paid", 0)
+    assert "Pay ¥" not in client.get(f"/invoices/{invoice.pk}/").content.decode()
+    client.force_login(market["users"]["acme"])
+    assert client.post(f"/invoices/{invoice.pk}/pay/").status_code == 404  # not Acme's
