@@ -68,6 +68,23 @@ def statements_for_org(*, organisation):
     return Statement.objects.filter(provider=organisation).order_by("-period", "-id")
 
 
+PAYOUT_KINDS = ("payout.bank", "payout.stripe.reserve", "payout.stripe.returned")
+
+
+def payouts_for_org(*, organisation):
+    """What left the provider's payable as payouts (a returned Stripe transfer comes back as a
+    negative one), newest first."""
+    return (
+        Posting.objects.filter(
+            account__organisation=organisation,
+            account__purpose="provider_payable",
+            transaction__kind__in=PAYOUT_KINDS,
+        )
+        .select_related("transaction")
+        .order_by("-transaction__created_at", "-id")
+    )
+
+
 def statement_lines(*, statement: Statement):
     """What buyers were charged for the provider's capacity on the statement's month (no buyer
     is named: the provider sees the charge, not who paid it)."""

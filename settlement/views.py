@@ -232,7 +232,8 @@ def statements(request):
     rows = selectors.statements_for_org(organisation=request.organisation)
     payable = services.account_for(purpose="provider_payable", organisation=request.organisation)
     page = Paginator(rows, 24).get_page(request.GET.get("page"))
-    return render(request, "settlement/statements.html", {"page": page, "payable": payable})
+    payouts = selectors.payouts_for_org(organisation=request.organisation)[:24]
+    return render(request, "settlement/statements.html", {"page": page, "payable": payable, "payouts": payouts})
 
 
 @organisation_required

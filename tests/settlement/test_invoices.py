@@ -15,6 +15,7 @@ from settlement.services import (
     available_funds,
     bank_reference_for,
     bank_transfer_record,
+    payout_record,
 )
 from settlement.services.invoices import (
     _next_number,
@@ -296,9 +297,11 @@ def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like
     assert statements_issue_due(now=after(market, days=1)) == []  # once
     assert balance(Purpose.PROVIDER_PAYABLE, gridco) - payable_before == s.net
 
+    payout_record(actor=operator, organisation=market["orgs"]["gridco"], amount=s.net, bank_transaction_id="po-1")
     client.force_login(market["users"]["gridco"])
     page = client.get("/statements/").content.decode()
-    assert number in page and str(s.net) in page
+    assert number in page and str(s.net) in page and "bank transfer" in page
+    assert page.count(f"¥{s.net}") >= 2  # the statement's net and the payout of it
     detail = client.get(f"/statements/{s.pk}/").content.decode()
     assert "16128.00" in detail and "32256.00" in detail and "1612.80" in detail
     assert "Acme" not in detail  # the provider sees the charge, not who paid it
