@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = ROOT / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # gunicorn and celery beside the running interpreter
 LOG_DIR = ROOT / "var" / "bench"
 
 # ---------------------------------------------------------------------------------------------
