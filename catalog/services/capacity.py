@@ -7,14 +7,17 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.capacity import sellable_units
+from catalog.capacity import capacity_summary, sellable_units
 from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
     CapacityCommitment,
     CommitmentKind,
+    Pool,
+    PoolStatus,
 )
 from config.bulk import bulk_insert
 from config.errors import Conflict, ExchangeError
+from config.rows import insert_rows
 
 
 @transaction.atomic
@@ -123,29 +126,80 @@ class Offer:
     end: datetime
 
 
+@dataclass
+class Supply:
+    """A provider's connected pools with units of a class in a region and tier, locked in the
+    caller's transaction by ``capacity_supply_lock``, and what each can still sell over the range
+    (pool id → units, in primary-key order). Valid until that transaction ends."""
+
+    resource_class: str
+    start: datetime
+    end: datetime
+    sellable: dict[int, int]
+
+
+def capacity_supply_lock(
+    *, provider, region: str, tier: str, resource_class: str, start: datetime, end: datetime
+) -> Supply:
+    """Lock the provider's connected pools that have ``resource_class`` in ``region``/``tier``
+    (primary-key order, one query) and sum what each can still sell over [start, end), for a
+    caller offering units of them (``capacity_offer_many(supply=…)``)."""
+    pool_ids = list(
+        Pool.objects.select_for_update(of=("self",), no_key=True)
+        .filter(provider=provider, status=PoolStatus.CONNECTED, region_id=region, tier=tier,
+                resources__resource_class_id=resource_class)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )  # fmt: skip
+    summary = {
+        row["pool_id"]: row["sellable"]
+        for row in capacity_summary(pool_ids=pool_ids, start=start, end=end, resource_class=resource_class)
+    }
+    return Supply(resource_class, start, end, {pk: summary.get(pk, 0) for pk in pool_ids})
+
+
 @transaction.atomic(savepoint=False)
-def capacity_offer_many(*, offers: list[Offer], kind: str = CommitmentKind.OFFERED) -> None:
-    """``capacity_commit`` for many commitments at once: the pools locked once, in primary-key
-    order, and every pool's sellable units checked against all its new commitments together —
-    all or nothing (``insufficient_capacity``). The caller, holding the same locks
-    (``pools_lock``), decides what fits from ``capacity_summary``."""
+def capacity_offer_many(
+    *, offers: list[Offer], kind: str = CommitmentKind.OFFERED, supply: Supply | None = None
+) -> None:
+    """``capacity_commit`` for many commitments at once: every pool's sellable units checked
+    against all its new commitments together — all or nothing (``insufficient_capacity``).
+
+    With ``supply`` (pools this transaction locked with ``capacity_supply_lock``), the check is
+    against its sellable units, which then shrink by what was offered; without it, the pools are
+    locked here, in primary-key order, and their sellable units summed again. The caller decides
+    what fits beforehand; this refuses what does not."""
     if not offers:
         return
-    pools_lock(pool_ids=[o.pool_id for o in offers])
     wanted: dict[tuple, int] = defaultdict(int)
     for o in offers:
         if o.units < 1 or o.end <= o.start:
             raise ExchangeError("Units must be at least 1 and the range must not be empty.", code="invalid_commitment")
         wanted[(o.pool_id, o.resource_class, o.start, o.end)] += o.units
-    for (pool_id, resource_class, start, end), units in wanted.items():
-        free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
-        if units > free:
-            raise ExchangeError(
-                f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
-                code="insufficient_capacity",
-            )
-    bulk_insert(
-        CapacityCommitment(pool_id=o.pool_id, resource_class_id=o.resource_class, kind=kind, units=o.units,
-                           start=o.start, end=o.end, source=o.source)
-        for o in offers
-    )  # fmt: skip
+    if supply is not None:
+        for (pool_id, resource_class, start, end), units in wanted.items():
+            if (resource_class, start, end) != (supply.resource_class, supply.start, supply.end):
+                raise ValueError("an offer outside the supply locked")
+            free = supply.sellable.get(pool_id, 0)
+            if units > free:
+                raise ExchangeError(
+                    f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                    code="insufficient_capacity",
+                )
+        for (pool_id, *_), units in wanted.items():
+            supply.sellable[pool_id] -= units
+    else:
+        pools_lock(pool_ids=[o.pool_id for o in offers])
+        for (pool_id, resource_class, start, end), units in wanted.items():
+            free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
+            if units > free:
+                raise ExchangeError(
+                    f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                    code="insufficient_capacity",
+                )
+    now = timezone.now()
+    insert_rows(
+        CapacityCommitment,
+        ["pool_id", "resource_class_id", "kind", "units", "start", "end", "source", "created_at", "released_at"],
+        [(o.pool_id, o.resource_class, kind, o.units, o.start, o.end, o.source, now, None) for o in offers],
+    )
