@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connections, router
 
+from config.rows import select_models
 from marketplace.models import Contract, Instrument, MatchState, Order
 
 
@@ -51,10 +52,8 @@ def order_lock(*, order_id: int, organisation=None) -> Order | None:
 
 
 def contracts_lock(*, holder, instrument) -> list[Contract]:
-    return list(
-        Contract.objects.select_for_update(of=("self",), no_key=True)
-        .filter(holder=holder, instrument=instrument)
-        .order_by("pk")
+    return select_models(
+        Contract, "holder_id = %s AND instrument_id = %s", [holder.pk, instrument.pk], order_by="id", lock=True
     )
 
 

@@ -4,7 +4,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from catalog.capacity import capacity_summary, sellable_units
@@ -13,6 +13,7 @@ from catalog.models import (
     CapacityCommitment,
     CommitmentKind,
     Pool,
+    PoolResource,
     PoolStatus,
 )
 from config.bulk import bulk_insert
@@ -144,13 +145,16 @@ def capacity_supply_lock(
     """Lock the provider's connected pools that have ``resource_class`` in ``region``/``tier``
     (primary-key order, one query) and sum what each can still sell over [start, end), for a
     caller offering units of them (``capacity_offer_many(supply=…)``)."""
-    pool_ids = list(
-        Pool.objects.select_for_update(of=("self",), no_key=True)
-        .filter(provider=provider, status=PoolStatus.CONNECTED, region_id=region, tier=tier,
-                resources__resource_class_id=resource_class)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )  # fmt: skip
+    connection = connections[router.db_for_write(Pool)]
+    lock = " FOR NO KEY UPDATE OF p" if connection.features.has_select_for_no_key_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id FROM {Pool._meta.db_table} p JOIN {PoolResource._meta.db_table} r ON r.pool_id = p.id "  # noqa: S608
+            "WHERE p.provider_id = %s AND p.status = %s AND p.region_id = %s AND p.tier = %s "
+            f"AND r.resource_class_id = %s ORDER BY p.id{lock}",
+            [provider.pk, PoolStatus.CONNECTED.value, region, tier, resource_class],
+        )
+        pool_ids = [row[0] for row in cursor.fetchall()]
     summary = {
         row["pool_id"]: row["sellable"]
         for row in capacity_summary(pool_ids=pool_ids, start=start, end=end, resource_class=resource_class)

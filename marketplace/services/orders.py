@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.db.models import F
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from accounts.models import Membership, Organisation, User
+from accounts.selectors import membership_role
 from catalog.services import Offer, Supply, capacity_offer_many, capacity_supply_lock
 from config.errors import Conflict, ExchangeError, NotAllowed
-from config.rows import ids_reserve, insert_rows
+from config.rows import ids_reserve, insert_rows, placeholders, select_models
 from marketplace.engine import order_checker
 from marketplace.locks import contracts_lock, instrument_advance, instrument_lock, order_lock
 from marketplace.models import (
@@ -78,8 +80,8 @@ def instrument_tick(instrument: Instrument) -> datetime:
 
 
 def _trader(*, actor: User | None, organisation: Organisation) -> None:
-    membership = Membership.objects.filter(user=actor, organisation=organisation).first() if actor else None
-    if membership is None or not membership.can_write:
+    role = membership_role(user_id=actor.pk, organisation_id=organisation.pk) if actor and actor.pk else None
+    if role is None or role == Membership.Role.VIEWER:
         raise NotAllowed("Only owners, admins and traders place and cancel orders.", code="role_required")
 
 
@@ -129,6 +131,16 @@ def _event(terms: OrderTerms) -> dict:
     return event
 
 
+def _keys_used(*, organisation: Organisation, keys: list[str]) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Order._meta.db_table} WHERE organisation_id = %s "  # noqa: S608
+            f"AND idempotency_key IN ({placeholders(keys)}) LIMIT 1",
+            [organisation.pk, *keys],
+        )
+        return cursor.fetchone() is not None
+
+
 class _Later(Exception):  # noqa: N818 (a signal, not an error)
     """An order passed its time rules at the time of deciding but not at the time the locked
     instrument gave it (the window opened, a GTD expiry passed, in between): decide again from
@@ -139,6 +151,26 @@ class _Later(Exception):  # noqa: N818 (a signal, not an error)
 
 
 ORDER_FIELDS = [f.attname for f in Order._meta.concrete_fields]
+if ORDER_FIELDS != [  # _Intake._row writes a new order's values in this order
+    "id", "instrument_id", "seq", "organisation_id", "created_by_id", "idempotency_key", "client_order_id", "side",
+    "type", "price", "qty", "tif", "expire_at", "status", "filled_qty", "hold_id", "filled_notional", "end_reason",
+    "cancel_requested_at", "created_at", "updated_at",
+]:  # fmt: skip
+    raise ImportError("Order's fields changed: update _Intake._row")
+PENDING = OrderStatus.PENDING.value
+
+
+def _order(row: tuple, instrument: Instrument, alias: str) -> Order:
+    """The Order just written, as the ORM would load it (without running Model.__init__ per
+    field: this is per accepted order)."""
+    order = Order.__new__(Order)
+    order.__dict__.update(zip(ORDER_FIELDS, row, strict=True))
+    order._state = ModelState()
+    order._state.adding, order._state.db = False, alias
+    order._state.fields_cache["instrument"] = instrument
+    return order
+
+
 ALLOCATION_FIELDS = ["order_id", "pool_id", "contract_id", "units", "filled", "released"]
 
 
@@ -164,12 +196,14 @@ class _Intake:
     def run(self, items: list[tuple[OrderTerms, str]]) -> list[Order | ExchangeError]:
         results: list[Order | ExchangeError | None] = [None] * len(items)
         keys = [key for _, key in items]
-        existing = {
-            o.idempotency_key: o
-            for o in Order.objects.filter(organisation=self.organisation, idempotency_key__in=keys).select_related(
-                "instrument"
-            )
-        }
+        existing = {}
+        if _keys_used(organisation=self.organisation, keys=keys):  # a repeat: rare
+            existing = {
+                o.idempotency_key: o
+                for o in Order.objects.filter(organisation=self.organisation, idempotency_key__in=keys).select_related(
+                    "instrument"
+                )
+            }
         fresh = []
         for i, (terms, key) in enumerate(items):
             if key in existing:
@@ -180,7 +214,8 @@ class _Intake:
         if not fresh:
             return results
         # the instruments' terms are fixed at listing: read without a lock (it is taken last)
-        instruments = {i.code: i for i in Instrument.objects.filter(code__in={items[i][0].instrument for i in fresh})}
+        codes = sorted({items[i][0].instrument for i in fresh})
+        instruments = {i.code: i for i in select_models(Instrument, f"code IN ({placeholders(codes)})", codes)}
         client_ids = {items[i][0].client_order_id for i in fresh} - {""}
         taken_ids = (
             set(
@@ -213,25 +248,19 @@ class _Intake:
         alias = router.db_for_write(Order)
         insert_rows(Order, ORDER_FIELDS, [row for _, row in orders])
         for i, row in orders:
-            order = Order(*row)
-            order._state.adding, order._state.db = False, alias
-            order._state.fields_cache["instrument"] = instruments[items[i][0].instrument]
-            results[i] = order
+            results[i] = _order(row, instruments[items[i][0].instrument], alias)
         for code in {items[i][0].instrument for i in accepted}:
             matching_request(instrument_id=instruments[code].pk)
         return results
 
     def _row(self, item: tuple[OrderTerms, str], pk: int, instrument: Instrument, seq: int, now, hold_id) -> tuple:
+        """A new order's values, in ``ORDER_FIELDS``' order."""
         terms, key = item
-        values = {
-            "id": pk, "instrument_id": instrument.pk, "seq": seq, "organisation_id": self.organisation.pk,
-            "created_by_id": self.actor.pk if self.actor else None, "idempotency_key": key,
-            "client_order_id": terms.client_order_id, "side": terms.side, "type": terms.type, "price": terms.price,
-            "qty": terms.qty, "tif": terms.tif, "expire_at": terms.expire_at, "status": OrderStatus.PENDING.value,
-            "filled_qty": 0, "hold_id": hold_id, "filled_notional": NO_NOTIONAL, "end_reason": "",
-            "cancel_requested_at": None, "created_at": now, "updated_at": now,
-        }  # fmt: skip
-        return tuple(values[name] for name in ORDER_FIELDS)
+        return (
+            pk, instrument.pk, seq, self.organisation.pk, self.actor.pk if self.actor else None, key,
+            terms.client_order_id, terms.side, terms.type, terms.price, terms.qty, terms.tif, terms.expire_at,
+            PENDING, 0, hold_id, NO_NOTIONAL, "", None, now, now,
+        )  # fmt: skip
 
     # --- the rules (§4), as matching applies them ------------------------------------------------
 

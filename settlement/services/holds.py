@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Organisation
 from config.errors import Conflict, ExchangeError
-from config.rows import ids_reserve, insert_rows
+from config.rows import ids_reserve, insert_rows, select_models
 from settlement.locks import hold_lock
 from settlement.models import CNY, Account, Hold, HoldStatus, JournalTransaction, Purpose
 from settlement.services.ledger import Entry, Line, account_for, ledger_post, ledger_post_many, positive_amount
@@ -178,12 +178,11 @@ def holds_expire(*, now: datetime | None = None) -> list[int]:
 def _funds_accounts(*, organisation: Organisation, currency: str) -> tuple[Account, Account]:
     """The organisation's prepaid and holds accounts, locked in primary-key order (one query;
     created on first use)."""
-    purposes = (Purpose.BUYER_CASH, Purpose.BUYER_HOLDS)
+    purposes = (Purpose.BUYER_CASH.value, Purpose.BUYER_HOLDS.value)
+    where = "organisation_id = %s AND currency = %s AND purpose IN (%s, %s)"
     locked = {
         a.purpose: a
-        for a in Account.objects.select_for_update(of=("self",), no_key=True)
-        .filter(organisation=organisation, currency=currency, purpose__in=purposes)
-        .order_by("pk")
+        for a in select_models(Account, where, [organisation.pk, currency, *purposes], order_by="id", lock=True)
     }
     if len(locked) < len(purposes):
         for purpose in purposes:
