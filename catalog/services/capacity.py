@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from catalog.capacity import capacity_summary, sellable_units
+from catalog.capacity import sellable_by_pool, sellable_units
 from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
     CapacityCommitment,
@@ -149,17 +149,15 @@ def capacity_supply_lock(
     lock = " FOR NO KEY UPDATE OF p" if connection.features.has_select_for_no_key_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.id FROM {Pool._meta.db_table} p JOIN {PoolResource._meta.db_table} r ON r.pool_id = p.id "  # noqa: S608
+            f"SELECT p.id, r.units FROM {Pool._meta.db_table} p "  # noqa: S608
+            f"JOIN {PoolResource._meta.db_table} r ON r.pool_id = p.id "
             "WHERE p.provider_id = %s AND p.status = %s AND p.region_id = %s AND p.tier = %s "
             f"AND r.resource_class_id = %s ORDER BY p.id{lock}",
             [provider.pk, PoolStatus.CONNECTED.value, region, tier, resource_class],
         )
-        pool_ids = [row[0] for row in cursor.fetchall()]
-    summary = {
-        row["pool_id"]: row["sellable"]
-        for row in capacity_summary(pool_ids=pool_ids, start=start, end=end, resource_class=resource_class)
-    }
-    return Supply(resource_class, start, end, {pk: summary.get(pk, 0) for pk in pool_ids})
+        installed = dict(cursor.fetchall())
+    sellable = sellable_by_pool(installed=installed, resource_class=resource_class, start=start, end=end)
+    return Supply(resource_class, start, end, sellable)
 
 
 @transaction.atomic(savepoint=False)
