@@ -1,6 +1,6 @@
 """Benchmark: order entry over HTTP and accept-to-match latency, end to end on loopback.
 
-The web server is gunicorn (config.wsgi, 2 sync workers), the matching worker a real Celery worker
+The web server is gunicorn (config.wsgi, 4 sync workers by default), the matching worker a real Celery worker
 (``-Q matching-0,matching-1``, concurrency 1) on Redis, the database PostgreSQL; this process is
 the load generator (threads on the standard library's http.client). Phases:
 
@@ -167,6 +167,8 @@ def main():
     parser.add_argument("--sustained-seconds", type=float, default=15, help="length of the closed-loop run")
     parser.add_argument("--sustained-clients", type=int, default=8)
     parser.add_argument("--match-rate", type=float, default=None, help="instead of half the sustained rate")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--web-threads", type=int, default=1, help="threads per worker (> 1: gthread workers)")
     args = parser.parse_args()
 
     import redis
@@ -192,7 +194,8 @@ def main():
 
     # 1. batch entry, no worker, no dispatch
     entry_env = loadgen.service_env(MATCHING_DISPATCH="false")
-    with loadgen.web_server(entry_env) as port:
+    web = {"workers": args.web_workers, "threads": args.web_threads}
+    with loadgen.web_server(entry_env, **web) as port:
         for insts, label in (([one], "one instrument"), ([one, two], "two instruments, alternating")):
             load = loadgen.load_average()
             acc, ref, failed, wall, lat = batch_entry(port, market, insts, args.batch_seconds, args.clients,
@@ -205,7 +208,7 @@ def main():
     # 2 and 3: the worker running and dispatch on (a task per accepted order, after commit)
     live_env = loadgen.service_env(MATCHING_DISPATCH="true")
     with (
-        loadgen.web_server(live_env) as port,
+        loadgen.web_server(live_env, **web) as port,
         loadgen.matching_worker("matcher", ["matching-0", "matching-1"], live_env) as (_, worker_out),
     ):
         worker_out.wait_for(" ready.", 60)
@@ -293,9 +296,11 @@ def main():
         print(f"  worker: {sum('succeeded in' in line for _, line in worker_out.lines):,} matching tasks succeeded, "
               f"{failed_tasks} failed ({deadlocks} of them: deadlock detected)")  # fmt: skip
 
+    server = (f"{args.web_workers} gthread workers × {args.web_threads} threads" if args.web_threads > 1
+              else f"{args.web_workers} sync workers")  # fmt: skip
     lines = [
         f"Measured {datetime.now().astimezone():%Y-%m-%d} on {machine()}; PostgreSQL with fsync={fsync}, "
-        f"synchronous_commit={sync_commit}; code {revision}. gunicorn (config.wsgi, 2 sync workers) and "
+        f"synchronous_commit={sync_commit}; code {revision}. gunicorn (config.wsgi, {server}) and "
         "one Celery matching worker (concurrency 1, Redis broker) on loopback; the load generator is this "
         "process (threads, http.client); everything, PostgreSQL included, shares the machine's 2 cores "
         "(with whatever else runs: see the load averages). Throttling raised out of the way "

@@ -227,11 +227,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def web_server(env: dict, workers: int = 2, port: int | None = None):
-    """gunicorn (sync workers: one request at a time each) on loopback; yields the port."""
+def web_server(env: dict, workers: int = 2, port: int | None = None, threads: int = 1):
+    """gunicorn on loopback; yields the port. ``threads`` > 1: gthread workers (each serves that
+    many requests at once and keeps connections alive), else sync workers (one request at a time
+    each, the connection closed after it)."""
     port = port or free_port()
     cmd = [str(VENV_BIN / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
            "--backlog", "4096", "--timeout", "120", "--log-level", "warning"]  # fmt: skip
+    if threads > 1:
+        cmd += ["-k", "gthread", "--threads", str(threads)]
     with process("gunicorn", cmd, env) as (proc, _):
         deadline = time.monotonic() + 60
         while True:
