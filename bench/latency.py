@@ -1,6 +1,6 @@
 """Benchmark: order entry over HTTP and accept-to-match latency, end to end on loopback.
 
-The web server is gunicorn (config.wsgi, 4 sync workers by default), the matching worker a real Celery worker
+The web server is gunicorn (config.wsgi, 4 gthread workers × 2 threads by default), the matching worker a real Celery worker
 (``-Q matching-0,matching-1``, concurrency 1) on Redis, the database PostgreSQL; this process is
 the load generator (threads on the standard library's http.client). Phases:
 
@@ -168,7 +168,7 @@ def main():
     parser.add_argument("--sustained-clients", type=int, default=8)
     parser.add_argument("--match-rate", type=float, default=None, help="instead of half the sustained rate")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--web-threads", type=int, default=1, help="threads per worker (> 1: gthread workers)")
+    parser.add_argument("--web-threads", type=int, default=2, help="threads per worker (> 1: gthread workers)")
     args = parser.parse_args()
 
     import redis
