@@ -1,8 +1,9 @@
 """Benchmark: order entry over HTTP and accept-to-match latency, end to end on loopback.
 
-The web server is gunicorn (config.wsgi, 4 gthread workers × 2 threads by default), the matching worker a real Celery worker
-(``-Q matching-0,matching-1``, concurrency 1) on Redis, the database PostgreSQL; this process is
-the load generator (threads on the standard library's http.client). Phases:
+The web server is gunicorn (config.wsgi, 4 gthread workers × 2 threads by default), the matching
+worker a real Celery worker (``-Q matching-0,matching-1``, concurrency 1) on Redis, the database
+PostgreSQL; this process is the load generator (threads on the standard library's http.client).
+Phases:
 
 1. batch entry: POST /api/v1/orders/batch/ with 100 orders a request, ``CLIENTS`` clients in a
    closed loop, no matching worker and no dispatch (entry alone): accepted orders/s, on one
@@ -50,7 +51,7 @@ def ms(seconds: float) -> str:
 def batch_entry(port, market, instruments, seconds, clients, tag):
     """Closed loop of batch requests; each batch is 100 orders of one organisation on one
     instrument, instruments alternating request by request."""
-    per_instrument = [loadgen.order_stream(50_000, 7 + k, inst, block=100)
+    per_instrument = [loadgen.order_stream(400_000, 7 + k, inst, block=100)
                       for k, inst in enumerate(instruments)]  # fmt: skip
     interleaved = [b for blocks in zip(*per_instrument, strict=True) for b in blocks]
     local = threading.local()
@@ -205,7 +206,14 @@ def main():
                   f"clients, closed loop; request p50 {ms(percentile(lat, 50))}, p99 {ms(percentile(lat, 99))}; "
                   f"no matching; load avg {load}"))  # fmt: skip
 
-    # 2 and 3: the worker running and dispatch on (a task per accepted order, after commit)
+    # 2 and 3: the worker running and dispatch on (a task per accepted order, after commit), on a
+    # fresh database: a starting worker matches every backlog, and phase 1 leaves tens of thousands
+    # of unmatched orders that would queue ahead of the live instrument's tasks
+    ensure_database()
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    market = loadgen.market_setup(loadgen.upcoming_daily_codes(3))
+    live = market.instruments[2]
+    connections.close_all()
     live_env = loadgen.service_env(MATCHING_DISPATCH="true")
     with (
         loadgen.web_server(live_env, **web) as port,
