@@ -51,7 +51,7 @@ def ms(seconds: float) -> str:
 def batch_entry(port, market, instruments, seconds, clients, tag):
     """Closed loop of batch requests; each batch is 100 orders of one organisation on one
     instrument, instruments alternating request by request."""
-    per_instrument = [loadgen.order_stream(400_000, 7 + k, inst, block=100)
+    per_instrument = [loadgen.order_stream(250_000 // len(instruments), 7 + k, inst, block=100)
                       for k, inst in enumerate(instruments)]  # fmt: skip
     interleaved = [b for blocks in zip(*per_instrument, strict=True) for b in blocks]
     local = threading.local()
@@ -197,14 +197,31 @@ def main():
     entry_env = loadgen.service_env(MATCHING_DISPATCH="false")
     web = {"workers": args.web_workers, "threads": args.web_threads}
     with loadgen.web_server(entry_env, **web) as port:
+        db_name = connections["default"].settings_dict["NAME"]
+
+        def is_web(pid, cmd):
+            return "gunicorn" in cmd and f"127.0.0.1:{port}" in cmd
+
+        def is_database(pid, cmd):
+            return cmd.startswith("postgres:") and f" {db_name} " in cmd
+
+        def cpu(seen_web, seen_db):
+            """Web workers', the database backends' and this process's CPU seconds so far."""
+            return (loadgen.cpu_seconds(is_web, seen_web), loadgen.cpu_seconds(is_database, seen_db),
+                    time.process_time())  # fmt: skip
+
         for insts, label in (([one], "one instrument"), ([one, two], "two instruments, alternating")):
             load = loadgen.load_average()
+            seen = ({}, {})
+            before = cpu(*seen)
             acc, ref, failed, wall, lat = batch_entry(port, market, insts, args.batch_seconds, args.clients,
                                                       f"b{len(insts)}")  # fmt: skip
+            used = [(b - a) / max(acc, 1) * 1e6 for a, b in zip(before, cpu(*seen), strict=True)]
             show((f"batch entry, 100 per request, {label}", f"{rate(acc, wall):,.0f} orders/s",
                   f"{acc:,} accepted, {ref:,} refused, {failed} failed requests in {wall:.1f} s; {args.clients} "
                   f"clients, closed loop; request p50 {ms(percentile(lat, 50))}, p99 {ms(percentile(lat, 99))}; "
-                  f"no matching; load avg {load}"))  # fmt: skip
+                  f"CPU per order: web {used[0]:.0f} µs, PostgreSQL {used[1]:.0f} µs, load generator "
+                  f"{used[2]:.0f} µs; no matching; load avg {load}"))  # fmt: skip
 
     # 2 and 3: the worker running and dispatch on (a task per accepted order, after commit), on a
     # fresh database: a starting worker matches every backlog, and phase 1 leaves tens of thousands

@@ -414,6 +414,25 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
+def cpu_seconds(select, seen: dict | None = None) -> float:
+    """User + system CPU time so far of the processes ``select(pid, cmdline)`` picks (Linux /proc);
+    with ``seen`` (pid -> seconds, kept across calls), processes that have exited since count too.
+    (bench/scaleout.py has its own copy.)"""
+    seen = {} if seen is None else seen
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            if not select(int(entry.name), cmd):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return sum(seen.values())
+
+
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.2f}/{five:.2f}"
