@@ -4,6 +4,7 @@ from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from django.db import connection
 
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Organisation
 
@@ -16,6 +17,18 @@ def membership_get(*, user, organisation) -> Membership | None:
     if not user.is_authenticated or organisation is None:
         return None
     return Membership.objects.filter(user=user, organisation=organisation).first()
+
+
+def membership_role(*, user_id: int, organisation_id: int) -> str | None:
+    """The user's role in the organisation, or None; one plain query (order entry asks it on
+    every request)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT role FROM {Membership._meta.db_table} WHERE user_id = %s AND organisation_id = %s",  # noqa: S608
+            [user_id, organisation_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def members_for_org(*, organisation):

@@ -1,8 +1,9 @@
 """Benchmark: order entry over HTTP and accept-to-match latency, end to end on loopback.
 
-The web server is gunicorn (config.wsgi, 2 sync workers), the matching worker a real Celery worker
-(``-Q matching-0,matching-1``, concurrency 1) on Redis, the database PostgreSQL; this process is
-the load generator (threads on the standard library's http.client). Phases:
+The web server is gunicorn (config.wsgi, 4 gthread workers × 2 threads by default), the matching
+worker a real Celery worker (``-Q matching-0,matching-1``, concurrency 1) on Redis, the database
+PostgreSQL; this process is the load generator (threads on the standard library's http.client).
+Phases:
 
 1. batch entry: POST /api/v1/orders/batch/ with 100 orders a request, ``CLIENTS`` clients in a
    closed loop, no matching worker and no dispatch (entry alone): accepted orders/s, on one
@@ -50,7 +51,7 @@ def ms(seconds: float) -> str:
 def batch_entry(port, market, instruments, seconds, clients, tag):
     """Closed loop of batch requests; each batch is 100 orders of one organisation on one
     instrument, instruments alternating request by request."""
-    per_instrument = [loadgen.order_stream(50_000, 7 + k, inst, block=100)
+    per_instrument = [loadgen.order_stream(250_000 // len(instruments), 7 + k, inst, block=100)
                       for k, inst in enumerate(instruments)]  # fmt: skip
     interleaved = [b for blocks in zip(*per_instrument, strict=True) for b in blocks]
     local = threading.local()
@@ -167,6 +168,8 @@ def main():
     parser.add_argument("--sustained-seconds", type=float, default=15, help="length of the closed-loop run")
     parser.add_argument("--sustained-clients", type=int, default=8)
     parser.add_argument("--match-rate", type=float, default=None, help="instead of half the sustained rate")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--web-threads", type=int, default=2, help="threads per worker (> 1: gthread workers)")
     args = parser.parse_args()
 
     import redis
@@ -192,20 +195,45 @@ def main():
 
     # 1. batch entry, no worker, no dispatch
     entry_env = loadgen.service_env(MATCHING_DISPATCH="false")
-    with loadgen.web_server(entry_env) as port:
+    web = {"workers": args.web_workers, "threads": args.web_threads}
+    with loadgen.web_server(entry_env, **web) as port:
+        db_name = connections["default"].settings_dict["NAME"]
+
+        def is_web(pid, cmd):
+            return "gunicorn" in cmd and f"127.0.0.1:{port}" in cmd
+
+        def is_database(pid, cmd):
+            return cmd.startswith("postgres:") and f" {db_name} " in cmd
+
+        def cpu(seen_web, seen_db):
+            """Web workers', the database backends' and this process's CPU seconds so far."""
+            return (loadgen.cpu_seconds(is_web, seen_web), loadgen.cpu_seconds(is_database, seen_db),
+                    time.process_time())  # fmt: skip
+
         for insts, label in (([one], "one instrument"), ([one, two], "two instruments, alternating")):
             load = loadgen.load_average()
+            seen = ({}, {})
+            before = cpu(*seen)
             acc, ref, failed, wall, lat = batch_entry(port, market, insts, args.batch_seconds, args.clients,
                                                       f"b{len(insts)}")  # fmt: skip
+            used = [(b - a) / max(acc, 1) * 1e6 for a, b in zip(before, cpu(*seen), strict=True)]
             show((f"batch entry, 100 per request, {label}", f"{rate(acc, wall):,.0f} orders/s",
                   f"{acc:,} accepted, {ref:,} refused, {failed} failed requests in {wall:.1f} s; {args.clients} "
                   f"clients, closed loop; request p50 {ms(percentile(lat, 50))}, p99 {ms(percentile(lat, 99))}; "
-                  f"no matching; load avg {load}"))  # fmt: skip
+                  f"CPU per order: web {used[0]:.0f} µs, PostgreSQL {used[1]:.0f} µs, load generator "
+                  f"{used[2]:.0f} µs; no matching; load avg {load}"))  # fmt: skip
 
-    # 2 and 3: the worker running and dispatch on (a task per accepted order, after commit)
+    # 2 and 3: the worker running and dispatch on (a task per accepted order, after commit), on a
+    # fresh database: a starting worker matches every backlog, and phase 1 leaves tens of thousands
+    # of unmatched orders that would queue ahead of the live instrument's tasks
+    ensure_database()
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    market = loadgen.market_setup(loadgen.upcoming_daily_codes(3))
+    live = market.instruments[2]
+    connections.close_all()
     live_env = loadgen.service_env(MATCHING_DISPATCH="true")
     with (
-        loadgen.web_server(live_env) as port,
+        loadgen.web_server(live_env, **web) as port,
         loadgen.matching_worker("matcher", ["matching-0", "matching-1"], live_env) as (_, worker_out),
     ):
         worker_out.wait_for(" ready.", 60)
@@ -293,9 +321,11 @@ def main():
         print(f"  worker: {sum('succeeded in' in line for _, line in worker_out.lines):,} matching tasks succeeded, "
               f"{failed_tasks} failed ({deadlocks} of them: deadlock detected)")  # fmt: skip
 
+    server = (f"{args.web_workers} gthread workers × {args.web_threads} threads" if args.web_threads > 1
+              else f"{args.web_workers} sync workers")  # fmt: skip
     lines = [
         f"Measured {datetime.now().astimezone():%Y-%m-%d} on {machine()}; PostgreSQL with fsync={fsync}, "
-        f"synchronous_commit={sync_commit}; code {revision}. gunicorn (config.wsgi, 2 sync workers) and "
+        f"synchronous_commit={sync_commit}; code {revision}. gunicorn (config.wsgi, {server}) and "
         "one Celery matching worker (concurrency 1, Redis broker) on loopback; the load generator is this "
         "process (threads, http.client); everything, PostgreSQL included, shares the machine's 2 cores "
         "(with whatever else runs: see the load averages). Throttling raised out of the way "

@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = ROOT / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # gunicorn and celery beside the running interpreter
 LOG_DIR = ROOT / "var" / "bench"
 
 # ---------------------------------------------------------------------------------------------
@@ -227,11 +227,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def web_server(env: dict, workers: int = 2, port: int | None = None):
-    """gunicorn (sync workers: one request at a time each) on loopback; yields the port."""
+def web_server(env: dict, workers: int = 2, port: int | None = None, threads: int = 1):
+    """gunicorn on loopback; yields the port. ``threads`` > 1: gthread workers (each serves that
+    many requests at once and keeps connections alive), else sync workers (one request at a time
+    each, the connection closed after it)."""
     port = port or free_port()
     cmd = [str(VENV_BIN / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
            "--backlog", "4096", "--timeout", "120", "--log-level", "warning"]  # fmt: skip
+    if threads > 1:
+        cmd += ["-k", "gthread", "--threads", str(threads)]
     with process("gunicorn", cmd, env) as (proc, _):
         deadline = time.monotonic() + 60
         while True:
@@ -408,6 +412,25 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * p // 100))
     return ordered[int(rank) - 1]
+
+
+def cpu_seconds(select, seen: dict | None = None) -> float:
+    """User + system CPU time so far of the processes ``select(pid, cmdline)`` picks (Linux /proc);
+    with ``seen`` (pid -> seconds, kept across calls), processes that have exited since count too.
+    (bench/scaleout.py has its own copy.)"""
+    seen = {} if seen is None else seen
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            if not select(int(entry.name), cmd):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            seen[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return sum(seen.values())
 
 
 def load_average() -> str:

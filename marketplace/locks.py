@@ -1,16 +1,47 @@
-"""Row locks for the exchange: evaluated at once, held briefly. Order entry and cancels lock the
-instrument row first (it hands out sequence numbers), then what they hold.
+"""Row locks for the exchange: evaluated at once, held briefly. The instrument row hands out
+sequence numbers and is held until the commit (orders commit in sequence order), so every order
+of the instrument queues on it: order entry locks everything else it needs first (contracts, pools,
+accounts) and the instrument last, and waits for nothing once it holds it. A cancel locks the
+instrument, then the order row.
 
 Instrument and order rows are locked FOR NO KEY UPDATE: entry changes their counters, never their
 keys, and a plain FOR UPDATE would conflict with the KEY SHARE lock PostgreSQL takes on them when
 the matching worker commits rows referring to them — a deadlock whenever entry then waits for an
 account the worker holds."""
 
+from datetime import datetime
+
+from django.db import connections, router
+
+from config.rows import select_models
 from marketplace.models import Contract, Instrument, MatchState, Order
 
 
 def instrument_lock(*, pk: int) -> Instrument | None:
     return Instrument.objects.select_for_update(of=("self",), no_key=True).filter(pk=pk).first()
+
+
+def instrument_advance(*, instrument: Instrument, events: int, now: datetime) -> tuple[int, datetime]:
+    """Lock the instrument row and hand out its next ``events`` sequence numbers and its time for
+    them (``now``, but never before a time already handed out); returns the last number handed out
+    and that time. On PostgreSQL one statement (the lock, the numbers and the time together)."""
+    connection = connections[router.db_for_write(Instrument)]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(Instrument._meta.db_table)
+            cursor.execute(
+                f"UPDATE {table} SET last_seq = last_seq + %s, clock = GREATEST(clock, %s) "  # noqa: S608
+                "WHERE id = %s RETURNING last_seq, clock",
+                [events, now, instrument.pk],
+            )
+            instrument.last_seq, instrument.clock = cursor.fetchone()
+        return instrument.last_seq, instrument.clock
+    locked = instrument_lock(pk=instrument.pk)
+    locked.last_seq += events
+    locked.clock = max(locked.clock, now) if locked.clock is not None else now
+    locked.save(update_fields=["last_seq", "clock"])
+    instrument.last_seq, instrument.clock = locked.last_seq, locked.clock
+    return instrument.last_seq, instrument.clock
 
 
 def order_lock(*, order_id: int, organisation=None) -> Order | None:
@@ -21,10 +52,8 @@ def order_lock(*, order_id: int, organisation=None) -> Order | None:
 
 
 def contracts_lock(*, holder, instrument) -> list[Contract]:
-    return list(
-        Contract.objects.select_for_update(of=("self",), no_key=True)
-        .filter(holder=holder, instrument=instrument)
-        .order_by("pk")
+    return select_models(
+        Contract, "holder_id = %s AND instrument_id = %s", [holder.pk, instrument.pk], order_by="id", lock=True
     )
 
 

@@ -1,8 +1,9 @@
+from django.db import connections, router
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.keys import key_matches, key_parse
-from accounts.models import ApiKey
+from accounts.models import ApiKey, Organisation, User
 from accounts.services import API_KEY_KIND, api_key_touch
 
 
@@ -36,12 +37,15 @@ class BearerKeyAuthentication(authentication.BaseAuthentication):
     def touch(self, key) -> None:
         """Record use (optional)."""
 
+    def find(self, lookup: str):
+        return self.get_queryset().select_related(*self.related).filter(lookup=lookup).first()
+
     def authenticate(self, request):
         token = bearer_token(request)
         if token is None or not token.startswith(f"{self.kind}_"):
             return None
         lookup = key_parse(self.kind, token)
-        key = self.get_queryset().select_related(*self.related).filter(lookup=lookup).first() if lookup else None
+        key = self.find(lookup) if lookup else None
         if key is None or not key_matches(token, key.digest):
             raise exceptions.AuthenticationFailed(f"Invalid {self.label}.", code=f"invalid_{self.code}")
         if not key.is_active:
@@ -68,6 +72,37 @@ class ApiKeyAuthentication(BearerKeyAuthentication):
 
     def touch(self, key) -> None:
         api_key_touch(key=key)
+
+    def find(self, lookup: str):
+        """The key with its organisation and creator, in one plain query on PostgreSQL (every
+        API request asks this; the ORM's compiling of the query cost more than running it)."""
+        connection = connections[router.db_for_read(ApiKey)]
+        if connection.vendor != "postgresql":
+            return super().find(lookup)
+        parts = [(ApiKey, "k"), (Organisation, "o"), (User, "u")]
+        columns = ", ".join(f'{alias}."{f.column}"' for model, alias in parts for f in model._meta.concrete_fields)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM {ApiKey._meta.db_table} k "  # noqa: S608
+                f"JOIN {Organisation._meta.db_table} o ON o.id = k.organisation_id "
+                f"JOIN {User._meta.db_table} u ON u.id = k.created_by_id WHERE k.lookup = %s",
+                [lookup],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        loaded, at = [], 0
+        for model, _ in parts:
+            fields = model._meta.concrete_fields
+            values = [
+                f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+                for f, v in zip(fields, row[at : at + len(fields)], strict=True)
+            ]
+            loaded.append(model.from_db(connection.alias, [f.attname for f in fields], values))
+            at += len(fields)
+        key, organisation, user = loaded
+        key._state.fields_cache.update(organisation=organisation, created_by=user)
+        return key
 
 
 class BearerKeyScheme(OpenApiAuthenticationExtension):

@@ -3,11 +3,13 @@ commands, tasks) calls these; the package's modules group them by subject."""
 
 from catalog.services.capacity import (
     Offer,
+    Supply,
     capacity_commit,
     capacity_move_many,
     capacity_offer_many,
     capacity_release,
     capacity_release_many,
+    capacity_supply_lock,
 )
 from catalog.services.heartbeats import HeartbeatResult, heartbeat_record
 from catalog.services.keys import POOL_KEY_KIND, pool_key_create, pool_key_revoke, pool_key_rotate
@@ -32,6 +34,7 @@ from catalog.services.standing import (
 
 __all__ = [
     "Offer",
+    "Supply",
     "POOL_KEY_KIND",
     "SILENCE_SUSPENDS_AFTER",
     "HeartbeatResult",
@@ -44,6 +47,7 @@ __all__ = [
     "capacity_release_many",
     "capacity_undraw",
     "capacity_withdraw_standing",
+    "capacity_supply_lock",
     "heartbeat_record",
     "pool_apply",
     "pool_key_create",

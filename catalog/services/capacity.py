@@ -4,17 +4,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
-from catalog.capacity import sellable_units
+from catalog.capacity import sellable_by_pool, sellable_units
 from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
     CapacityCommitment,
     CommitmentKind,
+    Pool,
+    PoolResource,
+    PoolStatus,
 )
-from config.bulk import bulk_insert, rows_insert
+from config.bulk import rows_insert
 from config.errors import Conflict, ExchangeError
+from config.rows import insert_rows
 
 
 @transaction.atomic
@@ -132,29 +136,81 @@ class Offer:
     end: datetime
 
 
+@dataclass
+class Supply:
+    """A provider's connected pools with units of a class in a region and tier, locked in the
+    caller's transaction by ``capacity_supply_lock``, and what each can still sell over the range
+    (pool id → units, in primary-key order). Valid until that transaction ends."""
+
+    resource_class: str
+    start: datetime
+    end: datetime
+    sellable: dict[int, int]
+
+
+def capacity_supply_lock(
+    *, provider, region: str, tier: str, resource_class: str, start: datetime, end: datetime
+) -> Supply:
+    """Lock the provider's connected pools that have ``resource_class`` in ``region``/``tier``
+    (primary-key order, one query) and sum what each can still sell over [start, end), for a
+    caller offering units of them (``capacity_offer_many(supply=…)``)."""
+    connection = connections[router.db_for_write(Pool)]
+    lock = " FOR NO KEY UPDATE OF p" if connection.features.has_select_for_no_key_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, r.units FROM {Pool._meta.db_table} p "  # noqa: S608
+            f"JOIN {PoolResource._meta.db_table} r ON r.pool_id = p.id "
+            "WHERE p.provider_id = %s AND p.status = %s AND p.region_id = %s AND p.tier = %s "
+            f"AND r.resource_class_id = %s ORDER BY p.id{lock}",
+            [provider.pk, PoolStatus.CONNECTED.value, region, tier, resource_class],
+        )
+        installed = dict(cursor.fetchall())
+    sellable = sellable_by_pool(installed=installed, resource_class=resource_class, start=start, end=end)
+    return Supply(resource_class, start, end, sellable)
+
+
 @transaction.atomic(savepoint=False)
-def capacity_offer_many(*, offers: list[Offer], kind: str = CommitmentKind.OFFERED) -> None:
-    """``capacity_commit`` for many commitments at once: the pools locked once, in primary-key
-    order, and every pool's sellable units checked against all its new commitments together —
-    all or nothing (``insufficient_capacity``). The caller, holding the same locks
-    (``pools_lock``), decides what fits from ``capacity_summary``."""
+def capacity_offer_many(
+    *, offers: list[Offer], kind: str = CommitmentKind.OFFERED, supply: Supply | None = None
+) -> None:
+    """``capacity_commit`` for many commitments at once: every pool's sellable units checked
+    against all its new commitments together — all or nothing (``insufficient_capacity``).
+
+    With ``supply`` (pools this transaction locked with ``capacity_supply_lock``), the check is
+    against its sellable units, which then shrink by what was offered; without it, the pools are
+    locked here, in primary-key order, and their sellable units summed again. The caller decides
+    what fits beforehand; this refuses what does not."""
     if not offers:
         return
-    pools_lock(pool_ids=[o.pool_id for o in offers])
     wanted: dict[tuple, int] = defaultdict(int)
     for o in offers:
         if o.units < 1 or o.end <= o.start:
             raise ExchangeError("Units must be at least 1 and the range must not be empty.", code="invalid_commitment")
         wanted[(o.pool_id, o.resource_class, o.start, o.end)] += o.units
-    for (pool_id, resource_class, start, end), units in wanted.items():
-        free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
-        if units > free:
-            raise ExchangeError(
-                f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
-                code="insufficient_capacity",
-            )
-    bulk_insert(
-        CapacityCommitment(pool_id=o.pool_id, resource_class_id=o.resource_class, kind=kind, units=o.units,
-                           start=o.start, end=o.end, source=o.source)
-        for o in offers
-    )  # fmt: skip
+    if supply is not None:
+        for (pool_id, resource_class, start, end), units in wanted.items():
+            if (resource_class, start, end) != (supply.resource_class, supply.start, supply.end):
+                raise ValueError("an offer outside the supply locked")
+            free = supply.sellable.get(pool_id, 0)
+            if units > free:
+                raise ExchangeError(
+                    f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                    code="insufficient_capacity",
+                )
+        for (pool_id, *_), units in wanted.items():
+            supply.sellable[pool_id] -= units
+    else:
+        pools_lock(pool_ids=[o.pool_id for o in offers])
+        for (pool_id, resource_class, start, end), units in wanted.items():
+            free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
+            if units > free:
+                raise ExchangeError(
+                    f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                    code="insufficient_capacity",
+                )
+    now = timezone.now()
+    insert_rows(
+        CapacityCommitment,
+        ["pool_id", "resource_class_id", "kind", "units", "start", "end", "source", "created_at", "released_at"],
+        [(o.pool_id, o.resource_class, kind, o.units, o.start, o.end, o.source, now, None) for o in offers],
+    )

@@ -8,6 +8,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Threads in the race tests open connections of their own; closed at their end, so the test
+# database can be dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
 if REDIS_URL:  # noqa: F405
     # The suite clears its cache between tests: give it a database of its own (15), so a

@@ -3,7 +3,7 @@ decimals at its edges and integer ticks inside. A deterministic function of the 
 so replaying an order log reproduces its trades byte for byte."""
 
 from marketplace.engine.instruments import Instrument, InstrumentCodeError, instrument_parse
-from marketplace.engine.matching import Ack, Engine, order_check
+from marketplace.engine.matching import Ack, Engine, order_check, order_checker
 from marketplace.engine.records import Rejection, Result, Trade, trade_line
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "Trade",
     "instrument_parse",
     "order_check",
+    "order_checker",
     "trade_line",
 ]

@@ -344,17 +344,29 @@ class Engine:
 _HANDLERS = {"instrument": Engine._instrument, "new": Engine._new, "cancel": Engine._cancel}
 
 
+def order_checker(*, instrument: str, reference_price: Decimal, tick: Decimal, lot: int):
+    """``order_check`` for many orders of one instrument: the instrument's rules built once.
+    Returns ``check(event, now) -> Rejection | None``."""
+    try:
+        market = Market(instrument_parse(instrument), Decimal(reference_price), Decimal(tick), int(lot))
+    except InstrumentCodeError as exc:
+        refusal = Rejection(0, "unknown_instrument", str(exc))
+        return lambda event, now: refusal
+
+    def check(event: dict, now) -> Rejection | None:
+        now = time_parse(now)
+        if now >= market.window_start:
+            return Rejection(0, "instrument_closed", instrument)
+        checked = event_check(market, 0, now, event)
+        return checked if checked.__class__ is Rejection else None
+
+    return check
+
+
 def order_check(
     *, instrument: str, reference_price: Decimal, tick: Decimal, lot: int, event: dict, now
 ) -> Rejection | None:
     """The §4 rules for a new order (window, side, type, tick, band, lot, time in force, expiry),
     exactly as matching applies them, for refusing an order at entry. None when it passes."""
-    try:
-        market = Market(instrument_parse(instrument), Decimal(reference_price), Decimal(tick), int(lot))
-    except InstrumentCodeError as exc:
-        return Rejection(0, "unknown_instrument", str(exc))
-    now = time_parse(now)
-    if now >= market.window_start:
-        return Rejection(0, "instrument_closed", instrument)
-    checked = event_check(market, 0, now, event)
-    return checked if checked.__class__ is Rejection else None
+    check = order_checker(instrument=instrument, reference_price=reference_price, tick=tick, lot=lot)
+    return check(event, now)

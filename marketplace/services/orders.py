@@ -7,22 +7,21 @@ trace; an accepted one is durable before the caller hears of it, and matching fo
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.db.models import F
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from accounts.models import Membership, Organisation, User
-from catalog.capacity import capacity_summary
-from catalog.locks import pools_lock
-from catalog.models import Pool, PoolStatus
-from catalog.services import Offer, capacity_offer_many
-from config.bulk import bulk_insert, bulk_set
+from accounts.selectors import membership_role
+from catalog.services import Offer, Supply, capacity_offer_many, capacity_supply_lock
 from config.errors import Conflict, ExchangeError, NotAllowed
-from marketplace.engine import order_check
-from marketplace.locks import contracts_lock, instrument_lock, instruments_lock, order_lock
+from config.rows import ids_reserve, insert_rows, placeholders, select_models
+from marketplace.engine import order_checker
+from marketplace.locks import contracts_lock, instrument_advance, instrument_lock, order_lock
 from marketplace.models import (
     Contract,
     Instrument,
@@ -31,12 +30,15 @@ from marketplace.models import (
     OrderCancel,
     OrderStatus,
     Side,
+    TimeInForce,
 )
 from marketplace.services.dispatch import matching_request
 from marketplace.services.pricing import band_high_price
 from settlement.services import buy_hold_amount, funds_lock, holds_place_many
 
 BATCH_LIMIT = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NO_NOTIONAL = Decimal(0)
 
 # the engine's reason codes, each tied to the field it is about
 REASON_FIELDS = {
@@ -78,8 +80,8 @@ def instrument_tick(instrument: Instrument) -> datetime:
 
 
 def _trader(*, actor: User | None, organisation: Organisation) -> None:
-    membership = Membership.objects.filter(user=actor, organisation=organisation).first() if actor else None
-    if membership is None or not membership.can_write:
+    role = membership_role(user_id=actor.pk, organisation_id=organisation.pk) if actor and actor.pk else None
+    if role is None or role == Membership.Role.VIEWER:
         raise NotAllowed("Only owners, admins and traders place and cancel orders.", code="role_required")
 
 
@@ -129,25 +131,88 @@ def _event(terms: OrderTerms) -> dict:
     return event
 
 
-class _Intake:
-    """One batch of orders from one organisation, decided in memory under the locks and written
-    with a few set-based statements: the instruments locked (their seq and clock), then what the
-    orders draw on — the seller's contracts and pools, the buyer's funds — then everything
-    inserted at once. An order that fails a rule or does not fit is refused on its own."""
+def _keys_used(*, organisation: Organisation, keys: list[str]) -> bool:
+    """Whether any of the keys was used before. The range (the keys' lowest to highest) pins the
+    plan to the (organisation, key) index whatever the statistics say: without it, an
+    organisation with many orders and stale statistics had the planner scan all of them. On
+    PostgreSQL the keys go as one array (a hundred parameters cost psycopg more to bind than the
+    query costs to run)."""
+    if connection.vendor == "postgresql":
+        among, params = "= ANY(%s)", [keys]
+    else:
+        among, params = f"IN ({placeholders(keys)})", keys
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Order._meta.db_table} WHERE organisation_id = %s "  # noqa: S608
+            f"AND idempotency_key BETWEEN %s AND %s AND idempotency_key {among} LIMIT 1",
+            [organisation.pk, min(keys), max(keys), *params],
+        )
+        return cursor.fetchone() is not None
 
-    def __init__(self, *, actor: User | None, organisation: Organisation):
+
+class _Later(Exception):  # noqa: N818 (a signal, not an error)
+    """An order passed its time rules at the time of deciding but not at the time the locked
+    instrument gave it (the window opened, a GTD expiry passed, in between): decide again from
+    that time."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+
+ORDER_FIELDS = [f.attname for f in Order._meta.concrete_fields]
+if ORDER_FIELDS != [  # _Intake._row writes a new order's values in this order
+    "id", "instrument_id", "seq", "organisation_id", "created_by_id", "idempotency_key", "client_order_id", "side",
+    "type", "price", "qty", "tif", "expire_at", "status", "filled_qty", "hold_id", "filled_notional", "end_reason",
+    "cancel_requested_at", "created_at", "updated_at",
+]:  # fmt: skip
+    raise ImportError("Order's fields changed: update _Intake._row")
+PENDING = OrderStatus.PENDING.value
+
+
+def _order(row: tuple, instrument: Instrument, alias: str) -> Order:
+    """The Order just written, as the ORM would load it (without running Model.__init__ per
+    field: this is per accepted order)."""
+    order = Order.__new__(Order)
+    order.__dict__.update(zip(ORDER_FIELDS, row, strict=True))
+    order._state = ModelState()
+    order._state.adding, order._state.db = False, alias
+    order._state.fields_cache["instrument"] = instrument
+    return order
+
+
+ALLOCATION_FIELDS = ["order_id", "pool_id", "contract_id", "units", "filled", "released"]
+
+
+class _Intake:
+    """One batch of orders from one organisation, decided in memory and written with a few
+    set-based statements: the rules checked against the instruments' fixed terms; the funds
+    (buyer's accounts) and supply (seller's contracts and pools) locked, and what fits decided and
+    set aside; then, last and briefly, each instrument row locked to hand out its sequence numbers
+    and its time, and the orders written. An order that fails a rule or does not fit is refused on
+    its own.
+
+    The instrument lock comes last because every order of the instrument waits for it: it is held
+    from handing out the numbers to the commit, so that orders commit in sequence order. Its time
+    is known only then; the only rules that depend on time (the window not yet open, a GTD expiry
+    still ahead) can only turn from pass to fail as time goes on, so they are checked again at that
+    time, and a batch where one now fails is decided again from it (``_Later``)."""
+
+    def __init__(self, *, actor: User | None, organisation: Organisation, floor: datetime | None = None):
         self.actor = actor if getattr(actor, "pk", None) else None
         self.organisation = organisation
+        self.floor = floor
 
     def run(self, items: list[tuple[OrderTerms, str]]) -> list[Order | ExchangeError]:
         results: list[Order | ExchangeError | None] = [None] * len(items)
         keys = [key for _, key in items]
-        existing = {
-            o.idempotency_key: o
-            for o in Order.objects.filter(organisation=self.organisation, idempotency_key__in=keys).select_related(
-                "instrument"
-            )
-        }
+        existing = {}
+        if _keys_used(organisation=self.organisation, keys=keys):  # a repeat: rare
+            existing = {
+                o.idempotency_key: o
+                for o in Order.objects.filter(organisation=self.organisation, idempotency_key__in=keys).select_related(
+                    "instrument"
+                )
+            }
         fresh = []
         for i, (terms, key) in enumerate(items):
             if key in existing:
@@ -157,70 +222,96 @@ class _Intake:
                 fresh.append(i)
         if not fresh:
             return results
+        # the instruments' terms are fixed at listing: read without a lock (it is taken last)
         codes = sorted({items[i][0].instrument for i in fresh})
-        instruments = instruments_lock(codes=codes)
-        now = {code: instrument_tick(instrument) for code, instrument in instruments.items()}
+        instruments = {i.code: i for i in select_models(Instrument, f"code IN ({placeholders(codes)})", codes)}
         client_ids = {items[i][0].client_order_id for i in fresh} - {""}
-        taken_ids = set(
-            Order.objects.filter(organisation=self.organisation, client_order_id__in=client_ids).values_list(
-                "client_order_id", flat=True
-            )
-        )
-        checked = []
-        for i in fresh:
-            terms = items[i][0]
-            instrument = instruments.get(terms.instrument)
-            error = self._rules(terms, instrument, now.get(terms.instrument), taken_ids)
-            if error is not None:
-                results[i] = error
-                continue
-            if terms.client_order_id:
-                taken_ids.add(terms.client_order_id)
-            checked.append(i)
-        funds = self._funds(items, checked, instruments, results)
-        supply = self._supply(items, checked, instruments, results)
-        accepted = [i for i in checked if results[i] is None]
-        orders = []
-        for i in accepted:
-            terms, key = items[i]
-            instrument = instruments[terms.instrument]
-            instrument.last_seq += 1
-            orders.append(
-                Order(
-                    instrument=instrument, seq=instrument.last_seq, organisation=self.organisation,
-                    created_by=self.actor, idempotency_key=key, client_order_id=terms.client_order_id,
-                    side=terms.side, type=terms.type, price=terms.price, qty=terms.qty, tif=terms.tif,
-                    expire_at=terms.expire_at, created_at=now[terms.instrument],
+        taken_ids = (
+            set(
+                Order.objects.filter(organisation=self.organisation, client_order_id__in=client_ids).values_list(
+                    "client_order_id", flat=True
                 )
-            )  # fmt: skip
-        bulk_insert(orders)
-        for i, order in zip(accepted, orders, strict=True):
-            results[i] = order
-        bulk_set(instruments.values(), ["last_seq", "clock"])
-        self._hold(accepted, orders, funds)
-        self._offer(accepted, orders, supply)
-        for instrument in {o.instrument_id for o in orders}:
-            matching_request(instrument_id=instrument)
+            )
+            if client_ids
+            else set()
+        )
+        checked = self._rules(items, fresh, instruments, taken_ids, results)
+        funds = self._funds(items, checked, instruments, results)
+        supply, supplies = self._supply(items, checked, instruments, results)
+        accepted = [i for i in checked if results[i] is None]
+        if not accepted:
+            return results
+        ids = dict(zip(accepted, ids_reserve(Order, len(accepted)), strict=True))
+        holds = self._hold(items, ids, funds)
+        self._offer(items, ids, supply, supplies, instruments)
+        now = timezone.now()
+        orders = []
+        for code in sorted({items[i][0].instrument for i in accepted}, key=lambda c: instruments[c].pk):
+            instrument = instruments[code]
+            mine = [i for i in accepted if items[i][0].instrument == code]
+            last_seq, tick = instrument_advance(instrument=instrument, events=len(mine), now=now)
+            if any(self._late(items[i][0], instrument, tick) for i in mine):
+                raise _Later(tick)
+            for seq, i in enumerate(mine, start=last_seq - len(mine) + 1):
+                orders.append((i, self._row(items[i], ids[i], instrument, seq, tick, holds.get(i))))
+        alias = router.db_for_write(Order)
+        insert_rows(Order, ORDER_FIELDS, [row for _, row in orders])
+        for i, row in orders:
+            results[i] = _order(row, instruments[items[i][0].instrument], alias)
+        for code in {items[i][0].instrument for i in accepted}:
+            matching_request(instrument_id=instruments[code].pk)
         return results
+
+    def _row(self, item: tuple[OrderTerms, str], pk: int, instrument: Instrument, seq: int, now, hold_id) -> tuple:
+        """A new order's values, in ``ORDER_FIELDS``' order."""
+        terms, key = item
+        return (
+            pk, instrument.pk, seq, self.organisation.pk, self.actor.pk if self.actor else None, key,
+            terms.client_order_id, terms.side, terms.type, terms.price, terms.qty, terms.tif, terms.expire_at,
+            PENDING, 0, hold_id, NO_NOTIONAL, "", None, now, now,
+        )  # fmt: skip
 
     # --- the rules (§4), as matching applies them ------------------------------------------------
 
-    def _rules(self, terms: OrderTerms, instrument, now, taken_ids) -> ExchangeError | None:
-        if instrument is None:
-            return ExchangeError.on_field("instrument", "unknown_instrument", f"No instrument {terms.instrument}.")
-        rejection = order_check(
-            instrument=instrument.code,
-            reference_price=instrument.reference_price,
-            tick=instrument.tick.normalize(),
-            lot=instrument.lot,
-            event=_event(terms),
-            now=now,
-        )
-        if rejection is not None:
-            return _refuse(rejection.reason, rejection.detail)
-        if terms.client_order_id and terms.client_order_id in taken_ids:
-            return ExchangeError.on_field("client_order_id", "duplicate_client_order_id", "You already used this id.")
-        return None
+    def _rules(self, items, fresh, instruments, taken_ids, results) -> list[int]:
+        """The orders that pass every rule at the time of deciding (the instruments' clocks as
+        read, now, and the floor, whichever is latest)."""
+        now = max(timezone.now(), self.floor or EPOCH)
+        checkers, checked = {}, []
+        for i in fresh:
+            terms = items[i][0]
+            instrument = instruments.get(terms.instrument)
+            if instrument is None:
+                results[i] = ExchangeError.on_field(
+                    "instrument", "unknown_instrument", f"No instrument {terms.instrument}."
+                )
+                continue
+            check = checkers.get(terms.instrument)
+            if check is None:
+                check = checkers[terms.instrument] = order_checker(
+                    instrument=instrument.code,
+                    reference_price=instrument.reference_price,
+                    tick=instrument.tick.normalize(),
+                    lot=instrument.lot,
+                )
+            at = max(now, instrument.clock) if instrument.clock is not None else now
+            rejection = check(_event(terms), at)
+            if rejection is not None:
+                results[i] = _refuse(rejection.reason, rejection.detail)
+            elif terms.client_order_id and terms.client_order_id in taken_ids:
+                results[i] = ExchangeError.on_field(
+                    "client_order_id", "duplicate_client_order_id", "You already used this id."
+                )
+            else:
+                if terms.client_order_id:
+                    taken_ids.add(terms.client_order_id)
+                checked.append(i)
+        return checked
+
+    @staticmethod
+    def _late(terms: OrderTerms, instrument: Instrument, now: datetime) -> bool:
+        """Whether a rule that depends on time fails at ``now`` (the rest do not change)."""
+        return now >= instrument.window_start or (terms.tif == TimeInForce.GTD and terms.expire_at <= now)
 
     # --- buys: funds ----------------------------------------------------------------------------
 
@@ -230,11 +321,15 @@ class _Intake:
         if not buys:
             return {}
         available = funds_lock(organisation=self.organisation)
-        amounts = {}
+        amounts, band_high = {}, {}
         for i in buys:
             terms = items[i][0]
             instrument = instruments[terms.instrument]
-            limit = terms.price if terms.price is not None else band_high_price(instrument)
+            limit = terms.price
+            if limit is None:
+                limit = band_high.get(instrument.code) or band_high.setdefault(
+                    instrument.code, band_high_price(instrument)
+                )
             amount = buy_hold_amount(price=limit, qty=terms.qty, hours=instrument.window_hours)
             if amount > available:
                 results[i] = ExchangeError.on_field(
@@ -247,41 +342,32 @@ class _Intake:
             amounts[i] = amount
         return amounts
 
-    def _hold(self, accepted, orders, funds) -> None:
-        pairs = [(order, funds[i]) for i, order in zip(accepted, orders, strict=True) if i in funds]
-        holds = holds_place_many(
+    def _hold(self, items, ids, funds) -> dict[int, int]:
+        """The buys' holds, placed together; each order's hold id."""
+        buys = [i for i in ids if i in funds]
+        hold_ids = holds_place_many(
             organisation=self.organisation,
-            items=[(f"order:{o.pk}:hold", amount, f"order {o.pk} {o.instrument.code}") for o, amount in pairs],
+            items=[(f"order:{ids[i]}:hold", funds[i], f"order {ids[i]} {items[i][0].instrument}") for i in buys],
         )
-        for (order, _), hold in zip(pairs, holds, strict=True):
-            order.hold_id = hold.pk
-        bulk_set([order for order, _ in pairs], ["hold_id"])
+        return dict(zip(buys, hold_ids, strict=True))
 
     # --- sells: contracts held, then free pool capacity -----------------------------------------
 
-    def _supply(self, items, checked, instruments, results) -> dict[int, list[tuple[str, int, int]]]:
-        """Each sell's sources, in order: ("contract", id, units) or ("pool", id, units)."""
+    def _supply(self, items, checked, instruments, results):
+        """Each sell's sources, in order: ("contract", id, units) or ("pool", id, units); and the
+        pools locked per instrument."""
         sells = [i for i in checked if items[i][0].side == Side.SELL]
         plans: dict[int, list[tuple[str, int, int]]] = {}
+        supplies: dict[str, Supply] = {}
         for code in sorted({items[i][0].instrument for i in sells}):
             instrument = instruments[code]
             contracts = {c.pk: c for c in contracts_lock(holder=self.organisation, instrument=instrument)}
             free_contracts = {pk: c.free_for_resale for pk, c in contracts.items()}
-            pools = pools_lock(
-                pool_ids=Pool.objects.for_org(self.organisation)
-                .filter(status=PoolStatus.CONNECTED, region=instrument.region_id, tier=instrument.tier,
-                        resources__resource_class=instrument.resource_class_id)
-                .values_list("pk", flat=True)
+            supply = supplies[code] = capacity_supply_lock(
+                provider=self.organisation, region=instrument.region_id, tier=instrument.tier,
+                resource_class=instrument.resource_class_id, start=instrument.window_start, end=instrument.window_end,
             )  # fmt: skip
-            free_pools = {
-                row["pool_id"]: row["sellable"]
-                for row in capacity_summary(
-                    pool_ids=pools,
-                    start=instrument.window_start,
-                    end=instrument.window_end,
-                    resource_class=instrument.resource_class_id,
-                )  # fmt: skip
-            }
+            free_pools = dict(supply.sellable)
             for i in (i for i in sells if items[i][0].instrument == code):
                 needed, plan = items[i][0].qty, []
                 for kind, free in (("contract", free_contracts), ("pool", free_pools)):
@@ -302,38 +388,44 @@ class _Intake:
                 for kind, pk, take in plan:
                     (free_contracts if kind == "contract" else free_pools)[pk] -= take
                 plans[i] = plan
-        return plans
+        return plans, supplies
 
-    def _offer(self, accepted, orders, supply) -> None:
-        allocations, offers, reserved = [], [], defaultdict(int)
-        for i, order in zip(accepted, orders, strict=True):
-            for kind, pk, units in supply.get(i, []):
+    def _offer(self, items, ids, supply, supplies, instruments) -> None:
+        allocations, offers, reserved = [], defaultdict(list), defaultdict(int)
+        for i, pk in ids.items():
+            code = items[i][0].instrument
+            for kind, source, units in supply.get(i, []):
                 if kind == "contract":
-                    allocations.append(OrderAllocation(order=order, contract_id=pk, units=units))
-                    reserved[pk] += units
+                    allocations.append((pk, None, source, units, 0, 0))
+                    reserved[source] += units
                 else:
-                    allocations.append(OrderAllocation(order=order, pool_id=pk, units=units))
-                    instrument = order.instrument
-                    offers.append(Offer(source=f"order:{order.pk}:pool:{pk}", pool_id=pk,
-                                        resource_class=instrument.resource_class_id, units=units,
-                                        start=instrument.window_start, end=instrument.window_end))  # fmt: skip
+                    allocations.append((pk, source, None, units, 0, 0))
+                    instrument = instruments[code]
+                    offers[code].append(Offer(source=f"order:{pk}:pool:{source}", pool_id=source,
+                                              resource_class=instrument.resource_class_id, units=units,
+                                              start=instrument.window_start, end=instrument.window_end))  # fmt: skip
         for contract_id, units in reserved.items():
             Contract.objects.filter(pk=contract_id).update(resale_reserved=F("resale_reserved") + units)
-        capacity_offer_many(offers=offers)  # re-checked under the pool locks taken above
-        bulk_insert(allocations)
+        for code, of_instrument in offers.items():
+            capacity_offer_many(offers=of_instrument, supply=supplies[code])  # checked against the pools locked
+        insert_rows(OrderAllocation, ALLOCATION_FIELDS, allocations)
 
 
 def _place(*, actor, organisation, items: list[tuple[OrderTerms, str]]) -> list[Order | ExchangeError]:
-    """Run a batch durably; a concurrent request with the same key (or client id) that committed
-    first makes the batch run again, finding it."""
-    for attempt in range(2):
+    """Run a batch durably. A concurrent request with the same key (or client id) that committed
+    first makes the batch run again, finding it; so does an order whose time rule failed at the
+    instrument's time (each such run refuses at least one more order, so this ends)."""
+    floor, collided = None, False
+    while True:
         try:
             with transaction.atomic(durable=True):
-                return _Intake(actor=actor, organisation=organisation).run(items)
+                return _Intake(actor=actor, organisation=organisation, floor=floor).run(items)
+        except _Later as later:
+            floor = later.now
         except IntegrityError:
-            if attempt:
+            if collided:
                 raise Conflict("These orders collided with others (same Idempotency-Key or client_order_id).") from None
-    raise AssertionError("unreachable")
+            collided = True
 
 
 def order_place(*, actor: User | None, organisation: Organisation, terms: OrderTerms, idempotency_key: str) -> Order:

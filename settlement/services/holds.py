@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation
-from config.bulk import bulk_insert
 from config.errors import Conflict, ExchangeError
-from settlement.locks import accounts_lock, hold_lock
+from config.rows import ids_reserve, insert_rows, select_models
+from settlement.locks import hold_lock
 from settlement.models import CNY, Account, Hold, HoldStatus, JournalTransaction, Purpose
 from settlement.services.credit import credit_limit_of
 from settlement.services.ledger import Entry, Line, account_for, ledger_post, ledger_post_many, positive_amount
@@ -176,41 +176,63 @@ def holds_expire(*, now: datetime | None = None) -> list[int]:
     return done
 
 
+def _funds_accounts(*, organisation: Organisation, currency: str) -> tuple[Account, Account]:
+    """The organisation's prepaid and holds accounts, locked in primary-key order (one query;
+    created on first use)."""
+    purposes = (Purpose.BUYER_CASH.value, Purpose.BUYER_HOLDS.value)
+    where = "organisation_id = %s AND currency = %s AND purpose IN (%s, %s)"
+    locked = {
+        a.purpose: a
+        for a in select_models(Account, where, [organisation.pk, currency, *purposes], order_by="id", lock=True)
+    }
+    if len(locked) < len(purposes):
+        for purpose in purposes:
+            account_for(organisation=organisation, purpose=purpose, currency=currency)
+        return _funds_accounts(organisation=organisation, currency=currency)
+    return locked[Purpose.BUYER_CASH], locked[Purpose.BUYER_HOLDS]
+
+
 def funds_lock(*, organisation: Organisation, currency: str = CNY) -> Decimal:
     """Lock the organisation's prepaid and holds accounts (primary-key order) and return its
     available funds, for a caller deciding several holds at once (``holds_place_many``)."""
-    cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH, currency=currency)
-    holds = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS, currency=currency)
-    locked = accounts_lock([cash.pk, holds.pk])
-    return locked[cash.pk].balance + credit_limit_of(organisation)
+    cash, _ = _funds_accounts(organisation=organisation, currency=currency)
+    return cash.balance + credit_limit_of(organisation)
 
 
-def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decimal, str]]) -> list[Hold]:
-    """Place several holds at once — (idempotency key, amount, reference) each — in one ledger
-    write. All or nothing: together they may not take more than the available funds (the ledger
-    refuses with ``insufficient_funds``); the caller decides which fit, under ``funds_lock``."""
+HOLD_COLUMNS = ["id", "organisation_id", "currency", "amount", "captured", "released", "status", "reference",
+                "idempotency_key", "expires_at", "created_at", "closed_at"]  # fmt: skip
+NOTHING, OPEN = Decimal("0.00"), HoldStatus.OPEN.value
+
+
+def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decimal, str]]) -> list[int]:
+    """Place several holds at once — (idempotency key, amount, reference) each — and return their
+    ids in the same order. All or nothing: together they may not take more than the available
+    funds (the ledger refuses with ``insufficient_funds``); the caller decides which fit, under
+    ``funds_lock``.
+
+    The holds move money together, so they post one ``hold.place`` transaction for their total
+    (key: the first hold's key + ``:place``; source ``hold:<id>`` for one hold, else
+    ``holds:<first id>-<last id>``: the organisation's holds with ids in that range that have no
+    ``hold:<id>`` transaction of their own). Each hold is captured and released on its own."""
     if not items:
         return []
-    for _, amount, _ in items:
-        positive_amount(amount)
+    total = sum((positive_amount(amount) for _, amount, _ in items), Decimal(0))
     with transaction.atomic(savepoint=False):
-        cash = account_for(organisation=organisation, purpose=Purpose.BUYER_CASH)
-        held = account_for(organisation=organisation, purpose=Purpose.BUYER_HOLDS)
-        holds = bulk_insert(
-            Hold(organisation=organisation, amount=amount, reference=reference, idempotency_key=key)
-            for key, amount, reference in items
-        )
+        cash, held = _funds_accounts(organisation=organisation, currency=CNY)
+        ids = ids_reserve(Hold, len(items))
+        now = timezone.now()
+        insert_rows(
+            Hold,
+            HOLD_COLUMNS,
+            [(pk, organisation.pk, CNY, amount, NOTHING, NOTHING, OPEN, reference, key, None, now, None)
+             for pk, (key, amount, reference) in zip(ids, items, strict=True)],
+        )  # fmt: skip
+        if len(items) == 1:
+            memo, source = f"Hold for {items[0][2]}", f"hold:{ids[0]}"
+        else:
+            memo, source = f"{len(items)} holds: {items[0][2]} … {items[-1][2]}", f"holds:{ids[0]}-{ids[-1]}"
         ledger_post_many(
-            [
-                Entry(
-                    f"{hold.idempotency_key}:place",
-                    "hold.place",
-                    [Line(cash, hold.amount), Line(held, -hold.amount)],
-                    f"Hold for {hold.reference}",
-                    f"hold:{hold.pk}",
-                )  # fmt: skip
-                for hold in holds
-            ],
+            [Entry(f"{items[0][0]}:place", "hold.place", [Line(cash, total), Line(held, -total)], memo, source)],
             floors={cash.pk: -credit_limit_of(organisation)},
         )
-        return holds
+        return ids

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from catalog.capacity import capacity_by_hour, capacity_summary, sellable_units
+from catalog.capacity import capacity_by_hour, capacity_summary, sellable_by_pool, sellable_units
 from catalog.models import CapacityCommitment, PoolStatus
 from catalog.services import (
     capacity_commit,
@@ -61,6 +61,11 @@ def test_installed_committed_offered_sellable_per_hour(pool):
         {"pool_id": pool.pk, "resource_class": "H100-80G", "installed": 100, "committed": 35, "offered": 20,
          "sellable": 45}
     ]  # fmt: skip
+    # many pools at once (order entry's), the same as one at a time
+    for start, end in ((T0, T0 + 3 * H), (T0 + H, T0 + 2 * H), (T0 + 2 * H, T0 + 4 * H), (T0 - H, T0 + 10 * H)):
+        assert sellable_by_pool(installed={pool.pk: 100}, resource_class="H100-80G", start=start, end=end) == {
+            pool.pk: sellable_units(pool_id=pool.pk, resource_class="H100-80G", start=start, end=end)
+        }
 
 
 @pytest.mark.django_db

@@ -94,9 +94,10 @@ def test_racing_buys_never_overdraw_and_racing_sells_never_oversell(market, make
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_order_entry_and_matching_running_together_never_deadlock(market):
-    """Entry locks the instrument, then the buyer's accounts; a matching batch holds those
-    accounts and, committing, takes a key-share lock on the instrument. With the instrument locked
-    FOR UPDATE the two deadlocked; FOR NO KEY UPDATE does not conflict."""
+    """Entry locks the buyer's accounts (or the seller's pools), then the instrument; a matching
+    batch holds those accounts and, committing, takes a key-share lock on the instrument. With the
+    instrument locked FOR UPDATE the two could deadlock; FOR NO KEY UPDATE does not conflict, and
+    entry waits for nothing while it holds the instrument."""
     import threading
 
     errors, stop = [], threading.Event()

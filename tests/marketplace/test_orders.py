@@ -1,5 +1,6 @@
 """Order entry, matching and settlement through the services, on the database."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -227,3 +228,51 @@ def test_a_pool_with_open_sell_orders_cannot_be_withdrawn(market):
     order_cancel(actor=user, organisation=gridco, order_id=sell.pk)
     match(market)
     assert pool_withdraw(actor=user, organisation=gridco, pool_id=pool.pk).status == "disconnected"
+
+
+def test_a_batchs_holds_move_the_funds_in_one_ledger_entry(market):
+    from marketplace.services import orders_place_batch
+    from settlement.models import JournalTransaction
+
+    acme = market["orgs"]["acme"]
+    terms = [OrderTerms(instrument=market["instrument"].code, side="buy", type="limit", qty=8, tif="GTC",
+                        price=Decimal(p)) for p in ("11.00", "11.50", "12.00")]  # fmt: skip
+    results = orders_place_batch(actor=market["users"]["acme"], organisation=acme, orders=terms, idempotency_key="b")
+    holds = [Hold.objects.get(pk=r.order.hold_id) for r in results]
+    assert [h.reference for h in holds] == [f"order {r.order.pk} {market['instrument'].code}" for r in results]
+    (entry,) = JournalTransaction.objects.filter(kind="hold.place")
+    assert entry.idempotency_key == f"order:{results[0].order.pk}:hold:place"
+    assert entry.source == f"holds:{holds[0].pk}-{holds[-1].pk}"
+    total = sum(h.amount for h in holds)
+    assert sorted(entry.postings.values_list("amount", flat=True)) == [-total, total]
+    assert available_funds(organisation=acme).holds == total
+    # one order later: its own entry, as before
+    place(market, "acme", "buy", 8, "10.00")
+    single = JournalTransaction.objects.filter(kind="hold.place").exclude(pk=entry.pk).get()
+    assert single.source == f"hold:{Order.objects.get(price=Decimal('10.00')).hold_id}"
+
+
+def test_a_time_rule_is_checked_again_at_the_instruments_time(market, monkeypatch):
+    """Entry decides at the time it reads, then takes the instrument's time under its lock; an order
+    whose GTD expiry falls in between is refused, and leaves no trace (no seq, no hold)."""
+    from django.utils import timezone
+
+    from marketplace.services import orders_place_batch
+
+    t0 = timezone.now()
+    clock = iter([t0])  # the first reading (deciding), then ten minutes later (the instrument's time)
+    monkeypatch.setattr(timezone, "now", lambda: next(clock, t0 + timedelta(minutes=10)))
+    code = market["instrument"].code
+    terms = [
+        OrderTerms(instrument=code, side="buy", type="limit", qty=8, tif="GTD", price=Decimal("11.00"),
+                   expire_at=t0 + timedelta(minutes=5)),
+        OrderTerms(instrument=code, side="buy", type="limit", qty=8, tif="GTC", price=Decimal("11.00")),
+    ]  # fmt: skip
+    results = orders_place_batch(
+        actor=market["users"]["acme"], organisation=market["orgs"]["acme"], orders=terms, idempotency_key="t"
+    )
+    assert results[0].error.code == "bad_expiry" and results[0].order is None
+    assert (results[1].order.seq, results[1].order.created_at) == (2, t0 + timedelta(minutes=10))
+    assert Hold.objects.count() == 1 and Order.objects.count() == 1
+    market["instrument"].refresh_from_db()
+    assert market["instrument"].last_seq == 2

@@ -1,10 +1,14 @@
 """The orders API as a partner system uses it: an API key, Idempotency-Key, reason codes per field."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accounts.services import api_key_create
+from marketplace.api.serializers import OrderInSerializer, OrderSerializer, order_data, order_terms_quick
 from marketplace.models import Order, OrderStatus
 from marketplace.services import instrument_match
 from settlement.models import Hold
@@ -139,3 +143,87 @@ def test_a_batch_accepts_and_refuses_each_order_on_its_own(market, as_org):
 def test_a_refusal_says_the_tick_as_the_standard_writes_it(market, as_org):
     r = as_org("acme").post("/api/v1/orders/", body(market, price="12.005"), HTTP_IDEMPOTENCY_KEY="t")
     assert r.json()["fields"]["price"][0]["detail"] == "The price must be a multiple of 0.01."
+
+
+# --- the quick reading and writing of orders equals the serializers' ----------------------------
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-10, max_value=2 * 10**6),
+    st.sampled_from(["", " ", "8", "8.0", "12.00", " 12.00", "12.00 ", "12.005", "1E+1", "NaN", "Infinity", "-1",
+                     "123456789.1", "12345678.1234", "0.00001", "x", "buy", "sell", "limit", "market", "GTC",
+                     "GTD", "IOC", "FOK", "hold", "gtc", "acme-1", " acme-1", "a\x00b", "订单-1", "a" * 65,
+                     "H100-80G.YRD.MAIN.20261207.W", "2026-12-07T08:00:00+08:00", "2026-12-07T00:00:00Z",
+                     "2026-12-07T08:00:00", "2026-13-07T08:00:00+08:00", "tomorrow"]),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.lists(st.integers(), max_size=2),
+)  # fmt: skip
+_raw_orders = st.dictionaries(
+    st.sampled_from(["instrument", "side", "type", "price", "qty", "tif", "expire_at", "client_order_id", "other"]),
+    _values,
+) | st.fixed_dictionaries(
+    {"instrument": st.just("H100-80G.YRD.MAIN.20261207.W"), "side": st.sampled_from(["buy", "sell", "hold"]),
+     "type": st.sampled_from(["limit", "market"]), "qty": _values, "tif": st.sampled_from(["GTC", "GTD", "FOK"])},
+    optional={"price": _values, "expire_at": _values, "client_order_id": _values},
+) | st.fixed_dictionaries(
+    {"instrument": st.just("H100-80G.YRD.MAIN.20261207.W"), "side": st.sampled_from(["buy", "sell"]),
+     "type": st.sampled_from(["limit", "market"]), "qty": st.integers(min_value=0, max_value=10**6 + 1),
+     "tif": st.sampled_from(["GTC", "GTD", "IOC", "FOK"])},
+    optional={
+        "price": st.none() | st.decimals(min_value=0, max_value=10**9, places=5).map(lambda d: d.normalize())
+        | st.decimals(min_value=0, max_value=10**9, places=4).map(str) | st.integers(min_value=0, max_value=10**9),
+        "expire_at": st.none() | st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
+        "client_order_id": st.text(max_size=70),
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(raw=_raw_orders)
+def test_the_quick_reading_of_an_order_is_the_serializers_or_defers_to_it(raw):
+    quick = order_terms_quick(raw)
+    s = OrderInSerializer(data=raw)
+    if quick is not None:
+        assert s.is_valid(), (raw, s.errors)
+        assert quick == s.terms()
+
+
+def test_the_quick_reading_covers_the_usual_orders():
+    usual = {"instrument": "H100-80G.YRD.MAIN.20261207.W", "side": "buy", "type": "limit", "price": "12.00",
+             "qty": 8, "tif": "GTD", "expire_at": "2026-12-06T08:00:00Z", "client_order_id": "acme-42"}  # fmt: skip
+    for raw in (usual, {**usual, "price": Decimal("12.5")}, {**usual, "price": 12}, {**usual, "type": "market",
+                "price": None, "tif": "IOC", "expire_at": None}):  # fmt: skip
+        quick = order_terms_quick(raw)
+        s = OrderInSerializer(data=raw)
+        assert s.is_valid() and quick == s.terms()
+    assert order_terms_quick({**usual, "price": "12.00 "}) is None  # the serializer reads that one
+
+
+def test_an_orders_body_is_the_serializers_in_every_state(market, as_org):
+    acme, gridco = as_org("acme"), as_org("gridco")
+    later = (market["instrument"].window_start - timedelta(days=1)).isoformat()
+    ids = [
+        gridco.post("/api/v1/orders/", body(market, side="sell", qty=16), HTTP_IDEMPOTENCY_KEY="s").json()["id"],
+        acme.post("/api/v1/orders/", body(market, price="11.00", tif="GTD", expire_at=later, client_order_id="c-1"),
+                  HTTP_IDEMPOTENCY_KEY="g").json()["id"],
+        acme.post("/api/v1/orders/", body(market, type="market", price=None, tif="IOC"),
+                  HTTP_IDEMPOTENCY_KEY="m").json()["id"],
+    ]  # fmt: skip
+    instrument_match(instrument_id=market["instrument"].pk)
+    assert acme.post(f"/api/v1/orders/{ids[1]}/cancel/").status_code == 202
+    for pk in ids:
+        order = Order.objects.select_related("instrument").get(pk=pk)
+        assert order_data(order) == OrderSerializer(order).data
+    statuses = set(Order.objects.values_list("status", flat=True))
+    assert statuses == {"open", "filled"} and Order.objects.filter(filled_qty__gt=0).count() == 2
+
+
+def test_a_batch_answers_as_the_order_reads_later(market, as_org):
+    acme = as_org("acme")
+    orders = [body(market, price="12.00"), body(market, price=Decimal("11.5")), body(market, qty="8")]
+    results = acme.post("/api/v1/orders/batch/", {"orders": orders}, HTTP_IDEMPOTENCY_KEY="q").json()
+    assert [r["error"] for r in results] == [None, None, None]
+    for r in results:
+        read = acme.get(f"/api/v1/orders/{r['order']['id']}/").json()
+        assert {k: v for k, v in read.items() if k != "fills"} == r["order"]
