@@ -34,6 +34,7 @@ from settlement.rating import Tariff, instant_us
 from settlement.rating.inputs import DAY_US, HOUR_US, LOCAL_OFFSET_US
 
 Row = tuple[int, int, Decimal]
+BINARY = False
 
 
 @dataclass(frozen=True)
@@ -96,24 +97,27 @@ def _runs(kinds: tuple[str, ...]) -> tuple[list[int], list[int]]:
 # (it starts in the period and ends by the end of the block its start is in), and that block.
 # The records inside a block are summed per block (an exact numeric sum); the others are sent
 # one by one. Rows of one reservation come together in runs; the caller groups consecutive ones.
+#
+# Instants: µs after the period's start, plus the start's µs since the epoch. ``ts - start`` is
+# an interval of whole days and µs, and ``date_part('epoch', …)`` a double within a few 1e-9 s of
+# it for any record within years of the month, so rounding it × 1e6 (``::bigint`` rounds) gives
+# the µs exactly — at a fraction of the cost of ``extract``'s numeric, which matters a million
+# times. ``offset 0`` keeps the planner from inlining the subqueries and so computing them twice.
 _ROWS = """
-with usage as materialized (
-    select u.reservation_id as k,
-           (extract(epoch from u.start) * 1000000)::bigint as s,
-           (extract(epoch from u."end") * 1000000)::bigint as e,
-           u.quantity as q
-    from {usage} u
-    where u.buyer_id = %(buyer)s and u.reservation_id = any(%(reservations)s)
-      and u.start < %(end)s and u."end" > %(start)s {received}
-), placed as materialized (
-    select k, s, e, q,
-           s - (s + %(offset)s) %% %(day)s as midnight,
-           (s + %(offset)s) %% %(day)s / %(hour)s + 1 as hour
-    from usage
-), blocked as materialized (
-    select k, s, e, q, midnight + (%(run_starts)s::bigint[])[hour] as block,
-           s >= %(first)s and e <= midnight + (%(run_ends)s::bigint[])[hour] as inside
-    from placed
+with blocked as materialized (
+    select k, s, e, q, s >= %(first)s and e <= midnight + (%(run_ends)s::bigint[])[hour] as inside,
+           midnight + (%(run_starts)s::bigint[])[hour] as block
+    from (select k, s, e, q, s - (s + %(offset)s) %% %(day)s as midnight,
+                 (s + %(offset)s) %% %(day)s / %(hour)s + 1 as hour
+          from (select u.reservation_id as k,
+                       %(first)s + (date_part('epoch', u.start - %(start)s) * 1000000)::bigint as s,
+                       %(first)s + (date_part('epoch', u."end" - %(start)s) * 1000000)::bigint as e,
+                       u.quantity as q
+                from {usage} u
+                where u.buyer_id = %(buyer)s and u.reservation_id = any(%(reservations)s)
+                  and u.start < %(end)s and u."end" > %(start)s {received}
+                offset 0) as instants
+          offset 0) as placed
 )
 select k, s, e, q from blocked where inside is not true
 union all
@@ -158,7 +162,7 @@ def volume_rows_sql(
                       "offset": LOCAL_OFFSET_US, "day": DAY_US, "hour": HOUR_US, "run_starts": run_starts,
                       "run_ends": run_ends, "received_until": received_until}  # fmt: skip
             with raw.cursor(name="volume_rows") as cursor:
-                cursor.itersize = 20_000
-                cursor.execute(sql, params, binary=True)
-                for reservation_id, rows in groupby(cursor, itemgetter(0)):
-                    yield keys[reservation_id], map(itemgetter(1, 2, 3), rows)
+                cursor.execute(sql, params, binary=BINARY)
+                while batch := cursor.fetchmany(50_000):  # a list a time: no Python call per row
+                    for reservation_id, rows in groupby(batch, itemgetter(0)):
+                        yield keys[reservation_id], map(itemgetter(1, 2, 3), rows)
