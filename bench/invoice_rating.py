@@ -211,11 +211,12 @@ def crossing(by_key, period, sample: int = 20_000) -> float:
     tariffs, _ = rating_reference()
     ((key, rows),) = by_key.items()
     cut = 0
-    for start, end, _ in rows[:sample]:
+    spread = rows[:: max(1, len(rows) // sample)]  # the rows come in time order: sample all the month
+    for start, end, _ in spread:
         usage = VolumeUsage(tariff=tariffs[key[1]], period=Period(period.year, period.month))
         usage.add(start, end, end - start)
         cut += len(usage.blocks()) > 1
-    return cut / min(sample, len(rows))
+    return cut / len(spread)
 
 
 def main():
@@ -311,9 +312,10 @@ def main():
             f"synchronous_commit={sync_commit}, server on the same machine; code {loadgen.product_revision()}. "
             f"{args.records:,} usage records of one buyer's per-volume reservation of {UNITS:,} H100 (YRD, "
             f"{PRICE}/unit-hour) over {period:%Y-%m}: whole-second starts, 1 minute to 4 hours long (about "
-            f"{cut:.0%} cut by a time-of-use boundary), a quarter busy units × seconds, the rest any quantity "
-            f"up to units × seconds with 6 decimals (seed {SEED}). Load average (1/5 min) before and after each "
-            f"round: {', '.join(loads)} — the machine is shared, so wall time exceeds CPU time.",
+            f"{cut:.0%} cut by a time-of-use boundary), each of one machine of up to {MACHINE} units: a quarter "
+            f"busy units × seconds, the rest any quantity up to {MACHINE} × seconds with 6 decimals (seed "
+            f"{SEED}). Load average (1/5 min) before the first round and after each: {', '.join(loads)} — "
+            "the machine is shared, so wall time exceeds CPU time.",
             "",
             *table,
             "",
