@@ -8,13 +8,12 @@ Two readers give the engine the same sums, so the invoice's lines do not depend 
   converted in Python;
 - ``volume_rows_sql`` (PostgreSQL; a month of a large buyer is a million records): one query a
   region, streamed from a server-side cursor. Instants come back as integer microseconds, computed
-  by the server (``extract(epoch …)`` is an exact ``numeric`` since PostgreSQL 14). A record lying
-  inside one time-of-use block of the period — about half of them — is not sent at all: such
-  records are summed per block in SQL (an exact ``numeric`` sum) and the sum is sent as one row
-  from the earliest start to the latest end among them, which lies inside the same block, so the
-  engine adds exactly the same quantity to exactly the same block as it would record by record.
-  Records crossing a block edge or the period's bounds come back one by one, for the engine to
-  cut.
+  exactly by the server (see ``_ROWS``). A record lying inside one time-of-use block of the
+  period — about half of them — is not sent at all: such records are summed per block in SQL (an
+  exact ``numeric`` sum) and the sum is sent as one row from the earliest start to the latest end
+  among them, which lies inside the same block, so the engine adds exactly the same quantity to
+  exactly the same block as it would record by record. Records crossing a block edge or the
+  period's bounds come back one by one, for the engine to cut.
 
 Both assume what ingestion guarantees: a record's buyer is its reservation's buyer.
 """
@@ -34,7 +33,6 @@ from settlement.rating import Tariff, instant_us
 from settlement.rating.inputs import DAY_US, HOUR_US, LOCAL_OFFSET_US
 
 Row = tuple[int, int, Decimal]
-BINARY = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +151,7 @@ def volume_rows_sql(
     first = instant_us(start)
     with transaction.atomic():  # a server-side cursor lives in a transaction
         connection.ensure_connection()
-        raw = connection.connection  # psycopg's: binary results and a server-side cursor
+        raw = connection.connection  # psycopg's, for a server-side cursor
         # the planner's JIT compiles this query's expressions for seconds to save less than that
         raw.execute("set local jit = off")
         for region, ids in sorted(by_region.items()):
@@ -162,7 +160,7 @@ def volume_rows_sql(
                       "offset": LOCAL_OFFSET_US, "day": DAY_US, "hour": HOUR_US, "run_starts": run_starts,
                       "run_ends": run_ends, "received_until": received_until}  # fmt: skip
             with raw.cursor(name="volume_rows") as cursor:
-                cursor.execute(sql, params, binary=BINARY)
+                cursor.execute(sql, params)  # text results: cheaper to load here than binary numerics
                 while batch := cursor.fetchmany(50_000):  # a list a time: no Python call per row
                     for reservation_id, rows in groupby(batch, itemgetter(0)):
                         yield keys[reservation_id], map(itemgetter(1, 2, 3), rows)
