@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -49,6 +49,8 @@ from settlement.models import (
     UsageRecord,
 )
 from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
+from settlement.services.volume_usage import VolumeKey as _VolumeKey
+from settlement.services.volume_usage import volume_rows_orm, volume_rows_sql
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 VAT_RATE = Decimal("0.06")  # 信息技术服务 (§11)
@@ -166,56 +168,31 @@ def _retail_time_lines(organisation: Organisation, start: datetime, end: datetim
     return lines
 
 
-@dataclass(frozen=True)
-class _VolumeKey:
-    """What per-volume usage is rated by: a product (class, region, tier, billing) at one posted
-    price from one provider. Tiers cumulate per key (docs/standards.md)."""
-
-    resource_class: str
-    region: str
-    tier: str
-    price: Decimal
-    provider_id: int
-
-    @property
-    def product(self) -> str:
-        return f"{self.resource_class}.{self.region}.{self.tier}.retail.volume"
-
-
 def _volume_usage(organisation: Organisation, period: date, *, received_until: datetime | None = None):
-    """The buyer's per-volume usage overlapping the month, rated: {key: [VolumeLine]}."""
-    from settlement.rating import PER_VOLUME, Product, VolumeUsage, instant_us
+    """The buyer's per-volume usage overlapping the month, rated: {key: [VolumeLine]}. Read set-based
+    on PostgreSQL, through the ORM elsewhere (``settlement.services.volume_usage``): the same sums,
+    so the same lines."""
+    from settlement.rating import PER_VOLUME, Product, VolumeUsage
     from settlement.rating import Period as RatingPeriod
     from settlement.selectors import rating_reference
 
     start, end = period_bounds(period)
-    records = UsageRecord.objects.filter(
-        buyer=organisation, reservation__billing="per_volume", start__lt=end, end__gt=start
-    )
-    if received_until is not None:
-        records = records.filter(received_at__lte=received_until)
-    rows = records.values_list(
-        "reservation__listing__resource_class_id",
-        "reservation__pool__region_id",
-        "reservation__pool__tier",
-        "reservation__price",
-        "reservation__listing__provider_id",
-        "start",
-        "end",
-        "quantity",
-    )
-    usages: dict[_VolumeKey, list] = defaultdict(list)
-    for cls, region, tier, price, provider, first, last, quantity in rows.iterator(chunk_size=20_000):
-        usages[_VolumeKey(cls, region, tier, price, provider)].append((instant_us(first), instant_us(last), quantity))
-    if not usages:
-        return {}
-    tariffs, _ = rating_reference()
-    rated = {}
-    for key, usage_rows in usages.items():
-        usage = VolumeUsage(tariff=tariffs[key.region], period=RatingPeriod(period.year, period.month))
-        usage.add_many(usage_rows)
-        rated[key] = usage.lines(product=Product(key.product, PER_VOLUME, key.price))
-    return rated
+    rating_period = RatingPeriod(period.year, period.month)
+    tariffs = None
+    if connection.vendor == "postgresql":
+        tariffs, _ = rating_reference()
+        keyed_rows = volume_rows_sql(buyer_id=organisation.pk, start=start, end=end, tariffs=tariffs,
+                                     received_until=received_until)  # fmt: skip
+    else:
+        keyed_rows = volume_rows_orm(buyer_id=organisation.pk, start=start, end=end, received_until=received_until)
+    usages: dict[_VolumeKey, VolumeUsage] = {}
+    for key, rows in keyed_rows:
+        if key not in usages:
+            if tariffs is None:
+                tariffs, _ = rating_reference()
+            usages[key] = VolumeUsage(tariff=tariffs[key.region], period=rating_period)
+        usages[key].add_many(rows)
+    return {key: usage.lines(product=Product(key.product, PER_VOLUME, key.price)) for key, usage in usages.items()}
 
 
 def _volume_terms(tou: str, discount: Decimal) -> str:
