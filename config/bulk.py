@@ -205,7 +205,8 @@ class AnyOf(Lookup):
             return In(self.lhs, self.rhs).as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
         array = f"{self.lhs.output_field.cast_db_type(connection)}[]"
-        return f"{lhs} = ANY(%s::{array})", (*lhs_params, list(self.rhs))  # plain values: ids, strings
+        # plain values (ids, strings) as one array literal: psycopg would dump a list element by element
+        return f"{lhs} = ANY(%s::{array})", (*lhs_params, array_literal(list(self.rhs)))
 
 
 Field.register_lookup(AnyOf)
