@@ -295,9 +295,14 @@ class CapacityCommitment(models.Model):
     ``source`` (e.g. ``order:123``), which is unique among open rows.
     """
 
-    # indexed by commitment_lookup, which every query uses (pool first); reference data is never deleted
-    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="commitments", db_index=False)
-    resource_class = models.ForeignKey(ResourceClass, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # indexed by commitment_lookup, which every query uses (pool first); reference data is never deleted.
+    # Checked once per INSERT statement by a trigger (catalog 0003), not by constraints that query per row.
+    pool = models.ForeignKey(
+        Pool, on_delete=models.PROTECT, related_name="commitments", db_index=False, db_constraint=False
+    )
+    resource_class = models.ForeignKey(
+        ResourceClass, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     kind = models.CharField(max_length=10, choices=CommitmentKind.choices)
     units = models.PositiveIntegerField()
     start = models.DateTimeField()

@@ -17,6 +17,8 @@ def round_half_up(value: Decimal, quantum: Decimal) -> Decimal:
     The result carries the quantum's own places (a tick stored as 0.0100 rounds to 0.01), and a
     quantum that is not a power of ten (a tick of 0.05) rounds to its multiples.
     """
+    if quantum is CENT:  # the fen, rounded per trade by matching: one quantize, the same result
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
     step = quantum.normalize()
     units = (value / step).to_integral_value(rounding=ROUND_HALF_UP)
     return (units * step).quantize(step)

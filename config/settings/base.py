@@ -196,7 +196,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 # Matching runs on its own queues, an instrument always on the same one (instrument id modulo)
 MATCHING_QUEUES = env.int("MATCHING_QUEUES", default=2)
-MATCHING_BATCH = env.int("MATCHING_BATCH", default=2000)  # events matched per transaction
+MATCHING_BATCH = env.int("MATCHING_BATCH", default=5000)  # events matched per transaction
 # Off only for benchmarks and bulk loads: acceptance then sends no task, and the periodic sweep
 # (or a worker starting) matches the backlog.
 MATCHING_DISPATCH = env.bool("MATCHING_DISPATCH", default=True)

@@ -169,10 +169,10 @@ class Order(models.Model):
                 name="order_price_by_type",
             ),
         ]
-        indexes = [
-            models.Index(fields=["organisation", "status"]),
-            models.Index(fields=["instrument", "status", "side"]),
-        ]
+        # No index holds ``status``, ``filled_qty`` or anything else matching changes, and pages keep half
+        # their room (fillfactor 50, marketplace 0008): matching's update of each order it touches is then
+        # heap-only, with no new index entries. Lookups by organisation or instrument go by
+        # the unique indexes that lead with them and filter the status on the rows.
 
     def __str__(self):
         return f"#{self.pk} {self.side} {self.qty} {self.instrument_id} @ {self.price or 'market'}"
@@ -255,20 +255,25 @@ class OrderAllocation(models.Model):
 class Trade(models.Model):
     """One execution, at the maker's price (§4), numbered per instrument in execution order."""
 
+    # Written only by the matching batch: every foreign key of a trade, a contract, a leg and a capacity
+    # commitment is checked once per INSERT statement by a trigger (marketplace 0007, catalog 0003),
+    # not by a constraint that queries once per row.
     # indexed by the unique (instrument, number)
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="trades", db_index=False)
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="trades", db_index=False, db_constraint=False
+    )
     number = models.PositiveBigIntegerField()
     seq = models.PositiveBigIntegerField()  # the log event that caused it
     price = models.DecimalField(max_digits=12, decimal_places=4)
     qty = models.PositiveIntegerField()
-    buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
-    sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
+    buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades", db_constraint=False)
+    sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades", db_constraint=False)
     # the buy or the sell order (trade_maker_is_a_side), whose keys are checked: no check of its own
     maker_order = models.ForeignKey(
         Order, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
-    buyer = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    buyer = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     notional = models.DecimalField(max_digits=20, decimal_places=6)  # exact: price × qty × hours
     buyer_fee = models.DecimalField(max_digits=14, decimal_places=2)
     seller_fee = models.DecimalField(max_digits=14, decimal_places=2)
@@ -297,10 +302,11 @@ class Contract(models.Model):
     """What a trade gives the buyer: ``qty`` units of the instrument's class, region and tier for
     its window, delivered from the seller's pools (legs). Units resold leave with a new contract."""
 
-    trade = models.OneToOneField(Trade, on_delete=models.PROTECT, related_name="contract")
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="contracts")
-    holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="contracts")
-    seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    # foreign keys checked per statement (see Trade)
+    trade = models.OneToOneField(Trade, on_delete=models.PROTECT, related_name="contract", db_constraint=False)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="contracts", db_constraint=False)
+    holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="contracts", db_constraint=False)
+    seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     qty = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=12, decimal_places=4)
     resale_reserved = models.PositiveIntegerField(default=0)  # in open sell orders
@@ -330,9 +336,11 @@ class Contract(models.Model):
 class ContractLeg(models.Model):
     """Units of a contract bound to one pool, committed in the capacity layer for the window."""
 
-    # indexed by contract_leg_unique
-    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="legs", db_index=False)
-    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="+")
+    # indexed by contract_leg_unique; foreign keys checked per statement (see Trade)
+    contract = models.ForeignKey(
+        Contract, on_delete=models.CASCADE, related_name="legs", db_index=False, db_constraint=False
+    )
+    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     units = models.PositiveIntegerField()
 
     class Meta:

@@ -52,8 +52,8 @@ class _Order:
     __slots__ = FIELDS
 
     def __init__(self, row):
-        for name, value in zip(self.FIELDS, row, strict=True):
-            setattr(self, name, value)
+        (self.pk, self.organisation_id, self.side, self.type, self.tif, self.price, self.qty, self.filled_qty,
+         self.filled_notional, self.status, self.end_reason, self.hold_id) = row  # FIELDS, in order  # fmt: skip
 
     @property
     def remaining(self) -> int:

@@ -5,7 +5,7 @@ from decimal import ROUND_DOWN, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog.pricing import cost_per_unit_hour, price_per_scu, reference_price, round_half_up
+from catalog.pricing import CENT, cost_per_unit_hour, price_per_scu, reference_price, round_half_up
 
 
 def test_worked_example_3():
@@ -60,3 +60,15 @@ def test_reference_price_is_on_tick_and_within_half_a_tick(cost, tick):
 def test_reference_price_is_monotone_in_cost(a, b, tick):
     lo, hi = sorted([a, b])
     assert reference_price(lo, tick) <= reference_price(hi, tick)
+
+
+amounts = st.decimals(min_value=Decimal("-1e14"), max_value=Decimal("1e14"), places=6, allow_nan=False)
+
+
+@given(amounts)
+def test_rounding_to_the_fen_by_quantize_equals_the_general_rounding(value):
+    """round_half_up's fast path for CENT (one quantize) gives what the general path gives for an
+    equal quantum that is not the CENT object: the same value and the same two places."""
+    fast, general = round_half_up(value, CENT), round_half_up(value, Decimal("0.010"))
+    assert fast == general
+    assert fast.as_tuple().exponent == general.as_tuple().exponent == -2

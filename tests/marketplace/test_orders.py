@@ -4,16 +4,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from catalog.capacity import capacity_summary
 from catalog.models import CapacityCommitment
 from config.errors import ExchangeError
-from marketplace.models import Contract, Order, OrderStatus, Trade
+from marketplace.models import Contract, ContractLeg, Order, OrderStatus, Trade
 from marketplace.services import OrderTerms, instrument_match, order_cancel, order_place
 from marketplace.services.pricing import band_high_price, band_low_price
 from settlement.models import Hold, JournalTransaction, Purpose
 from settlement.services import account_for, available_funds
+from tests.marketplace.conftest import connected_pool
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +122,47 @@ def test_a_trades_maker_is_its_buy_or_its_sell_order(market):
     match(market)
     with pytest.raises(IntegrityError, match="trade_maker_is_a_side"), transaction.atomic():
         Trade.objects.filter(maker_order=sell).update(maker_order=other)
+
+
+@pytest.mark.postgres
+def test_what_trades_contracts_legs_and_commitments_refer_to_must_exist_and_stay(market, operator):
+    """Their references are checked once per statement by triggers, not by foreign keys: a row that
+    refers to nothing is refused on insert and on update, and a row still referred to cannot be
+    deleted nor renumbered; one that nothing refers to can."""
+    place(market, "gridco", "sell", 8, "12.00")
+    place(market, "acme", "buy", 8, "12.00")
+    match(market)
+    trade = Trade.objects.get()
+    contract, leg = trade.contract, trade.contract.legs.get()
+    commitment = CapacityCommitment.objects.get(source=f"contract:{contract.pk}:pool:{leg.pool_id}")
+    copy = {f.attname: getattr(trade, f.attname) for f in Trade._meta.concrete_fields if not f.primary_key}
+    refused = [
+        lambda: Trade.objects.bulk_create([Trade(**{**copy, "number": 2}), Trade(**{**copy, "number": 3,
+                                                                                  "buy_order_id": 999_999})]),
+        lambda: ContractLeg.objects.create(contract_id=contract.pk, pool_id=999_999, units=1),
+        lambda: ContractLeg.objects.create(contract_id=999_999, pool_id=leg.pool_id, units=1),
+        lambda: Contract.objects.filter(pk=contract.pk).update(holder_id=999_999),
+        lambda: CapacityCommitment.objects.filter(pk=commitment.pk).update(resource_class_id="NO-SUCH-CLASS"),
+        lambda: CapacityCommitment.objects.create(**{
+            **{f.attname: getattr(commitment, f.attname) for f in CapacityCommitment._meta.concrete_fields
+               if not f.primary_key}, "pool_id": 999_999, "source": "test"}),
+    ]  # fmt: skip
+    for write in refused:
+        with pytest.raises(IntegrityError, match="refers to no row"), transaction.atomic():
+            write()
+    referred = {"marketplace_order": trade.buy_order_id, "marketplace_trade": trade.pk,
+                "marketplace_contract": contract.pk, "catalog_pool": leg.pool_id,
+                "accounts_organisation": trade.seller_id, "marketplace_instrument": trade.instrument_id}  # fmt: skip
+    for table, key in referred.items():
+        for statement in (f"DELETE FROM {table} WHERE id = %s", f"UPDATE {table} SET id = -id WHERE id = %s"):  # noqa: S608
+            with pytest.raises(IntegrityError, match="still referred to"), transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(statement, [key])
+    with connection.cursor() as cursor:  # an update that keeps the key is not a renumbering
+        cursor.execute("UPDATE marketplace_order SET id = id WHERE id = %s", [trade.buy_order_id])
+    spare = connected_pool(user=market["users"]["westdc"], organisation=market["orgs"]["westdc"], operator=operator,
+                           code="westdc-spare")  # fmt: skip
+    spare.delete()  # nothing refers to it
 
 
 @pytest.mark.parametrize(
