@@ -565,13 +565,6 @@ def invoices_collect(*, now: datetime | None = None) -> int:
     return sum(1 for pk in ids.values_list("pk", flat=True) if invoice_collect(invoice_id=pk, now=now))
 
 
-def overdue_invoices(*, organisation: Organisation, now: datetime | None = None):
-    now = now or timezone.now()
-    return Invoice.objects.filter(
-        organisation=organisation, kind=InvoiceKind.INVOICE, status=InvoiceStatus.ISSUED, due_at__lt=now
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Credit notes
 
