@@ -5,6 +5,7 @@ the capacity layer). An order that fails anything is refused with a reason code 
 trace; an accepted one is durable before the caller hears of it, and matching follows in a worker.
 """
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,8 +109,26 @@ def _same_terms(order: Order, terms: OrderTerms) -> bool:
     )
 
 
+# The pure engine words its details in English; the adapter translates the ones a page shows.
+_ENGINE_DETAILS = (
+    (re.compile(r"a positive multiple of (\S+)"), lambda n: gettext("a positive multiple of %(n)s") % {"n": n}),
+    (re.compile(r"a multiple of (\S+)"), lambda n: gettext("a multiple of %(n)s") % {"n": n}),
+    (re.compile(r"a price in whole ticks"), lambda: gettext("a price in whole ticks")),
+    (re.compile(r"expire_at must be after the entry time"), lambda: gettext("expire_at must be after the entry time")),
+    (re.compile(r"only GTD orders expire"), lambda: gettext("only GTD orders expire")),
+)
+
+
+def _engine_detail(detail: str) -> str:
+    for pattern, say in _ENGINE_DETAILS:
+        if match := pattern.fullmatch(detail or ""):
+            return say(*match.groups())
+    return detail
+
+
 def _refuse(reason: str, detail: str):
     field = REASON_FIELDS.get(reason)
+    detail = _engine_detail(detail)
     message = {
         "price_out_of_band": gettext("The price is outside the band %(band)s (0.50–3.00 × the reference price).")
         % {"band": detail},
