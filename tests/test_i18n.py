@@ -101,6 +101,8 @@ def test_msgfmt_check_passes():
 def test_the_switcher_turns_the_site_chinese_and_back(client):
     page = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"}, follow=True).content.decode()
     assert '<html lang="zh-hans">' in page
+    # each language is named in its own words, whichever is active
+    assert ">English</option>" in page and ">简体中文</option>" in page
     assert "城市算力，一所交易" in page and "跳到正文" in page and "登录" in page
     assert "One exchange for the city's compute" not in page and "Skip to content" not in page
     page = client.post("/i18n/setlang/", {"language": "en", "next": "/"}, follow=True).content.decode()
