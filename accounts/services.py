@@ -4,6 +4,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from accounts.keys import NewKey, key_generate
 from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation, User
@@ -30,11 +31,11 @@ def audit_record(
 def _require_role(*, user, organisation, administer: bool = False) -> Membership:
     membership = Membership.objects.filter(user=user, organisation=organisation).first()
     if membership is None:
-        raise NotAllowed("You are not a member of this organisation.", code="not_a_member")
+        raise NotAllowed(gettext("You are not a member of this organisation."), code="not_a_member")
     if administer and not membership.can_administer:
-        raise NotAllowed("Only owners and administrators can do this.", code="role_required")
+        raise NotAllowed(gettext("Only owners and administrators can do this."), code="role_required")
     if not membership.can_write:
-        raise NotAllowed("Viewers cannot change anything.", code="role_required")
+        raise NotAllowed(gettext("Viewers cannot change anything."), code="role_required")
     return membership
 
 
@@ -52,13 +53,13 @@ def organisation_create(*, user: User, name: str, is_buyer: bool, is_provider: b
     name = (name or "").strip()
     fields = {}
     if not name:
-        fields["name"] = [{"code": "required", "detail": "Give the organisation a name."}]
+        fields["name"] = [{"code": "required", "detail": gettext("Give the organisation a name.")}]
     elif len(name) > 120:
-        fields["name"] = [{"code": "max_length", "detail": "At most 120 characters."}]
+        fields["name"] = [{"code": "max_length", "detail": gettext("At most 120 characters.")}]
     if not (is_buyer or is_provider):
-        fields["is_buyer"] = [{"code": "no_role", "detail": "An organisation buys, provides, or both."}]
+        fields["is_buyer"] = [{"code": "no_role", "detail": gettext("An organisation buys, provides, or both.")}]
     if fields:
-        raise ExchangeError("The organisation is not valid.", fields=fields)
+        raise ExchangeError(gettext("The organisation is not valid."), fields=fields)
     org = Organisation.objects.create(name=name, slug=_unique_slug(name), is_buyer=is_buyer, is_provider=is_provider)
     Membership.objects.create(user=user, organisation=org, role=Membership.Role.OWNER)
     audit_record(actor=user, action="organisation.create", organisation=org, target=org.slug)
@@ -72,26 +73,36 @@ def invitation_create(*, actor: User, organisation: Organisation, email: str, ro
     email = (email or "").strip().lower()
     fields = {}
     if role not in Membership.Role.values:
-        fields["role"] = [{"code": "invalid_choice", "detail": f"One of {', '.join(Membership.Role.values)}."}]
+        fields["role"] = [
+            {
+                "code": "invalid_choice",
+                "detail": gettext("One of %(choices)s.") % {"choices": ", ".join(Membership.Role.values)},
+            }
+        ]
     if role == Membership.Role.OWNER and not _is_owner(user=actor, organisation=organisation):
-        fields["role"] = [{"code": "role_required", "detail": "Only owners can invite owners."}]
+        fields["role"] = [{"code": "role_required", "detail": gettext("Only owners can invite owners.")}]
     if not email or "@" not in email:
-        fields["email"] = [{"code": "invalid", "detail": "An e-mail address."}]
+        fields["email"] = [{"code": "invalid", "detail": gettext("An e-mail address.")}]
     elif Membership.objects.filter(organisation=organisation, user__email__iexact=email).exists():
-        fields["email"] = [{"code": "already_member", "detail": "Already a member."}]
+        fields["email"] = [{"code": "already_member", "detail": gettext("Already a member.")}]
     elif Invitation.objects.for_org(organisation).pending().for_email(email).exists():
-        fields["email"] = [{"code": "already_invited", "detail": "An invitation is already pending."}]
+        fields["email"] = [{"code": "already_invited", "detail": gettext("An invitation is already pending.")}]
     if fields:
-        raise ExchangeError("The invitation is not valid.", fields=fields)
+        raise ExchangeError(gettext("The invitation is not valid."), fields=fields)
     invitation = Invitation.objects.create(organisation=organisation, email=email, role=role, invited_by=actor)
     audit_record(
         actor=actor, action="invitation.create", organisation=organisation, target=email, detail={"role": role}
     )
+    # worded now, in the inviter's language, while the request's language is active
+    subject = gettext("Invitation to %(org)s on Suanli") % {"org": organisation.name}
+    message = gettext(
+        "%(actor)s invited you to join %(org)s as %(role)s. "
+        "Sign in (or sign up with this address) and accept it on your dashboard."
+    ) % {"actor": actor, "org": organisation.name, "role": role}
     transaction.on_commit(
         lambda: send_mail(
-            subject=f"Invitation to {organisation.name} on Suanli",
-            message=f"{actor} invited you to join {organisation.name} as {role}. "
-            "Sign in (or sign up with this address) and accept it on your dashboard.",
+            subject=subject,
+            message=message,
             from_email=None,
             recipient_list=[email],
             fail_silently=True,
@@ -109,7 +120,7 @@ def invitation_accept(*, user: User, invitation_id: int) -> Membership:
     """The invitee (the user with the invited, verified address) joins the organisation."""
     invitation = invitations_for_user(user=user).select_for_update(of=("self",)).filter(pk=invitation_id).first()
     if invitation is None:
-        raise ExchangeError("No such invitation.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such invitation."), code="not_found", status=404)
     membership, _ = Membership.objects.get_or_create(
         user=user, organisation=invitation.organisation, defaults={"role": invitation.role}
     )
@@ -126,19 +137,24 @@ def api_key_create(*, actor: User, organisation: Organisation, name: str, scopes
     fields = {}
     name = (name or "").strip()
     if not name or len(name) > 80:
-        fields["name"] = [{"code": "invalid", "detail": "A name of 1 to 80 characters."}]
+        fields["name"] = [{"code": "invalid", "detail": gettext("A name of 1 to 80 characters.")}]
     scopes = list(dict.fromkeys(scopes or []))
     unknown = [s for s in scopes if s not in ApiKeyScope.values]
     if not scopes:
-        fields["scopes"] = [{"code": "required", "detail": "Choose at least one scope."}]
+        fields["scopes"] = [{"code": "required", "detail": gettext("Choose at least one scope.")}]
     elif unknown:
-        fields["scopes"] = [{"code": "invalid_choice", "detail": f"Unknown scope(s): {', '.join(unknown)}."}]
+        fields["scopes"] = [
+            {
+                "code": "invalid_choice",
+                "detail": gettext("Unknown scope(s): %(scopes)s.") % {"scopes": ", ".join(unknown)},
+            }
+        ]
     elif ApiKeyScope.OPERATOR in scopes and not organisation.is_platform:
         fields["scopes"] = [
-            {"code": "operator_scope", "detail": "Only the platform organisation may hold the operator scope."}
+            {"code": "operator_scope", "detail": gettext("Only the platform organisation may hold the operator scope.")}
         ]
     if fields:
-        raise ExchangeError("The API key is not valid.", fields=fields)
+        raise ExchangeError(gettext("The API key is not valid."), fields=fields)
     new: NewKey = key_generate(API_KEY_KIND)
     key = ApiKey.objects.create(
         organisation=organisation,
@@ -159,7 +175,7 @@ def api_key_revoke(*, actor: User, organisation: Organisation, key_id: int) -> A
     _require_role(user=actor, organisation=organisation, administer=True)
     key = ApiKey.objects.for_org(organisation).select_for_update().filter(pk=key_id).first()
     if key is None:
-        raise ExchangeError("No such key.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such key."), code="not_found", status=404)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])

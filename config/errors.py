@@ -4,6 +4,8 @@ Every interface turns it into its own shape: the API into the error body
 ``{"code", "detail", "fields"}`` with ``status``, a page into form errors or a message.
 """
 
+from django.utils.translation import gettext
+
 
 class ExchangeError(Exception):
     code = "invalid"
@@ -43,5 +45,5 @@ def required_reason(reason: str | None) -> str:
     """The reason an operator gives for an action, stripped; refused (``reason_required``) if empty."""
     reason = (reason or "").strip()
     if not reason:
-        raise ExchangeError.on_field("reason", "reason_required", "Say why: a reason is required.")
+        raise ExchangeError.on_field("reason", "reason_required", gettext("Say why: a reason is required."))
     return reason

@@ -1,10 +1,16 @@
 from django import forms
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Region, ResourceClass, Tier
 from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatus, Side, TimeInForce, WindowKind
 from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
+
+
+def _region_name() -> str:
+    """The column that names a region in the visitor's language."""
+    return "name_zh" if (get_language() or "").startswith("zh") else "name_en"
 
 
 def _any(choices):
@@ -21,7 +27,7 @@ class MarketFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         classes = ResourceClass.objects.values_list("code", flat=True)
         self.fields["resource_class"].choices = _any((c, c) for c in classes)
-        self.fields["region"].choices = _any(Region.objects.values_list("code", "name_en"))
+        self.fields["region"].choices = _any(Region.objects.values_list("code", _region_name()))
 
     def criteria(self) -> dict:
         if not self.is_valid():
@@ -90,7 +96,7 @@ class RetailFilterForm(forms.Form):
         self.fields["resource_class"].choices = _any(
             (c, c) for c in ResourceClass.objects.values_list("code", flat=True)
         )
-        self.fields["region"].choices = _any(Region.objects.values_list("code", "name_en"))
+        self.fields["region"].choices = _any(Region.objects.values_list("code", _region_name()))
 
     def criteria(self) -> dict:
         if not self.is_valid():

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.db.models.functions import Round
 from django.db.models.lookups import Exact, GreaterThanOrEqual
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Organisation
 
@@ -164,8 +165,8 @@ class Posting(models.Model):
 
 
 class HoldStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    CLOSED = "closed", _("Closed")
+    OPEN = "open", pgettext_lazy("hold status", "Open")
+    CLOSED = "closed", pgettext_lazy("hold status", "Closed")
 
 
 class HoldQuerySet(models.QuerySet):

@@ -61,7 +61,7 @@ def funds(request):
     context.update(
         {
             "bank_reference": services.bank_reference_for(organisation=request.organisation),
-            "bank_instructions": settings.SUANLI_BANK_INSTRUCTIONS,
+            "bank_instructions": _(settings.SUANLI_BANK_INSTRUCTIONS),  # the default is in the catalogue
             "card_form": card_form,
             "card_payments": CardPayment.objects.for_org(request.organisation)[:10],
             "form_key": uuid.uuid4().hex,

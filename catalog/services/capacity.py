@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db import connections, router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from catalog.capacity import sellable_by_pool, sellable_units
 from catalog.locks import pool_lock, pools_lock
@@ -31,10 +32,12 @@ def capacity_commit(
     if kind not in CommitmentKind.values:
         raise ValueError(kind)
     if units < 1 or end <= start:
-        raise ExchangeError("Units must be at least 1 and the range must not be empty.", code="invalid_commitment")
+        raise ExchangeError(
+            gettext("Units must be at least 1 and the range must not be empty."), code="invalid_commitment"
+        )
     pool = pool_lock(pool_id=pool_id)
     if pool is None:
-        raise ExchangeError("No such pool.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such pool."), code="not_found", status=404)
     existing = CapacityCommitment.objects.open().filter(source=source).first()
     if existing is not None:
         same = (
@@ -51,7 +54,9 @@ def capacity_commit(
     free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
     if units > free:
         raise ExchangeError(
-            f"Only {free} unit(s) of {resource_class} are free in {pool} for that time.", code="insufficient_capacity"
+            gettext("Only %(free)s unit(s) of %(resource_class)s are free in %(pool)s for that time.")
+            % {"free": free, "resource_class": resource_class, "pool": pool},
+            code="insufficient_capacity",
         )
     return CapacityCommitment.objects.create(
         pool=pool, resource_class_id=resource_class, kind=kind, units=units, start=start, end=end, source=source
@@ -94,7 +99,10 @@ def capacity_move_many(
     olds = {row[7]: row for row in opened.filter(source__any=list(taken)).order_by("pk").values_list(*fields)}
     for source, units in taken.items():
         if source not in olds or units > olds[source][4]:
-            raise ExchangeError(f"{source} does not hold {units} unit(s).", code="insufficient_capacity")
+            raise ExchangeError(
+                gettext("%(source)s does not hold %(units)s unit(s).") % {"source": source, "units": units},
+                code="insufficient_capacity",
+            )
     targets = {} if new_targets else {
         row[7]: row for row in opened.filter(source__any=list({to for to, _ in given})).values_list(*fields)
     }  # fmt: skip
@@ -185,7 +193,9 @@ def capacity_offer_many(
     wanted: dict[tuple, int] = defaultdict(int)
     for o in offers:
         if o.units < 1 or o.end <= o.start:
-            raise ExchangeError("Units must be at least 1 and the range must not be empty.", code="invalid_commitment")
+            raise ExchangeError(
+                gettext("Units must be at least 1 and the range must not be empty."), code="invalid_commitment"
+            )
         wanted[(o.pool_id, o.resource_class, o.start, o.end)] += o.units
     if supply is not None:
         for (pool_id, resource_class, start, end), units in wanted.items():
@@ -194,7 +204,8 @@ def capacity_offer_many(
             free = supply.sellable.get(pool_id, 0)
             if units > free:
                 raise ExchangeError(
-                    f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                    gettext("Only %(free)s unit(s) of %(resource_class)s are free in pool %(pool)s for that time.")
+                    % {"free": free, "resource_class": resource_class, "pool": pool_id},
                     code="insufficient_capacity",
                 )
         for (pool_id, *_), units in wanted.items():
@@ -205,7 +216,8 @@ def capacity_offer_many(
             free = sellable_units(pool_id=pool_id, resource_class=resource_class, start=start, end=end)
             if units > free:
                 raise ExchangeError(
-                    f"Only {free} unit(s) of {resource_class} are free in pool {pool_id} for that time.",
+                    gettext("Only %(free)s unit(s) of %(resource_class)s are free in pool %(pool)s for that time.")
+                    % {"free": free, "resource_class": resource_class, "pool": pool_id},
                     code="insufficient_capacity",
                 )
     now = timezone.now()

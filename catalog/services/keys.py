@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.keys import key_generate
 from accounts.models import Organisation, User
@@ -22,9 +23,9 @@ def _own_pool(*, actor: User, organisation: Organisation, pool_id: int) -> Pool:
     _writer(actor=actor, organisation=organisation)
     pool = pool_lock(pool_id=pool_id, provider=organisation)
     if pool is None:
-        raise ExchangeError("No such pool.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such pool."), code="not_found", status=404)
     if pool.status == PoolStatus.DISCONNECTED:
-        raise Conflict("The pool is disconnected.", code="pool_disconnected")
+        raise Conflict(gettext("The pool is disconnected."), code="pool_disconnected")
     return pool
 
 
@@ -32,7 +33,8 @@ def _new_pool_key(*, pool: Pool, actor: User, name: str) -> tuple[PoolKey, str]:
     name = (name or "").strip() or "machine key"
     if len(name) > 80:
         raise ExchangeError(
-            "Invalid name.", fields={"name": [{"code": "max_length", "detail": "At most 80 characters."}]}
+            gettext("Invalid name."),
+            fields={"name": [{"code": "max_length", "detail": gettext("At most 80 characters.")}]},
         )
     new = key_generate(POOL_KEY_KIND)
     key = PoolKey.objects.create(pool=pool, name=name, lookup=new.lookup, digest=new.digest, created_by=actor)
@@ -52,7 +54,7 @@ def pool_key_revoke(*, actor: User, organisation: Organisation, pool_id: int, ke
     pool = _own_pool(actor=actor, organisation=organisation, pool_id=pool_id)
     key = PoolKey.objects.select_for_update().filter(pool=pool, pk=key_id).first()
     if key is None:
-        raise ExchangeError("No such key.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such key."), code="not_found", status=404)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
@@ -66,9 +68,9 @@ def pool_key_rotate(*, actor: User, organisation: Organisation, pool_id: int, ke
     pool = _own_pool(actor=actor, organisation=organisation, pool_id=pool_id)
     old = PoolKey.objects.select_for_update().filter(pool=pool, pk=key_id).first()
     if old is None:
-        raise ExchangeError("No such key.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such key."), code="not_found", status=404)
     if old.revoked_at is not None:
-        raise Conflict("This key was already revoked.", code="key_revoked")
+        raise Conflict(gettext("This key was already revoked."), code="key_revoked")
     key, plaintext = _new_pool_key(pool=pool, actor=actor, name=old.name)
     old.revoked_at = timezone.now()
     old.replaced_by = key

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Membership, Organisation, User
 from accounts.selectors import user_is_operator
@@ -29,7 +30,7 @@ SILENCE_SUSPENDS_AFTER = timedelta(minutes=15)  # grid-connection standard §2
 def _writer(*, actor: User, organisation: Organisation) -> None:
     membership = Membership.objects.filter(user=actor, organisation=organisation).first()
     if membership is None or not membership.can_write:
-        raise NotAllowed("You cannot change this organisation's pools.", code="role_required")
+        raise NotAllowed(gettext("You cannot change this organisation's pools."), code="role_required")
 
 
 def _to_decimal(value) -> Decimal:
@@ -40,13 +41,13 @@ def _to_decimal(value) -> Decimal:
 def pool_apply(*, actor: User, organisation: Organisation, descriptor: dict) -> Pool:
     """A provider applies to connect a pool (grid-connection standard §1-2): status ``applied``."""
     if not organisation.is_provider:
-        raise NotAllowed("Only provider organisations connect pools.", code="not_a_provider")
+        raise NotAllowed(gettext("Only provider organisations connect pools."), code="not_a_provider")
     _writer(actor=actor, organisation=organisation)
     errors = descriptor_errors(descriptor, pool_descriptor_schema())
     if not errors and Pool.objects.for_org(organisation).filter(code=descriptor["code"]).exists():
-        errors["code"] = [{"code": "duplicate", "detail": "You already have a pool with this code."}]
+        errors["code"] = [{"code": "duplicate", "detail": gettext("You already have a pool with this code.")}]
     if errors:
-        raise ExchangeError("The pool descriptor is not valid.", code="invalid_descriptor", fields=errors)
+        raise ExchangeError(gettext("The pool descriptor is not valid."), code="invalid_descriptor", fields=errors)
     d = descriptor
     try:
         with transaction.atomic():
@@ -67,9 +68,9 @@ def pool_apply(*, actor: User, organisation: Organisation, descriptor: dict) -> 
             )
     except IntegrityError as exc:  # a concurrent application took the code
         raise ExchangeError(
-            "The pool descriptor is not valid.",
+            gettext("The pool descriptor is not valid."),
             code="invalid_descriptor",
-            fields={"code": [{"code": "duplicate", "detail": "You already have a pool with this code."}]},
+            fields={"code": [{"code": "duplicate", "detail": gettext("You already have a pool with this code.")}]},
         ) from exc
     PoolResource.objects.bulk_create(
         PoolResource(pool=pool, resource_class_id=r["class"], units=r["units"]) for r in d["resources"]
@@ -108,10 +109,16 @@ def _transition(
     """Move a locked pool to ``to_status`` if the life cycle allows it, and record the step."""
     if to_status not in POOL_TRANSITIONS[pool.status]:
         raise Conflict(
-            f"A pool that is {pool.status} cannot become {to_status}.",
+            gettext("A pool that is %(status)s cannot become %(to)s.") % {"status": pool.status, "to": to_status},
             code="invalid_transition",
             fields={
-                "status": [{"code": "invalid_transition", "detail": f"{pool.status} → {to_status} is not allowed."}]
+                "status": [
+                    {
+                        "code": "invalid_transition",
+                        "detail": gettext("%(status)s → %(to)s is not allowed.")
+                        % {"status": pool.status, "to": to_status},
+                    }
+                ]
             },
         )
     at = at or timezone.now()
@@ -143,13 +150,14 @@ def _operator_step(
     """One operator action on a pool: an acting operator, the pool locked, the life cycle (and
     ``only_from``, and ``check``) allowing it, the step recorded and audited."""
     if not user_is_operator(user=actor, acting=True):
-        raise NotAllowed("Only operators (not viewers) act on pools.", code="operator_required")
+        raise NotAllowed(gettext("Only operators (not viewers) act on pools."), code="operator_required")
     pool = pool_lock(pool_id=pool_id)
     if pool is None:
-        raise ExchangeError("No such pool.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such pool."), code="not_found", status=404)
     if only_from is not None and pool.status != only_from:
         raise Conflict(
-            f"Only a pool that is {only_from} can take '{action}'; this one is {pool.status}.",
+            gettext("Only a pool that is %(from)s can take '%(action)s'; this one is %(status)s.")
+            % {"from": only_from, "action": action, "status": pool.status},
             code="invalid_transition",
         )
     if check is not None:
@@ -177,7 +185,7 @@ def pool_suspend(*, actor: User, pool_id: int, reason: str) -> Pool:
 def _heard_lately(pool: Pool) -> None:
     if not _recently_heard(pool, now=timezone.now()):
         raise Conflict(
-            "The pool has sent no heartbeat in the last 15 minutes; it can be resumed once it reports again.",
+            gettext("The pool has sent no heartbeat in the last 15 minutes; it can be resumed once it reports again."),
             code="pool_silent",
         )
 
@@ -216,20 +224,23 @@ def pool_withdraw(*, actor: User, organisation: Organisation, pool_id: int, reas
     _writer(actor=actor, organisation=organisation)
     pool = pool_lock(pool_id=pool_id, provider=organisation)
     if pool is None:
-        raise ExchangeError("No such pool.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such pool."), code="not_found", status=404)
     needed = (
         CapacityCommitment.objects.open()
         .filter(pool=pool, kind=CommitmentKind.COMMITTED, end__gt=timezone.now())
         .count()
     )
     if needed:
-        raise Conflict(f"{needed} contract(s) or reservation(s) still need this pool.", code="pool_in_use")
+        raise Conflict(
+            gettext("%(n)s contract(s) or reservation(s) still need this pool.") % {"n": needed}, code="pool_in_use"
+        )
     offered = (
         CapacityCommitment.objects.open().filter(pool=pool, kind=CommitmentKind.OFFERED, end__gt=timezone.now()).count()
     )
     if offered:
         raise Conflict(
-            f"{offered} open sell order(s) or listing(s) offer this pool's units: cancel them first.",
+            gettext("%(n)s open sell order(s) or listing(s) offer this pool's units: cancel them first.")
+            % {"n": offered},
             code="pool_in_use",
         )
     _transition(

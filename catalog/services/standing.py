@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from catalog.capacity import HOUR, MAX_HOURS, hour_ceil, hour_floor
 from catalog.locks import pools_lock
@@ -51,7 +52,10 @@ def capacity_offer_standing(
     (``insufficient_capacity``) unless the pool can sell them in every hour."""
     first, last = standing_hours(start=start, end=end)
     if (last - first) / HOUR > MAX_HOURS:
-        raise ExchangeError(f"A standing offer covers at most {MAX_HOURS} hours.", code="invalid_commitment")
+        raise ExchangeError(
+            gettext("A standing offer covers at most %(hours)s hours.") % {"hours": MAX_HOURS},
+            code="invalid_commitment",
+        )
     capacity_offer_many(
         offers=[Offer(_piece_source(prefix, first), pool_id, resource_class, units, first, last)],
     )
@@ -74,7 +78,7 @@ def _reshape(
     for i in range(int((first - lo) / HOUR), int((last - lo) / HOUR)):
         units[i] += delta
         if units[i] < 0:
-            raise ExchangeError("The offer does not hold these units.", code="insufficient_capacity")
+            raise ExchangeError(gettext("The offer does not hold these units."), code="insufficient_capacity")
     CapacityCommitment.objects.filter(pk__in=[p.pk for p in touching]).update(released_at=at)
     runs, i = [], 0
     while i < hours:
@@ -124,7 +128,9 @@ def capacity_draw(
         return existing
     free = standing_free(prefix=prefix, start=start, end=end)
     if units > free:
-        raise ExchangeError(f"Only {free} unit(s) are free for that time.", code="insufficient_capacity")
+        raise ExchangeError(
+            gettext("Only %(free)s unit(s) are free for that time.") % {"free": free}, code="insufficient_capacity"
+        )
     first, last = standing_hours(start=start, end=end)
     now = timezone.now()
     _reshape(prefix=prefix, pool_id=pool_id, resource_class=resource_class, first=first, last=last, delta=-units,

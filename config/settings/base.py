@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.utils.translation import gettext_noop
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -221,8 +222,11 @@ STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
 # Shown to buyers for top-ups by bank transfer (对公转账).
 SUANLI_BANK_INSTRUCTIONS = env(
     "BANK_INSTRUCTIONS",
-    default="Transfer to Suanli Exchange Ltd. (demo account 6222 0000 0000 0000) with this reference in the "
-    "remark (附言). Funds appear once the operator matches the transfer.",
+    # marked, so the funds page shows the default in the visitor's language; a deployment's own text shows as set
+    default=gettext_noop(
+        "Transfer to Suanli Exchange Ltd. (demo account 6222 0000 0000 0000) with this reference in the "
+        "remark (附言). Funds appear once the operator matches the transfer."
+    ),
 )
 
 # The seller printed on invoices and credit notes.

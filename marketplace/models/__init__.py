@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Organisation
 from catalog.models import Pool, Region, ResourceClass, Tier
@@ -81,8 +82,8 @@ class Side(models.TextChoices):
 
 
 class OrderType(models.TextChoices):
-    LIMIT = "limit", _("Limit")
-    MARKET = "market", _("Market")
+    LIMIT = "limit", pgettext_lazy("order type", "Limit")
+    MARKET = "market", pgettext_lazy("order type", "Market")
 
 
 class TimeInForce(models.TextChoices):

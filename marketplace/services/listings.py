@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Membership, Organisation, User
 from catalog.capacity import MAX_HOURS
@@ -40,7 +41,13 @@ class ListingTerms:
 def writer_check(*, actor: User | None, organisation: Organisation, what: str) -> None:
     membership = Membership.objects.filter(user=actor, organisation=organisation).first() if actor else None
     if membership is None or not membership.can_write:
-        raise NotAllowed(f"Only owners, admins and traders {what}.", code="role_required")
+        message = {
+            "reserve capacity": gettext("Only owners, admins and traders reserve capacity."),
+            "cancel reservations": gettext("Only owners, admins and traders cancel reservations."),
+            "list capacity": gettext("Only owners, admins and traders list capacity."),
+            "withdraw listings": gettext("Only owners, admins and traders withdraw listings."),
+        }.get(what, f"Only owners, admins and traders {what}.")
+        raise NotAllowed(message, code="role_required")
 
 
 def cost_floor(*, resource_class: str, region: str) -> Decimal:
@@ -51,28 +58,38 @@ def cost_floor(*, resource_class: str, region: str) -> Decimal:
 
 def _check_terms(terms: ListingTerms, *, now: datetime) -> None:
     if terms.units < 1:
-        raise ExchangeError.on_field("units", "min_value", "List at least 1 unit.")
+        raise ExchangeError.on_field("units", "min_value", gettext("List at least 1 unit."))
     if terms.price <= 0 or -terms.price.as_tuple().exponent > PRICE_PLACES:
-        raise ExchangeError.on_field("price", "invalid", "The price is positive with at most 4 decimals.")
+        raise ExchangeError.on_field("price", "invalid", gettext("The price is positive with at most 4 decimals."))
     if terms.billing not in Billing.values:
-        raise ExchangeError.on_field("billing", "invalid_choice", f"Billing is one of {', '.join(Billing.values)}.")
+        raise ExchangeError.on_field(
+            "billing",
+            "invalid_choice",
+            gettext("Billing is one of %(choices)s.") % {"choices": ", ".join(Billing.values)},
+        )
     least = PER_TIME_MINIMUM_MINUTES if terms.billing == Billing.PER_TIME else 1
     if terms.minimum_minutes < least:
         raise ExchangeError.on_field(
-            "minimum_minutes", "bad_duration", f"The minimum duration is at least {least} minute(s) for this billing."
+            "minimum_minutes",
+            "bad_duration",
+            gettext("The minimum duration is at least %(n)s minute(s) for this billing.") % {"n": least},
         )
     start, end = max(terms.available_from, now), terms.available_until
     if end <= start:
         raise ExchangeError.on_field(
-            "available_until", "bad_availability", "The availability must end after it starts and in the future."
+            "available_until",
+            "bad_availability",
+            gettext("The availability must end after it starts and in the future."),
         )
     if end - terms.available_from > LONGEST_AVAILABILITY:
         raise ExchangeError.on_field(
-            "available_until", "bad_availability", f"A listing is available for at most {MAX_HOURS - 1} hours."
+            "available_until",
+            "bad_availability",
+            gettext("A listing is available for at most %(n)s hours.") % {"n": MAX_HOURS - 1},
         )
     if end - start < timedelta(minutes=terms.minimum_minutes):
         raise ExchangeError.on_field(
-            "minimum_minutes", "bad_duration", "The minimum duration does not fit in the availability."
+            "minimum_minutes", "bad_duration", gettext("The minimum duration does not fit in the availability.")
         )
 
 
@@ -82,26 +99,32 @@ def listing_create(*, actor: User | None, organisation: Organisation, terms: Lis
     ``insufficient_capacity``, ``pool_not_connected``, ``bad_duration``, ``bad_availability``…).
     The pool's units are offered for the availability from now on, under the pool's row lock."""
     if not organisation.is_provider:
-        raise NotAllowed("Only provider organisations list capacity.", code="not_a_provider")
+        raise NotAllowed(gettext("Only provider organisations list capacity."), code="not_a_provider")
     writer_check(actor=actor, organisation=organisation, what="list capacity")
     now = timezone.now()
     _check_terms(terms, now=now)
     pool = Pool.objects.for_org(organisation).filter(pk=terms.pool_id).first()
     if pool is None:
-        raise ExchangeError.on_field("pool", "not_found", "No such pool of yours.")
+        raise ExchangeError.on_field("pool", "not_found", gettext("No such pool of yours."))
     pools_lock(pool_ids=[pool.pk])
     pool.refresh_from_db(fields=["status"])
     if pool.status != PoolStatus.CONNECTED:
-        raise ExchangeError.on_field("pool", "pool_not_connected", "Only connected pools (并网) sell capacity.")
+        raise ExchangeError.on_field(
+            "pool", "pool_not_connected", gettext("Only connected pools (并网) sell capacity.")
+        )
     if not PoolResource.objects.filter(pool=pool, resource_class_id=terms.resource_class).exists():
-        raise ExchangeError.on_field("resource_class", "invalid_choice", "The pool has no units of this class.")
+        raise ExchangeError.on_field(
+            "resource_class", "invalid_choice", gettext("The pool has no units of this class.")
+        )
     floor = cost_floor(resource_class=terms.resource_class, region=pool.region_id)
     if terms.price < floor:
         raise ExchangeError.on_field(
             "price",
             "below_cost_floor",
-            f"The price is below the cost of a {terms.resource_class} unit-hour in {pool.region_id} "
-            f"({floor.quantize(Decimal('0.0001'))}, trading standard §8).",
+            gettext(
+                "The price is below the cost of a %(cls)s unit-hour in %(region)s (%(floor)s, trading standard §8)."
+            )
+            % {"cls": terms.resource_class, "region": pool.region_id, "floor": floor.quantize(Decimal("0.0001"))},
         )
     listing = Listing.objects.create(
         provider=organisation, pool=pool, resource_class_id=terms.resource_class, units=terms.units,
@@ -117,7 +140,9 @@ def listing_create(*, actor: User | None, organisation: Organisation, terms: Lis
     except ExchangeError as exc:
         if exc.code != "insufficient_capacity":
             raise
-        raise ExchangeError.on_field("units", exc.code, f"{exc.detail} List fewer units or a shorter time.") from exc
+        raise ExchangeError.on_field(
+            "units", exc.code, exc.detail + " " + gettext("List fewer units or a shorter time.")
+        ) from exc
     return listing
 
 
@@ -128,7 +153,7 @@ def listing_withdraw(*, actor: User | None, organisation: Organisation, listing_
     writer_check(actor=actor, organisation=organisation, what="withdraw listings")
     found = Listing.objects.for_org(organisation).filter(pk=listing_id).values_list("pool_id", flat=True).first()
     if found is None:
-        raise ExchangeError("No such listing.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such listing."), code="not_found", status=404)
     pools_lock(pool_ids=[found])  # as a reservation locks it: the two never interleave
     listing = Listing.objects.select_for_update(of=("self",)).get(pk=listing_id)
     if listing.status == ListingStatus.WITHDRAWN:

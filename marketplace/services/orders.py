@@ -5,6 +5,7 @@ the capacity layer). An order that fails anything is refused with a reason code 
 trace; an accepted one is durable before the caller hears of it, and matching follows in a worker.
 """
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from django.db import IntegrityError, connection, router, transaction
 from django.db.models import F
 from django.db.models.base import ModelState
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Membership, Organisation, User
 from accounts.selectors import membership_role
@@ -82,7 +84,7 @@ def instrument_tick(instrument: Instrument) -> datetime:
 def _trader(*, actor: User | None, organisation: Organisation) -> None:
     role = membership_role(user_id=actor.pk, organisation_id=organisation.pk) if actor and actor.pk else None
     if role is None or role == Membership.Role.VIEWER:
-        raise NotAllowed("Only owners, admins and traders place and cancel orders.", code="role_required")
+        raise NotAllowed(gettext("Only owners, admins and traders place and cancel orders."), code="role_required")
 
 
 def _same_terms(order: Order, terms: OrderTerms) -> bool:
@@ -107,15 +109,34 @@ def _same_terms(order: Order, terms: OrderTerms) -> bool:
     )
 
 
+# The pure engine words its details in English; the adapter translates the ones a page shows.
+_ENGINE_DETAILS = (
+    (re.compile(r"a positive multiple of (\S+)"), lambda n: gettext("a positive multiple of %(n)s") % {"n": n}),
+    (re.compile(r"a multiple of (\S+)"), lambda n: gettext("a multiple of %(n)s") % {"n": n}),
+    (re.compile(r"a price in whole ticks"), lambda: gettext("a price in whole ticks")),
+    (re.compile(r"expire_at must be after the entry time"), lambda: gettext("expire_at must be after the entry time")),
+    (re.compile(r"only GTD orders expire"), lambda: gettext("only GTD orders expire")),
+)
+
+
+def _engine_detail(detail: str) -> str:
+    for pattern, say in _ENGINE_DETAILS:
+        if match := pattern.fullmatch(detail or ""):
+            return say(*match.groups())
+    return detail
+
+
 def _refuse(reason: str, detail: str):
     field = REASON_FIELDS.get(reason)
+    detail = _engine_detail(detail)
     message = {
-        "price_out_of_band": f"The price is outside the band {detail} (0.50–3.00 × the reference price).",
-        "off_tick": f"The price must be {detail}.",
-        "bad_lot": f"The quantity must be {detail}.",
-        "instrument_closed": "Trading in this instrument has closed: its window has opened.",
-        "bad_expiry": f"Expiry: {detail}.",
-        "bad_market_order": "A market order has no price and is IOC or FOK.",
+        "price_out_of_band": gettext("The price is outside the band %(band)s (0.50–3.00 × the reference price).")
+        % {"band": detail},
+        "off_tick": gettext("The price must be %(detail)s.") % {"detail": detail},
+        "bad_lot": gettext("The quantity must be %(detail)s.") % {"detail": detail},
+        "instrument_closed": gettext("Trading in this instrument has closed: its window has opened."),
+        "bad_expiry": gettext("Expiry: %(detail)s.") % {"detail": detail},
+        "bad_market_order": gettext("A market order has no price and is IOC or FOK."),
     }.get(reason, detail or reason)
     if field:
         return ExchangeError.on_field(field, reason, message)
@@ -217,7 +238,9 @@ class _Intake:
         for i, (terms, key) in enumerate(items):
             if key in existing:
                 same = _same_terms(existing[key], terms)
-                results[i] = existing[key] if same else Conflict("This Idempotency-Key was used for a different order.")
+                results[i] = (
+                    existing[key] if same else Conflict(gettext("This Idempotency-Key was used for a different order."))
+                )
             else:
                 fresh.append(i)
         if not fresh:
@@ -283,7 +306,9 @@ class _Intake:
             instrument = instruments.get(terms.instrument)
             if instrument is None:
                 results[i] = ExchangeError.on_field(
-                    "instrument", "unknown_instrument", f"No instrument {terms.instrument}."
+                    "instrument",
+                    "unknown_instrument",
+                    gettext("No instrument %(code)s.") % {"code": terms.instrument},
                 )
                 continue
             check = checkers.get(terms.instrument)
@@ -300,7 +325,7 @@ class _Intake:
                 results[i] = _refuse(rejection.reason, rejection.detail)
             elif terms.client_order_id and terms.client_order_id in taken_ids:
                 results[i] = ExchangeError.on_field(
-                    "client_order_id", "duplicate_client_order_id", "You already used this id."
+                    "client_order_id", "duplicate_client_order_id", gettext("You already used this id.")
                 )
             else:
                 if terms.client_order_id:
@@ -335,7 +360,8 @@ class _Intake:
                 results[i] = ExchangeError.on_field(
                     "qty",
                     "insufficient_funds",
-                    f"This order needs {amount} (limit notional + taker fee); {max(available, 0)} is available.",
+                    gettext("This order needs %(amount)s (limit notional + taker fee); %(available)s is available.")
+                    % {"amount": amount, "available": max(available, 0)},
                 )
                 continue
             available -= amount
@@ -380,9 +406,16 @@ class _Intake:
                     results[i] = ExchangeError.on_field(
                         "qty",
                         "insufficient_capacity",
-                        f"You can offer {items[i][0].qty - needed} unit(s) of {instrument.resource_class_id} in "
-                        f"{instrument.region_id}/{instrument.tier} for this window (contracts held and free pool "
-                        "capacity).",
+                        gettext(
+                            "You can offer %(n)s unit(s) of %(cls)s in %(region)s/%(tier)s for this window "
+                            "(contracts held and free pool capacity)."
+                        )
+                        % {
+                            "n": items[i][0].qty - needed,
+                            "cls": instrument.resource_class_id,
+                            "region": instrument.region_id,
+                            "tier": instrument.tier,
+                        },
                     )
                     continue
                 for kind, pk, take in plan:
@@ -467,15 +500,21 @@ def order_cancel(*, actor: User | None, organisation: Organisation, order_id: in
     with transaction.atomic(durable=True):
         found = Order.objects.for_org(organisation).filter(pk=order_id).values_list("instrument_id", flat=True).first()
         if found is None:
-            raise ExchangeError("No such order.", code="not_found", status=404)
+            raise ExchangeError(gettext("No such order."), code="not_found", status=404)
         instrument = instrument_lock(pk=found)  # the instrument first, as acceptance locks it
         order = order_lock(order_id=order_id, organisation=organisation)
         if order.status not in (OrderStatus.PENDING, OrderStatus.OPEN):
-            raise ExchangeError(f"The order is already {order.status}.", code="order_finished", status=409)
+            raise ExchangeError(
+                gettext("The order is already %(status)s.") % {"status": order.status},
+                code="order_finished",
+                status=409,
+            )
         if order.cancel_requested_at is not None:
             return order
         if not order.rests:
-            raise ExchangeError("IOC, FOK and market orders never rest; nothing to cancel.", code="order_finished")
+            raise ExchangeError(
+                gettext("IOC, FOK and market orders never rest; nothing to cancel."), code="order_finished"
+            )
         now = instrument_tick(instrument)
         instrument.last_seq += 1
         instrument.save(update_fields=["last_seq", "clock"])

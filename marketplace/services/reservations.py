@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organisation, User
 from catalog.locks import pools_lock
@@ -73,37 +74,44 @@ def _same_terms(reservation: Reservation, terms: ReservationTerms) -> bool:
 
 def _check_times(terms: ReservationTerms, *, now: datetime) -> None:
     if terms.units < 1:
-        raise ExchangeError.on_field("units", "min_value", "Reserve at least 1 unit.")
+        raise ExchangeError.on_field("units", "min_value", gettext("Reserve at least 1 unit."))
     for name in ("start", "end"):
         moment = getattr(terms, name)
         if moment.second or moment.microsecond:
-            raise ExchangeError.on_field(name, "bad_duration", "Times are whole minutes.")
+            raise ExchangeError.on_field(name, "bad_duration", gettext("Times are whole minutes."))
     if terms.start < now:
-        raise ExchangeError.on_field("start", "start_in_past", "The start has passed.")
+        raise ExchangeError.on_field("start", "start_in_past", gettext("The start has passed."))
     if terms.end <= terms.start:
-        raise ExchangeError.on_field("end", "bad_duration", "The end must come after the start.")
+        raise ExchangeError.on_field("end", "bad_duration", gettext("The end must come after the start."))
 
 
 def _check_listing(listing: Listing | None, terms: ReservationTerms, *, buyer: Organisation, now: datetime) -> None:
     if listing is None:
-        raise ExchangeError.on_field("listing", "not_found", "No such listing.")
+        raise ExchangeError.on_field("listing", "not_found", gettext("No such listing."))
     if not listing.is_open(now):
-        raise ExchangeError.on_field("listing", "listing_closed", "This listing no longer sells.")
+        raise ExchangeError.on_field("listing", "listing_closed", gettext("This listing no longer sells."))
     if listing.provider_id == buyer.pk:
-        raise ExchangeError.on_field("listing", "own_listing", "You cannot reserve your own listing.")
+        raise ExchangeError.on_field("listing", "own_listing", gettext("You cannot reserve your own listing."))
     if listing.pool.status != PoolStatus.CONNECTED:
-        raise ExchangeError.on_field("listing", "pool_not_connected", "The listing's pool is not connected now.")
+        raise ExchangeError.on_field(
+            "listing", "pool_not_connected", gettext("The listing's pool is not connected now.")
+        )
     minutes = (terms.end - terms.start) // timedelta(minutes=1)
     if minutes < listing.minimum_minutes:
         raise ExchangeError.on_field(
-            "end", "bad_duration", f"Reserve at least {listing.minimum_minutes} minutes of this listing."
+            "end",
+            "bad_duration",
+            gettext("Reserve at least %(n)s minutes of this listing.") % {"n": listing.minimum_minutes},
         )
     if terms.start < listing.available_from or terms.end > listing.available_until:
         raise ExchangeError.on_field(
             "start",
             "outside_availability",
-            f"The listing is available from {timezone.localtime(listing.available_from):%Y-%m-%d %H:%M} to "
-            f"{timezone.localtime(listing.available_until):%Y-%m-%d %H:%M}.",
+            gettext("The listing is available from %(start)s to %(end)s.")
+            % {
+                "start": f"{timezone.localtime(listing.available_from):%Y-%m-%d %H:%M}",
+                "end": f"{timezone.localtime(listing.available_until):%Y-%m-%d %H:%M}",
+            },
         )
 
 
@@ -111,7 +119,7 @@ def _confirm(*, actor, buyer: Organisation, terms: ReservationTerms, key: str) -
     existing = Reservation.objects.for_org(buyer).filter(idempotency_key=key).first()
     if existing is not None:
         if not _same_terms(existing, terms):
-            raise Conflict("This Idempotency-Key was used for a different reservation.")
+            raise Conflict(gettext("This Idempotency-Key was used for a different reservation."))
         return existing
     now = timezone.now()
     _check_times(terms, now=now)
@@ -125,7 +133,7 @@ def _confirm(*, actor, buyer: Organisation, terms: ReservationTerms, key: str) -
         raise ExchangeError.on_field(
             "units",
             "insufficient_capacity",
-            f"Only {free} unit(s) of this listing are free for every hour of that time.",
+            gettext("Only %(free)s unit(s) of this listing are free for every hour of that time.") % {"free": free},
         )
     quote = reservation_quote(listing=listing, units=terms.units, start=terms.start, end=terms.end)
     available = funds_lock(organisation=buyer)
@@ -133,7 +141,8 @@ def _confirm(*, actor, buyer: Organisation, terms: ReservationTerms, key: str) -
         raise ExchangeError.on_field(
             "units",
             "insufficient_funds",
-            f"This reservation needs {quote.hold} on hold; {max(available, 0)} is available.",
+            gettext("This reservation needs %(hold)s on hold; %(available)s is available.")
+            % {"hold": quote.hold, "available": max(available, 0)},
         )
     reservation = Reservation.objects.create(
         listing=listing, pool_id=listing.pool_id, buyer=buyer, created_by=actor if getattr(actor, "pk", None) else None,
@@ -187,14 +196,14 @@ def reservation_cancel(*, actor: User | None, organisation: Organisation, reserv
     writer_check(actor=actor, organisation=organisation, what="cancel reservations")
     found = Reservation.objects.for_org(organisation).filter(pk=reservation_id).values_list("pool_id", flat=True)
     if not found:
-        raise ExchangeError("No such reservation.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such reservation."), code="not_found", status=404)
     pools_lock(pool_ids=[found[0]])
     reservation = Reservation.objects.select_for_update(of=("self",)).select_related("listing").get(pk=reservation_id)
     if reservation.status == ReservationStatus.CANCELLED:
         return reservation
     now = timezone.now()
     if reservation.status != ReservationStatus.CONFIRMED or reservation.end <= now:
-        raise ExchangeError("The reservation has ended.", code="reservation_finished", status=409)
+        raise ExchangeError(gettext("The reservation has ended."), code="reservation_finished", status=409)
     listing = reservation.listing
     prefix = listing.capacity_prefix if listing.status == ListingStatus.ACTIVE else None
     key = f"reservation:{reservation.pk}:cancel"

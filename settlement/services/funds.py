@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import Organisation, User
 from accounts.selectors import user_is_operator
@@ -40,7 +41,7 @@ def available_funds(*, organisation: Organisation, currency: str = CNY) -> Funds
 
 def _require_operator(actor: User) -> None:
     if not user_is_operator(user=actor, acting=True):
-        raise NotAllowed("Only operators move money by hand.", code="operator_required")
+        raise NotAllowed(gettext("Only operators move money by hand."), code="operator_required")
 
 
 def bank_reference_for(*, organisation: Organisation) -> BankTransferReference:
@@ -64,9 +65,9 @@ def bank_transfer_record(
     bank_transaction_id = (bank_transaction_id or "").strip()
     if not bank_transaction_id:
         raise ExchangeError(
-            "The bank's transaction id is required.",
+            gettext("The bank's transaction id is required."),
             code="invalid",
-            fields={"bank_transaction_id": [{"code": "required", "detail": "Required."}]},
+            fields={"bank_transaction_id": [{"code": "required", "detail": gettext("Required.")}]},
         )
     ref = (
         BankTransferReference.objects.select_related("organisation")
@@ -75,9 +76,9 @@ def bank_transfer_record(
     )
     if ref is None:
         raise ExchangeError(
-            "Unknown reference.",
+            gettext("Unknown reference."),
             code="unknown_reference",
-            fields={"reference": [{"code": "unknown_reference", "detail": "No such reference."}]},
+            fields={"reference": [{"code": "unknown_reference", "detail": gettext("No such reference.")}]},
         )
     with transaction.atomic(durable=True):
         txn = ledger_post(
@@ -112,9 +113,9 @@ def adjustment_post(
     _require_operator(actor)
     reason = required_reason(reason)
     if purpose not in {Purpose.BUYER_CASH, Purpose.PROVIDER_PAYABLE}:
-        raise ExchangeError.on_field("purpose", "invalid_choice", "Adjust buyer_cash or provider_payable.")
+        raise ExchangeError.on_field("purpose", "invalid_choice", gettext("Adjust buyer_cash or provider_payable."))
     if not isinstance(amount, Decimal):
-        raise ExchangeError.on_field("amount", "invalid_amount", "An amount in fen, as a decimal.")
+        raise ExchangeError.on_field("amount", "invalid_amount", gettext("An amount in fen, as a decimal."))
     positive_amount(abs(amount))  # non-zero, finite, whole fen
     with transaction.atomic(durable=True):
         account = account_for(organisation=organisation, purpose=purpose)
@@ -151,9 +152,11 @@ def payout_record(
     amount = positive_amount(amount)
     bank_transaction_id = (bank_transaction_id or "").strip()
     if not bank_transaction_id:
-        raise ExchangeError.on_field("bank_transaction_id", "required", "The bank's transaction id is required.")
+        raise ExchangeError.on_field(
+            "bank_transaction_id", "required", gettext("The bank's transaction id is required.")
+        )
     if not organisation.is_provider:
-        raise ExchangeError("Payouts go to provider organisations.", code="not_a_provider")
+        raise ExchangeError(gettext("Payouts go to provider organisations."), code="not_a_provider")
     with transaction.atomic(durable=True):
         txn = ledger_post(
             idempotency_key=f"payout-bank:{bank_transaction_id}",

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organisation
 from config.errors import Conflict, ExchangeError
@@ -99,7 +100,7 @@ def _hold_step(
             return HoldResult(hold, existing)
         amount = hold.remaining if amount is None else positive_amount(amount)
         if hold.status != HoldStatus.OPEN or amount <= 0 or amount > hold.remaining:
-            raise ExchangeError(f"The hold has {hold.remaining} left.", code="hold_exceeded")
+            raise ExchangeError(gettext("The hold has %(left)s left.") % {"left": hold.remaining}, code="hold_exceeded")
         txn = ledger_post(
             idempotency_key=idempotency_key,
             kind=kind,

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organisation
 from accounts.services import audit_record
@@ -81,7 +82,7 @@ def period_parse(raw: str) -> date:
         year, month = (int(part) for part in str(raw).split("-"))
         return date(year, month, 1)
     except ValueError:
-        raise ExchangeError.on_field("period", "invalid", "A month as YYYY-MM, e.g. 2026-12.") from None
+        raise ExchangeError.on_field("period", "invalid", gettext("A month as YYYY-MM, e.g. 2026-12.")) from None
 
 
 def tax_rate_for(organisation: Organisation) -> Decimal:
@@ -469,7 +470,7 @@ def invoice_issue(*, invoice_id: int, now: datetime | None = None) -> Invoice | 
         if invoice.status != InvoiceStatus.DRAFT:
             return invoice
         if period_bounds(invoice.period)[1] > now:
-            raise Conflict("The month has not ended yet.", code="period_open")
+            raise Conflict(gettext("The month has not ended yet."), code="period_open")
         lines = _redraft(invoice)
         if not lines:
             invoice.delete()
@@ -587,7 +588,7 @@ def credit_note_issue(
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().select_related("organisation").get(pk=invoice_id)
         if invoice.kind != InvoiceKind.INVOICE or invoice.status == InvoiceStatus.DRAFT:
-            raise Conflict("Only an issued invoice can be credited.", code="not_issued")
+            raise Conflict(gettext("Only an issued invoice can be credited."), code="not_issued")
         if idempotency_key:
             existing = Invoice.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
@@ -596,7 +597,9 @@ def credit_note_issue(
                 return existing
         left = invoice.subtotal - _credited(invoice)
         if amount > left:
-            raise ExchangeError.on_field("amount", "exceeds_invoice", f"At most {left} is left to credit.")
+            raise ExchangeError.on_field(
+                "amount", "exceeds_invoice", gettext("At most %(left)s is left to credit.") % {"left": left}
+            )
         tax = round_half_up(amount * invoice.tax_rate, CENT)
         note = Invoice.objects.create(
             organisation=invoice.organisation,

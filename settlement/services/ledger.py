@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.selectors import user_is_operator
 from accounts.services import audit_record
@@ -30,7 +31,9 @@ def positive_amount(amount: Decimal, field: str = "amount") -> Decimal:
     """A positive, finite amount in whole fen, or a refusal on ``field`` (``invalid_amount``)."""
     valid = isinstance(amount, Decimal) and amount.is_finite() and amount > 0
     if not valid or amount != amount.quantize(CENT):
-        raise ExchangeError.on_field(field, "invalid_amount", "A positive amount with at most 2 decimals (fen).")
+        raise ExchangeError.on_field(
+            field, "invalid_amount", gettext("A positive amount with at most 2 decimals (fen).")
+        )
     return amount
 
 
@@ -76,7 +79,8 @@ def _check_floors(locked: dict[int, Account], change: dict[int, Decimal], floors
         floor = floors.get(account_id, Decimal(0) if account.purpose in NEVER_NEGATIVE else None)
         if floor is not None and delta < 0 and account.balance + delta < floor:
             raise ExchangeError(
-                f"Not enough in {account.get_purpose_display().lower()}: {account.balance} available.",
+                gettext("Not enough in %(account)s: %(balance)s available.")
+                % {"account": account.get_purpose_display().lower(), "balance": account.balance},
                 code="insufficient_funds",
             )
 
@@ -161,21 +165,22 @@ REVERSIBLE_KINDS = frozenset({"topup.bank", "topup.card", "adjustment", "payout.
 def transaction_reverse(*, idempotency_key: str, transaction_id: int, actor, reason: str) -> JournalTransaction:
     """Post the exact opposite of a transaction, pointing at it. A transaction is reversed once."""
     if not user_is_operator(user=actor, acting=True):
-        raise NotAllowed("Only operators reverse transactions.", code="operator_required")
+        raise NotAllowed(gettext("Only operators reverse transactions."), code="operator_required")
     reason = required_reason(reason)
     with transaction.atomic():
         original = JournalTransaction.objects.select_for_update().filter(pk=transaction_id).first()
         if original is None:
-            raise ExchangeError("No such transaction.", code="not_found", status=404)
+            raise ExchangeError(gettext("No such transaction."), code="not_found", status=404)
         if original.reverses_id is not None:
-            raise Conflict("A reversal is not reversed; post a new correction.", code="is_reversal")
+            raise Conflict(gettext("A reversal is not reversed; post a new correction."), code="is_reversal")
         if original.kind not in REVERSIBLE_KINDS:
             raise Conflict(
-                f"A {original.kind} transaction is undone by its own flow, not reversed.", code="not_reversible"
+                gettext("A %(kind)s transaction is undone by its own flow, not reversed.") % {"kind": original.kind},
+                code="not_reversible",
             )
         already = JournalTransaction.objects.filter(reverses=original).first()
         if already is not None and already.idempotency_key != idempotency_key:
-            raise Conflict("This transaction was already reversed.", code="already_reversed")
+            raise Conflict(gettext("This transaction was already reversed."), code="already_reversed")
         postings = list(original.postings.select_related("account__organisation"))
         lines = [Line(p.account, -p.amount) for p in postings]
         # A reversal keeps every rule a posting keeps: never-negative accounts stay at or above

@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organisation
 from accounts.services import audit_record
@@ -251,10 +252,12 @@ def difference_explain(*, actor, period: date, key: str, difference: Decimal, re
     """The operator explains one difference (audited); the period can then close with it."""
     reason = required_reason(reason)
     if ReconciliationClose.objects.filter(period=period).exists():
-        raise Conflict("This period is closed.", code="period_closed")
+        raise Conflict(gettext("This period is closed."), code="period_closed")
     match = next((c for c, _ in differences(period=period) if c.key == key and c.difference == difference), None)
     if match is None:
-        raise ExchangeError.on_field("key", "not_found", "No such difference in this period (it may have changed).")
+        raise ExchangeError.on_field(
+            "key", "not_found", gettext("No such difference in this period (it may have changed).")
+        )
     note, _ = ReconciliationNote.objects.update_or_create(
         period=period, key=key, difference=difference, defaults={"reason": reason, "actor": actor}
     )
@@ -268,14 +271,14 @@ def period_close(*, actor, period: date, now: datetime | None = None) -> Reconci
     """Close a period whose differences are all zero or explained; refused otherwise."""
     now = now or timezone.now()
     if period_bounds(period)[1] > now:
-        raise Conflict("The month has not ended yet.", code="period_open")
+        raise Conflict(gettext("The month has not ended yet."), code="period_open")
     existing = ReconciliationClose.objects.filter(period=period).first()
     if existing is not None:
         return existing
     open_ = [c for c, note in differences(period=period, now=now) if note is None]
     if open_:
         raise Conflict(
-            f"{len(open_)} difference(s) are neither zero nor explained.",
+            gettext("%(n)s difference(s) are neither zero nor explained.") % {"n": len(open_)},
             code="unexplained_differences",
             fields={
                 "differences": [{"code": c.check, "detail": f"{c.organisation.slug}: {c.difference}"} for c in open_]

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organisation
 from catalog.pricing import CENT, round_half_up
@@ -85,7 +86,7 @@ def statement_issue(*, provider: Organisation, period: date, now: datetime | Non
     """Issue the provider's statement of a month whose invoices are issued; once."""
     now = now or timezone.now()
     if period_bounds(period)[1] > now:
-        raise Conflict("The month has not ended yet.", code="period_open")
+        raise Conflict(gettext("The month has not ended yet."), code="period_open")
     with transaction.atomic():
         Organisation.objects.select_for_update().filter(pk=provider.pk).first()  # one issuer at a time
         existing = Statement.objects.filter(provider=provider, period=period).first()

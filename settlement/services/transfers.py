@@ -13,6 +13,7 @@ from decimal import Decimal
 import stripe
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Organisation, User
 from accounts.services import audit_record
@@ -37,9 +38,11 @@ def payout_stripe_create(
         return stripe_transfer_resolve(transfer_id=existing.pk)
     # (a concurrent duplicate fails on the unique request key below and changes nothing)
     if not organisation.is_provider:
-        raise ExchangeError("Payouts go to provider organisations.", code="not_a_provider")
+        raise ExchangeError(gettext("Payouts go to provider organisations."), code="not_a_provider")
     if not organisation.stripe_account_id:
-        raise ExchangeError.on_field("organisation", "no_connected_account", "The provider has no Stripe account set.")
+        raise ExchangeError.on_field(
+            "organisation", "no_connected_account", gettext("The provider has no Stripe account set.")
+        )
     try:
         transfer = _reserve(actor=actor, organisation=organisation, amount=amount, request_key=request_key)
     except IntegrityError:  # the same request, concurrently: the first one stands
@@ -87,12 +90,16 @@ def stripe_transfer_settle(
     _require_operator(actor)
     reason = required_reason(reason)
     if paid and not (stripe_transfer_id or "").startswith("tr_"):
-        raise ExchangeError.on_field("stripe_transfer_id", "required", "Stripe's transfer id (tr_…) is required.")
+        raise ExchangeError.on_field(
+            "stripe_transfer_id", "required", gettext("Stripe's transfer id (tr_…) is required.")
+        )
     transfer = StripeTransfer.objects.filter(pk=transfer_id).first()
     if transfer is None:
-        raise ExchangeError("No such transfer.", code="not_found", status=404)
+        raise ExchangeError(gettext("No such transfer."), code="not_found", status=404)
     if transfer.status not in (TransferStatus.CREATED, TransferStatus.UNKNOWN):
-        raise Conflict(f"The transfer is already {transfer.status}.", code="already_settled")
+        raise Conflict(
+            gettext("The transfer is already %(status)s.") % {"status": transfer.status}, code="already_settled"
+        )
     settled = _settle(
         transfer,
         paid=paid,

@@ -128,7 +128,7 @@
       data.orders.forEach(function (o) {
         var tr = document.createElement("tr");
         tr.dataset.order = o.id;
-        cell(tr, o.id, "num"); cell(tr, o.side_display); cell(tr, o.price || "market", "num"); cell(tr, o.qty, "num");
+        cell(tr, o.id, "num"); cell(tr, o.side_display); cell(tr, o.price || config.dataset.labelMarket, "num"); cell(tr, o.qty, "num");
         cell(tr, o.filled_qty, "num"); cell(tr, o.status_display);
         var td = cell(tr, "");
         if (o.cancellable && token) {
