@@ -10,8 +10,6 @@ ran meanwhile, a batch rolled back). One instrument is matched by one worker at 
 routed by instrument and take a PostgreSQL advisory lock.
 """
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 
+from config.memory import no_cyclic_gc
 from marketplace.engine import Engine, Result
 from marketplace.locks import instrument_lock, match_state_lock
 from marketplace.models import FINAL_STATUSES, Instrument, MatchState, Order
@@ -57,24 +56,8 @@ def books_forget() -> None:
     _books.clear()
 
 
-@contextmanager
-def _no_cyclic_gc():
-    """The cyclic garbage collector paused for a batch: a batch allocates some hundred thousand
-    containers (events, results, rows) that reference counting frees, and each collection the
-    allocations set off would traverse them and the books (a seventh of the worker's CPU). What
-    a batch leaves in cycles is collected after it, once the collector is back on."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
-    with _no_cyclic_gc(), transaction.atomic(durable=True):
+    with no_cyclic_gc(), transaction.atomic(durable=True):
         _advisory_lock(instrument_id)
         state = match_state_lock(instrument_id=instrument_id)
         instrument = state.instrument
