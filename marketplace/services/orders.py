@@ -80,7 +80,9 @@ def instrument_tick(instrument: Instrument) -> datetime:
 
 
 def _trader(*, actor: User | None, organisation: Organisation) -> None:
-    role = membership_role(user_id=actor.pk, organisation_id=organisation.pk) if actor and actor.pk else None
+    role = None
+    if actor and actor.pk:
+        role = membership_role(user_id=actor.pk, organisation_id=organisation.pk, user=actor)
     if role is None or role == Membership.Role.VIEWER:
         raise NotAllowed("Only owners, admins and traders place and cancel orders.", code="role_required")
 

@@ -241,3 +241,20 @@ def test_a_batch_sent_again_finds_its_orders_however_many(market, as_org):
     changed = [dict(o, qty=16) if k == 3 else o for k, o in enumerate(orders)]
     other = as_org("acme").post("/api/v1/orders/batch/", {"orders": changed}, HTTP_IDEMPOTENCY_KEY="many").json()
     assert other[3]["error"]["code"] == "conflict" and other[4]["order"]["id"] == first[4]["order"]["id"]
+
+
+def test_a_keys_creator_who_is_now_a_viewer_or_gone_places_no_orders(market, as_org):
+    """The creator's role is read with the key on every request: a change applies at once."""
+    from accounts.models import Membership
+
+    acme = as_org("acme")
+    assert acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="r1").status_code == 201
+    membership = Membership.objects.get(user=market["users"]["acme"], organisation=market["orgs"]["acme"])
+    membership.role = Membership.Role.VIEWER
+    membership.save()
+    r = acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="r2")
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    membership.delete()
+    r = acme.post("/api/v1/orders/batch/", {"orders": [body(market)]}, HTTP_IDEMPOTENCY_KEY="r3")
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    assert Order.objects.count() == 1
