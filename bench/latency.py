@@ -176,8 +176,9 @@ def main():
     parser.add_argument("--match-rate", type=float, default=None, help="instead of half the sustained rate")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=2, help="threads per worker (> 1: gthread workers)")
-    parser.add_argument("--batch-only", action="store_true",
-                        help="phase 1 only, figures printed and not written to docs/performance.md")
+    parser.add_argument(
+        "--batch-only", action="store_true", help="phase 1 only, figures printed and not written to docs/performance.md"
+    )
     args = parser.parse_args()
 
     import redis

@@ -277,8 +277,9 @@ class Client:
     def __init__(self, port: int, key: str | None = None):
         self.port, self.key, self.conn = port, key, None
 
-    def request(self, method: str, path: str, body=None, headers: dict | None = None, key: str | None = None,
-                raw: bool = False):
+    def request(
+        self, method: str, path: str, body=None, headers: dict | None = None, key: str | None = None, raw: bool = False
+    ):
         """``body``: JSON-able, or bytes already encoded; ``raw``: return the answer's bytes
         undecoded (a caller that decodes them after the clock stops)."""
         hdrs = {"Accept": "application/json"}
