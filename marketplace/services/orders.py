@@ -272,7 +272,7 @@ class _Intake:
         """A new order's values, in ``ORDER_FIELDS``' order."""
         terms, key = item
         return (
-            pk, instrument.pk, seq, self.organisation.pk, self.actor.pk if self.actor else None, key,
+            pk, instrument.id, seq, self.organisation.id, self.actor.id if self.actor else None, key,
             terms.client_order_id, terms.side, terms.type, terms.price, terms.qty, terms.tif, terms.expire_at,
             PENDING, 0, hold_id, NO_NOTIONAL, "", None, now, now,
         )  # fmt: skip
