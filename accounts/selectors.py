@@ -6,7 +6,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.db import connection
 
-from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Organisation
+from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Organisation, User
 
 
 def organisations_for_user(*, user):
@@ -19,9 +19,16 @@ def membership_get(*, user, organisation) -> Membership | None:
     return Membership.objects.filter(user=user, organisation=organisation).first()
 
 
-def membership_role(*, user_id: int, organisation_id: int) -> str | None:
+ROLES_READ = "_membership_roles"  # on a User instance: {organisation id: role or None}, read with it
+
+
+def membership_role(*, user_id: int, organisation_id: int, user: User | None = None) -> str | None:
     """The user's role in the organisation, or None; one plain query (order entry asks it on
-    every request)."""
+    every request), none when ``user`` is the instance and its role there was read with it (API
+    key authentication reads the key's creator's role in the key's organisation with the key)."""
+    known = getattr(user, ROLES_READ, None)
+    if known is not None and organisation_id in known:
+        return known[organisation_id]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT role FROM {Membership._meta.db_table} WHERE user_id = %s AND organisation_id = %s",  # noqa: S608

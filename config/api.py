@@ -46,6 +46,9 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
         self.now = self.timer()
         window = int(self.now // self.duration)
         current, previous = f"{key}:{window}", f"{key}:{window - 1}"
+        client = _redis_client(self.cache)
+        if client is not None:
+            return self._allow_redis(client, current, previous, window)
         counts = self.cache.get_many([previous, current])
         self.counts = (counts.get(previous, 0), counts.get(current, 0))
         self.elapsed = self.now - window * self.duration
@@ -58,6 +61,25 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
                 self.cache.add(current, 1, 2 * self.duration)
         return True
 
+    def _allow_redis(self, client, current: str, previous: str, window: int) -> bool:
+        """The same rule in one round trip to Redis: read the previous window's count and count
+        this request in the current one (created with its expiry if new), then take it back if
+        the request is refused. (Django's cache client made three round trips — a read, whether
+        the key exists, the increment — and a new Redis client object for each call.)"""
+        make_key = self.cache.make_and_validate_key
+        previous_key, current_key = make_key(previous), make_key(current)
+        pipe = client.pipeline(transaction=False)
+        pipe.get(previous_key)
+        pipe.set(current_key, 0, ex=int(2 * self.duration), nx=True)
+        pipe.incr(current_key)
+        before, _, now_count = pipe.execute()
+        self.counts = (int(before or 0), now_count - 1)
+        self.elapsed = self.now - window * self.duration
+        if self.counts[0] * (1 - self.elapsed / self.duration) + self.counts[1] >= self.num_requests:
+            client.decr(current_key)  # a refused request is not counted
+            return self.throttle_failure()
+        return True
+
     def wait(self):
         """Seconds until the weighted count falls under the rate (at the latest, the next window)."""
         previous, current = self.counts
@@ -65,6 +87,27 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
             return self.duration - self.elapsed
         # previous × (1 − t/duration) + current < num_requests from t on
         return max(self.duration * (1 - (self.num_requests - current) / previous) - self.elapsed, 1.0)
+
+
+_redis_clients: dict[tuple, object] = {}
+
+
+def _redis_client(cache):
+    """A Redis client for a cache on Django's Redis backend, kept for the process (one per set of
+    servers: it holds a connection pool, and is safe across threads), or None for any other
+    backend."""
+    from django.core.cache import ConnectionProxy
+    from django.core.cache.backends.redis import RedisCache
+
+    if isinstance(cache, ConnectionProxy):  # django.core.cache.cache: this thread's default cache
+        cache = cache._connections[cache._alias]
+    if not isinstance(cache, RedisCache):
+        return None
+    servers = tuple(cache._servers)
+    client = _redis_clients.get(servers)
+    if client is None:
+        client = _redis_clients[servers] = cache._cache.get_client(write=True)
+    return client
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -12,6 +12,7 @@ from settlement.api import views as settlement_views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_format_suffixes = False
+router.register("orders", order_views.OrderViewSet, basename="order")  # first: the busiest, tried first
 router.register("organisations", accounts_views.OrganisationViewSet, basename="organisation")
 router.register("members", accounts_views.MembershipViewSet, basename="member")
 router.register("invitations", accounts_views.InvitationViewSet, basename="invitation")
@@ -30,7 +31,6 @@ router.register("topups/card", settlement_views.CardTopUpViewSet, basename="topu
 router.register(
     "operator/stripe-transfers", settlement_views.StripeTransferViewSet, basename="operator-stripe-transfer"
 )
-router.register("orders", order_views.OrderViewSet, basename="order")
 router.register("trades", order_views.TradeViewSet, basename="trade")
 router.register("contracts", order_views.ContractViewSet, basename="contract")
 router.register("instruments", market_views.InstrumentViewSet, basename="instrument")

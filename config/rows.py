@@ -55,10 +55,17 @@ def ids_reserve(model, n: int) -> list[int]:
     connection = connections[router.db_for_write(model)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, meta.pk.column, n],
-            )
+            # the sequence's name looked up once per connection: pg_get_serial_sequence per key
+            # cost PostgreSQL several times the nextval
+            names = connection.__dict__.setdefault("_serial_sequences", {})
+            name = names.get(meta.db_table)
+            if name is None:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
+                name = names[meta.db_table] = cursor.fetchone()[0]
+            if n == 1:
+                cursor.execute("SELECT nextval(%s::regclass)", [name])
+                return [cursor.fetchone()[0]]
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [name, n])
             return sorted(row[0] for row in cursor.fetchall())
         qn = connection.ops.quote_name
         cursor.execute(f"SELECT MAX({qn(meta.pk.column)}) FROM {qn(meta.db_table)}")  # noqa: S608 (model metadata)
@@ -90,6 +97,8 @@ def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
             values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", [v for row in rows for v in row])  # noqa: S608
             return
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        # psycopg's own cursor (Django's has no COPY): its errors wrapped as Django's, as for
+        # any statement (a unique or check violation is an IntegrityError)
+        with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

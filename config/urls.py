@@ -17,7 +17,10 @@ def _admin_has_permission(request) -> bool:
 
 admin.site.has_permission = _admin_has_permission
 
+# The API first: Django tries the patterns in order, and an order over the API (the busiest
+# path) would otherwise be matched against every page's pattern first (none starts with api/).
 urlpatterns = [
+    path("api/v1/", include("config.api_urls")),
     path("", include("accounts.urls")),
     path("", include("catalog.urls")),
     path("", include("settlement.urls")),
@@ -25,7 +28,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

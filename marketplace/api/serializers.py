@@ -1,4 +1,5 @@
 import decimal
+import functools
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
@@ -59,9 +60,17 @@ def _plain(value, max_length: int) -> bool:
 def _price(value) -> Decimal | None:
     """A DecimalField(max_digits=12, decimal_places=4) value, or None when the field would refuse
     it or read it otherwise (blank)."""
-    if value.__class__ not in (str, Decimal, int):
+    if value.__class__ is str:
+        return _price_of_text(value)
+    if value.__class__ not in (Decimal, int):
         return None
-    text = str(value)
+    return _price_of_text.__wrapped__(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _price_of_text(text: str) -> Decimal | None:
+    """What ``_price`` reads in a text (kept: a batch's prices are a few ticks, over and over;
+    keyed by the text itself, as equal numbers written otherwise may read otherwise)."""
     if not text or len(text) > 1000 or text != text.strip():
         return None
     try:
@@ -144,11 +153,23 @@ def _decimal_text(value, digits: int, places: Decimal) -> str | None:
 def _time_text(value, zone) -> str | None:
     if not value:
         return None
+    return _instant_text(value, zone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _instant_text(value, zone) -> str:
+    """(kept: a batch's orders share their times; equal instants give the same text in a zone)"""
     text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 _AVERAGE_PLACES = Decimal("0.000001")
+
+
+@functools.lru_cache(maxsize=4096)
+def _price_text(price: Decimal) -> str:
+    """(kept: equal prices give the same text at fixed places)"""
+    return _decimal_text(price, 12, _PLACES)
 
 
 def order_data(order: Order, zone=None) -> dict:
@@ -161,7 +182,7 @@ def order_data(order: Order, zone=None) -> dict:
         "client_order_id": order.client_order_id,
         "side": order.side,
         "type": order.type,
-        "price": _decimal_text(order.price, 12, _PLACES),
+        "price": None if order.price is None else _price_text(order.price),
         "qty": order.qty,
         "tif": order.tif,
         "expire_at": _time_text(order.expire_at, zone),

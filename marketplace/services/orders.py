@@ -82,7 +82,9 @@ def instrument_tick(instrument: Instrument) -> datetime:
 
 
 def _trader(*, actor: User | None, organisation: Organisation) -> None:
-    role = membership_role(user_id=actor.pk, organisation_id=organisation.pk) if actor and actor.pk else None
+    role = None
+    if actor and actor.pk:
+        role = membership_role(user_id=actor.pk, organisation_id=organisation.pk, user=actor)
     if role is None or role == Membership.Role.VIEWER:
         raise NotAllowed(gettext("Only owners, admins and traders place and cancel orders."), code="role_required")
 
@@ -218,16 +220,30 @@ class _Intake:
     still ahead) can only turn from pass to fail as time goes on, so they are checked again at that
     time, and a batch where one now fails is decided again from it (``_Later``)."""
 
-    def __init__(self, *, actor: User | None, organisation: Organisation, floor: datetime | None = None):
+    def __init__(
+        self, *, actor: User | None, organisation: Organisation, floor: datetime | None = None, repeats: bool = True
+    ):
         self.actor = actor if getattr(actor, "pk", None) else None
         self.organisation = organisation
         self.floor = floor
+        self.repeats = repeats  # False: take every key as new (the orders' unique key refuses a repeat)
 
     def run(self, items: list[tuple[OrderTerms, str]]) -> list[Order | ExchangeError]:
         results: list[Order | ExchangeError | None] = [None] * len(items)
         keys = [key for _, key in items]
+        client_ids = {terms.client_order_id for terms, _ in items} - {""}
+        taken_ids = (
+            set(
+                Order.objects.filter(organisation=self.organisation, client_order_id__in=client_ids).values_list(
+                    "client_order_id", flat=True
+                )
+            )
+            if client_ids
+            else set()
+        )
         existing = {}
-        if _keys_used(organisation=self.organisation, keys=keys):  # a repeat: rare
+        # a client id already taken may be this very order, repeated: look the keys up then too
+        if (self.repeats or taken_ids) and _keys_used(organisation=self.organisation, keys=keys):  # a repeat: rare
             existing = {
                 o.idempotency_key: o
                 for o in Order.objects.filter(organisation=self.organisation, idempotency_key__in=keys).select_related(
@@ -248,16 +264,6 @@ class _Intake:
         # the instruments' terms are fixed at listing: read without a lock (it is taken last)
         codes = sorted({items[i][0].instrument for i in fresh})
         instruments = {i.code: i for i in select_models(Instrument, f"code IN ({placeholders(codes)})", codes)}
-        client_ids = {items[i][0].client_order_id for i in fresh} - {""}
-        taken_ids = (
-            set(
-                Order.objects.filter(organisation=self.organisation, client_order_id__in=client_ids).values_list(
-                    "client_order_id", flat=True
-                )
-            )
-            if client_ids
-            else set()
-        )
         checked = self._rules(items, fresh, instruments, taken_ids, results)
         funds = self._funds(items, checked, instruments, results)
         supply, supplies = self._supply(items, checked, instruments, results)
@@ -289,7 +295,7 @@ class _Intake:
         """A new order's values, in ``ORDER_FIELDS``' order."""
         terms, key = item
         return (
-            pk, instrument.pk, seq, self.organisation.pk, self.actor.pk if self.actor else None, key,
+            pk, instrument.id, seq, self.organisation.id, self.actor.id if self.actor else None, key,
             terms.client_order_id, terms.side, terms.type, terms.price, terms.qty, terms.tif, terms.expire_at,
             PENDING, 0, hold_id, NO_NOTIONAL, "", None, now, now,
         )  # fmt: skip
@@ -345,7 +351,8 @@ class _Intake:
         buys = [i for i in checked if items[i][0].side == Side.BUY]
         if not buys:
             return {}
-        available = funds_lock(organisation=self.organisation)
+        self.funds = funds_lock(organisation=self.organisation)
+        available = self.funds.available
         amounts, band_high = {}, {}
         for i in buys:
             terms = items[i][0]
@@ -371,8 +378,11 @@ class _Intake:
     def _hold(self, items, ids, funds) -> dict[int, int]:
         """The buys' holds, placed together; each order's hold id."""
         buys = [i for i in ids if i in funds]
+        if not buys:
+            return {}
         hold_ids = holds_place_many(
             organisation=self.organisation,
+            funds=self.funds,
             items=[(f"order:{ids[i]}:hold", funds[i], f"order {ids[i]} {items[i][0].instrument}") for i in buys],
         )
         return dict(zip(buys, hold_ids, strict=True))
@@ -445,20 +455,23 @@ class _Intake:
 
 
 def _place(*, actor, organisation, items: list[tuple[OrderTerms, str]]) -> list[Order | ExchangeError]:
-    """Run a batch durably. A concurrent request with the same key (or client id) that committed
-    first makes the batch run again, finding it; so does an order whose time rule failed at the
-    instrument's time (each such run refuses at least one more order, so this ends)."""
-    floor, collided = None, False
+    """Run a batch durably. The first run takes its keys as new, without asking (a repeat is rare:
+    a client's retry), and the orders' unique (organisation, key) refuses a key used before, which
+    rolls the run back; the batch then runs again looking its keys up, and finds what they
+    placed. A concurrent request with the same key (or client id) that committed first does the
+    same; so does an order whose time rule failed at the instrument's time (each such run refuses
+    at least one more order, so this ends)."""
+    floor, repeats, collided = None, False, False
     while True:
         try:
             with transaction.atomic(durable=True):
-                return _Intake(actor=actor, organisation=organisation, floor=floor).run(items)
+                return _Intake(actor=actor, organisation=organisation, floor=floor, repeats=repeats).run(items)
         except _Later as later:
             floor = later.now
         except IntegrityError:
             if collided:
                 raise Conflict("These orders collided with others (same Idempotency-Key or client_order_id).") from None
-            collided = True
+            collided, repeats = repeats, True
 
 
 def order_place(*, actor: User | None, organisation: Organisation, terms: OrderTerms, idempotency_key: str) -> Order:

@@ -136,7 +136,7 @@ def _confirm(*, actor, buyer: Organisation, terms: ReservationTerms, key: str) -
             gettext("Only %(free)s unit(s) of this listing are free for every hour of that time.") % {"free": free},
         )
     quote = reservation_quote(listing=listing, units=terms.units, start=terms.start, end=terms.end)
-    available = funds_lock(organisation=buyer)
+    available = funds_lock(organisation=buyer).available
     if quote.hold > available:
         raise ExchangeError.on_field(
             "units",

@@ -193,11 +193,27 @@ def _funds_accounts(*, organisation: Organisation, currency: str) -> tuple[Accou
     return locked[Purpose.BUYER_CASH], locked[Purpose.BUYER_HOLDS]
 
 
-def funds_lock(*, organisation: Organisation, currency: str = CNY) -> Decimal:
-    """Lock the organisation's prepaid and holds accounts (primary-key order) and return its
-    available funds, for a caller deciding several holds at once (``holds_place_many``)."""
-    cash, _ = _funds_accounts(organisation=organisation, currency=currency)
-    return cash.balance + credit_limit_of(organisation)
+@dataclass(frozen=True)
+class Funds:
+    """An organisation's prepaid and holds accounts, locked for the rest of the transaction, and
+    what they allow: ``available`` = prepaid funds + the credit limit (none while an invoice is
+    overdue) at the time of locking."""
+
+    cash: Account
+    held: Account
+    credit_limit: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.cash.balance + self.credit_limit
+
+
+def funds_lock(*, organisation: Organisation, currency: str = CNY) -> Funds:
+    """Lock the organisation's prepaid and holds accounts (primary-key order), for a caller
+    deciding several holds at once (``holds_place_many``, which takes the result and locks and
+    reads nothing again)."""
+    cash, held = _funds_accounts(organisation=organisation, currency=currency)
+    return Funds(cash=cash, held=held, credit_limit=credit_limit_of(organisation))
 
 
 HOLD_COLUMNS = ["id", "organisation_id", "currency", "amount", "captured", "released", "status", "reference",
@@ -205,11 +221,14 @@ HOLD_COLUMNS = ["id", "organisation_id", "currency", "amount", "captured", "rele
 NOTHING, OPEN = Decimal("0.00"), HoldStatus.OPEN.value
 
 
-def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decimal, str]]) -> list[int]:
+def holds_place_many(
+    *, organisation: Organisation, items: list[tuple[str, Decimal, str]], funds: Funds | None = None
+) -> list[int]:
     """Place several holds at once — (idempotency key, amount, reference) each — and return their
     ids in the same order. All or nothing: together they may not take more than the available
     funds (the ledger refuses with ``insufficient_funds``); the caller decides which fit, under
-    ``funds_lock``.
+    ``funds_lock``, whose result ``funds`` is (the accounts stay locked to the commit, so their
+    balances as read are still theirs; without it they are locked here).
 
     The holds move money together, so they post one ``hold.place`` transaction for their total
     (key: the first hold's key + ``:place``; source ``hold:<id>`` for one hold, else
@@ -219,7 +238,9 @@ def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decim
         return []
     total = sum((positive_amount(amount) for _, amount, _ in items), Decimal(0))
     with transaction.atomic(savepoint=False):
-        cash, held = _funds_accounts(organisation=organisation, currency=CNY)
+        if funds is None:
+            funds = funds_lock(organisation=organisation)
+        cash, held = funds.cash, funds.held
         ids = ids_reserve(Hold, len(items))
         now = timezone.now()
         insert_rows(
@@ -234,6 +255,7 @@ def holds_place_many(*, organisation: Organisation, items: list[tuple[str, Decim
             memo, source = f"{len(items)} holds: {items[0][2]} … {items[-1][2]}", f"holds:{ids[0]}-{ids[-1]}"
         ledger_post_many(
             [Entry(f"{items[0][0]}:place", "hold.place", [Line(cash, total), Line(held, -total)], memo, source)],
-            floors={cash.pk: -credit_limit_of(organisation)},
+            floors={cash.pk: -funds.credit_limit},
+            locked={cash.pk: cash, held.pk: held},
         )
         return ids

@@ -230,12 +230,16 @@ class Entry:
     source: str = ""
 
 
-def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None = None) -> list[int]:
+def ledger_post_many(
+    entries: list[Entry], *, floors: dict[int, Decimal] | None = None, locked: dict[int, Account] | None = None
+) -> list[int]:
     """Post many balanced transactions at once, for a caller that is itself exactly-once (the
     matching worker commits a batch with the sequence number it reached): one lock of every account
     in primary-key order, one insert of the transactions, one of the postings, one update of the
     balances. A key already posted is refused by its unique constraint and the whole batch rolls
-    back. Floors are checked on each account's balance after the batch. Returns the transactions'
+    back. Floors are checked on each account's balance after the batch. ``locked``: the entries'
+    accounts, already locked by the caller in this transaction and read under that lock (they are
+    not locked and read again; their ``balance`` is brought up to date). Returns the transactions'
     ids, in order."""
     if not entries:
         return []
@@ -246,7 +250,8 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
         for entry in entries:
             for account, amount, _ in entry.lines:
                 change[account.id] += amount
-        locked = accounts_lock(change)
+        if locked is None or not change.keys() <= locked.keys():
+            locked = accounts_lock(change)
         change = {pk: delta * locked[pk].sign for pk, delta in change.items()}
         _check_floors(locked, change, floors or {})
         now = timezone.now()
@@ -278,4 +283,6 @@ def ledger_post_many(entries: list[Entry], *, floors: dict[int, Decimal] | None 
         rows_update(
             Account, ["balance"], [(pk, locked[pk].balance + delta) for pk, delta in sorted(change.items()) if delta]
         )
+        for pk, delta in change.items():
+            locked[pk].balance += delta
     return ids

@@ -227,3 +227,34 @@ def test_a_batch_answers_as_the_order_reads_later(market, as_org):
     for r in results:
         read = acme.get(f"/api/v1/orders/{r['order']['id']}/").json()
         assert {k: v for k, v in read.items() if k != "fills"} == r["order"]
+
+
+def test_a_batch_sent_again_finds_its_orders_however_many(market, as_org):
+    """The first run takes a batch's keys as new without looking them up; a repeat is refused by
+    the orders' unique key (from a COPY, for this many) and runs again finding what it placed."""
+    orders = [body(market, price=f"{12 + k * Decimal('0.01')}") for k in range(10)]
+    first = as_org("acme").post("/api/v1/orders/batch/", {"orders": orders}, HTTP_IDEMPOTENCY_KEY="many").json()
+    holds, placed = Hold.objects.count(), Order.objects.count()
+    again = as_org("acme").post("/api/v1/orders/batch/", {"orders": orders}, HTTP_IDEMPOTENCY_KEY="many").json()
+    assert [r["order"]["id"] for r in again] == [r["order"]["id"] for r in first]
+    assert (Order.objects.count(), Hold.objects.count()) == (placed, holds) == (10, 10)
+    changed = [dict(o, qty=16) if k == 3 else o for k, o in enumerate(orders)]
+    other = as_org("acme").post("/api/v1/orders/batch/", {"orders": changed}, HTTP_IDEMPOTENCY_KEY="many").json()
+    assert other[3]["error"]["code"] == "conflict" and other[4]["order"]["id"] == first[4]["order"]["id"]
+
+
+def test_a_keys_creator_who_is_now_a_viewer_or_gone_places_no_orders(market, as_org):
+    """The creator's role is read with the key on every request: a change applies at once."""
+    from accounts.models import Membership
+
+    acme = as_org("acme")
+    assert acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="r1").status_code == 201
+    membership = Membership.objects.get(user=market["users"]["acme"], organisation=market["orgs"]["acme"])
+    membership.role = Membership.Role.VIEWER
+    membership.save()
+    r = acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="r2")
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    membership.delete()
+    r = acme.post("/api/v1/orders/batch/", {"orders": [body(market)]}, HTTP_IDEMPOTENCY_KEY="r3")
+    assert (r.status_code, r.json()["code"]) == (403, "role_required")
+    assert Order.objects.count() == 1
