@@ -4,14 +4,16 @@ itself, and building a model instance per written row more than writing it.
 
 ``select_models`` reads instances of a model with a WHERE clause written in SQL.
 
-``bulk_insert`` (config.bulk) takes model instances and asks every field to prepare its value; at
-order entry's rates building those instances costs more than the write. Here the caller gives the
-columns by attribute name and rows of values already of the columns' Python types (int, str,
-Decimal, aware datetime, None), and keys drawn beforehand with ``ids_reserve``, so rows that
-refer to each other can be written in any order. On PostgreSQL the rows go by COPY (a few by one
-INSERT); elsewhere through ``bulk_create``. Constraints and triggers apply as for any insert."""
+Building a model instance per written row and asking every field to prepare its value costs
+more than the write at order entry's and matching's rates. Here the caller gives the columns by
+attribute name and rows of values already of the columns' Python types (int, str, Decimal, aware
+datetime, None): ``insert_rows`` with keys drawn beforehand by ``ids_reserve`` (so rows that
+refer to each other can be written in any order), or ``rows_insert``, which fills left-out
+fields with their defaults and can draw the keys itself. On PostgreSQL the rows go by COPY (a
+few by one INSERT); elsewhere as raw inserts. Constraints and triggers apply as for any insert."""
 
 from django.db import connections, router
+from django.utils import timezone
 
 COPY_FROM = 8  # rows; fewer go by one INSERT
 
@@ -102,3 +104,27 @@ def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
         with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def rows_insert(model, fields: list[str], rows: list[tuple], *, keys: bool = False) -> list[int] | None:
+    """Insert ``rows`` (one value per field of ``fields``, attnames) into ``model``'s table; with
+    ``keys`` the primary keys are drawn first (``ids_reserve``) and returned in row order, else
+    the table's default gives them. A field left out gets its model default (or, for
+    ``auto_now``/``auto_now_add``, the time), the same for every row."""
+    if not rows:
+        return [] if keys else None
+    meta = model._meta
+    given = set(fields)
+    missing = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in given]
+    if missing:
+        now = timezone.now()
+        extra = tuple(now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+                      for f in missing)  # fmt: skip
+        fields = [*fields, *(f.attname for f in missing)]
+        rows = [(*row, *extra) for row in rows]
+    if not keys:
+        insert_rows(model, fields, rows)
+        return None
+    ids = ids_reserve(model, len(rows))
+    insert_rows(model, [meta.pk.attname, *fields], [(key, *row) for key, row in zip(ids, rows, strict=True)])
+    return ids

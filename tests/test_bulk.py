@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from config.bulk import rows_insert, rows_update
+from config.bulk import rows_update
+from config.rows import rows_insert
 from settlement.models import Hold
 
 pytestmark = pytest.mark.django_db

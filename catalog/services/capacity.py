@@ -8,6 +8,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+import config.bulk  # noqa: F401 (registers the field__any lookup used below)
 from catalog.capacity import sellable_by_pool, sellable_units
 from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
@@ -17,9 +18,8 @@ from catalog.models import (
     PoolResource,
     PoolStatus,
 )
-from config.bulk import rows_insert
 from config.errors import Conflict, ExchangeError
-from config.rows import insert_rows
+from config.rows import insert_rows, rows_insert
 
 
 @transaction.atomic

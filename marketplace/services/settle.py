@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from catalog.models import CommitmentKind
 from catalog.services import capacity_move_many, capacity_release_many
-from config.bulk import rows_insert, rows_update
+from config.bulk import rows_update
+from config.rows import rows_insert
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,

@@ -13,8 +13,9 @@ from django.utils.translation import gettext
 
 from accounts.selectors import user_is_operator
 from accounts.services import audit_record
-from config.bulk import rows_insert, rows_update
+from config.bulk import rows_update
 from config.errors import Conflict, ExchangeError, NotAllowed, required_reason
+from config.rows import rows_insert
 from settlement.locks import accounts_lock
 from settlement.models import CNY, NEVER_NEGATIVE, Account, JournalTransaction, Posting, Purpose
 
