@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from accounts.models import ApiKeyScope
 from accounts.permissions import HasOrganisation
 from config.api import IDEMPOTENCY_HEADER, idempotency_key
-from config.errors import ExchangeError
 from marketplace import selectors, services
 from marketplace.api.serializers import (
     BatchInSerializer,
@@ -40,10 +39,6 @@ class OrderFilter(filters.FilterSet):
     class Meta:
         model = Order
         fields = ["instrument", "status", "side", "tif", "client_order_id", "since", "until"]
-
-
-def _error_body(exc: ExchangeError) -> dict:
-    return {"code": exc.code, "detail": exc.detail, "fields": exc.fields}
 
 
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -124,7 +119,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 {
                     "index": index,
                     "order": next(orders) if r.order else None,
-                    "error": _error_body(r.error) if r.error else None,
+                    "error": r.error.body() if r.error else None,
                 }
             )
         return Response(out)

@@ -51,8 +51,7 @@ from settlement.models import (
     UsageRecord,
 )
 from settlement.services.ledger import Line, account_for, ledger_post, positive_amount
-from settlement.services.volume_usage import VolumeKey as _VolumeKey
-from settlement.services.volume_usage import volume_rows_orm, volume_rows_sql
+from settlement.services.volume_usage import VolumeKey, volume_rows_orm, volume_rows_sql
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 VAT_RATE = Decimal("0.06")  # 信息技术服务 (§11)
@@ -187,7 +186,7 @@ def _volume_usage(organisation: Organisation, period: date, *, received_until: d
                                      received_until=received_until)  # fmt: skip
     else:
         keyed_rows = volume_rows_orm(buyer_id=organisation.pk, start=start, end=end, received_until=received_until)
-    usages: dict[_VolumeKey, VolumeUsage] = {}
+    usages: dict[VolumeKey, VolumeUsage] = {}
     with no_cyclic_gc():  # a large buyer's month is a million rows
         for key, rows in keyed_rows:
             if key not in usages:
@@ -208,7 +207,7 @@ def _volume_terms(tou: str, discount: Decimal) -> str:
     return f"{rate}, " + (f"volume discount {discount * 100:.0f} %" if discount else "no volume discount")
 
 
-def _volume_line(key: _VolumeKey, line, **extra) -> InvoiceLine:
+def _volume_line(key: VolumeKey, line, **extra) -> InvoiceLine:
     return InvoiceLine(
         kind=extra.pop("kind", InvoiceLineKind.RETAIL_VOLUME),
         product=key.product,
@@ -230,7 +229,7 @@ def _retail_volume_lines(organisation: Organisation, period: date) -> list[Invoi
     return [_volume_line(key, line) for key in sorted(rated, key=_key_order) for line in rated[key]]
 
 
-def _key_order(key: _VolumeKey):
+def _key_order(key: VolumeKey):
     return (key.product, key.price, key.provider_id)
 
 
@@ -272,12 +271,12 @@ def _adjustment_lines(organisation: Organisation, period: date) -> list[InvoiceL
                                              invoice))  # fmt: skip
         for (product, price, provider, tou, discount), (hours, amount) in billed.items():
             if amount or hours:  # billed before, nothing now: cannot happen as records only arrive
-                key = _VolumeKey(*product.split(".")[:3], price, provider)
+                key = VolumeKey(*product.split(".")[:3], price, provider)
                 lines.append(_adjustment(key, tou, discount, -hours, -amount, invoice))
     return lines
 
 
-def _adjustment(key: _VolumeKey, tou: str, discount: Decimal, hours: Decimal, amount: Decimal, invoice) -> InvoiceLine:
+def _adjustment(key: VolumeKey, tou: str, discount: Decimal, hours: Decimal, amount: Decimal, invoice) -> InvoiceLine:
     return InvoiceLine(
         kind=InvoiceLineKind.ADJUSTMENT,
         product=key.product,

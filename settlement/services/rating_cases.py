@@ -53,17 +53,17 @@ def _region(product: str) -> str:
 
 def invoice_cases(invoice: Invoice) -> list[InvoiceCase]:
     """The invoice's rated charges as rating cases, one per product, price and provider."""
-    from marketplace.models import Contract  # marketplace builds on settlement
-    from marketplace.models import Reservation as Booked
 
     period = Period(invoice.period.year, invoice.period.month)
     groups: dict[tuple, list[InvoiceLine]] = defaultdict(list)
-    lines = invoice.lines.filter(kind__in=RATED_KINDS).order_by("id")
+    lines = (
+        invoice.lines.filter(kind__in=RATED_KINDS)
+        .select_related("reservation", "contract__instrument", "contract__trade")
+        .order_by("id")
+    )
     for line in lines:
         billing = PER_VOLUME if line.kind == InvoiceLineKind.RETAIL_VOLUME else PER_TIME
-        minimum = 0
-        if line.kind == InvoiceLineKind.RETAIL_TIME:
-            minimum = Booked.objects.values_list("minimum_minutes", flat=True).get(pk=line.reservation_id)
+        minimum = line.reservation.minimum_minutes if line.kind == InvoiceLineKind.RETAIL_TIME else 0
         groups[(line.product, billing, line.unit_price, minimum, line.provider_id)].append(line)
     out = []
     for (code, billing, price, minimum, provider_id), group in groups.items():
@@ -72,11 +72,11 @@ def invoice_cases(invoice: Invoice) -> list[InvoiceCase]:
             reservations = []
             for line in group:
                 if line.contract_id:
-                    c = Contract.objects.select_related("instrument", "trade").get(pk=line.contract_id)
+                    c = line.contract
                     reservations.append(Reservation(f"contract:{c.pk}", c.trade.qty, c.instrument.window_start,
                                                     c.instrument.window_end))  # fmt: skip
                 else:
-                    r = Booked.objects.get(pk=line.reservation_id)
+                    r = line.reservation
                     reservations.append(Reservation(f"reservation:{r.pk}", r.units, r.start, r.billed_end))
             case = RatingCase(period, _region(code), invoice.tax_rate, product, reservations=tuple(reservations))
         else:

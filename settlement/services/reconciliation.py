@@ -33,9 +33,11 @@ from settlement.models import (
     ReconciliationNote,
     Statement,
 )
+from settlement.selectors import payouts_for_org
 from settlement.services.invoices import _buyers_with_charges, period_bounds, period_charges, totals_of
 from settlement.services.rating_cases import invoice_rerate
 from settlement.services.statements import statement_figures
+from settlement.services.statements import sum_of as _sum_amounts
 
 ZERO = Decimal("0.00")
 
@@ -59,10 +61,6 @@ class Check:
     @property
     def key(self) -> str:
         return f"{self.organisation.pk}:{self.check}:{self.document}"
-
-
-def _sum_amounts(lines) -> Decimal:
-    return lines.aggregate(s=Sum("amount"))["s"] or ZERO
 
 
 def _posted(*, source: str, kind: str, purpose: str, organisation: Organisation | None) -> Decimal:
@@ -206,12 +204,7 @@ def _provider_checks(org: Organisation, period: date, now: datetime) -> list[Che
 
 def _paid_out(org: Organisation) -> Decimal:
     """All that left the provider's payable as payouts (a returned Stripe transfer comes back)."""
-    rows = Posting.objects.filter(
-        account__organisation=org,
-        account__purpose=Purpose.PROVIDER_PAYABLE,
-        transaction__kind__in=["payout.bank", "payout.stripe.reserve", "payout.stripe.returned"],
-    )
-    return rows.aggregate(s=Sum("amount"))["s"] or ZERO
+    return _sum_amounts(payouts_for_org(organisation=org))
 
 
 def reconcile(*, period: date, now: datetime | None = None) -> list[Check]:

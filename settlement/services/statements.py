@@ -43,7 +43,8 @@ WHOLESALE_COMMISSION = Decimal("0.01")
 RETAIL_KINDS = (InvoiceLineKind.RETAIL_TIME, InvoiceLineKind.RETAIL_VOLUME, InvoiceLineKind.ADJUSTMENT)
 
 
-def _sum(qs, field="amount") -> Decimal:
+def sum_of(qs, field="amount") -> Decimal:
+    """The sum of a queryset's ``field``, 0.00 when it has no rows."""
     return qs.aggregate(s=Sum(field))["s"] or Decimal("0.00")
 
 
@@ -55,10 +56,10 @@ def statement_figures(*, provider: Organisation, period: date, until: datetime) 
     lines = InvoiceLine.objects.filter(
         provider=provider, invoice__period=period, invoice__kind=InvoiceKind.INVOICE
     ).exclude(invoice__status=InvoiceStatus.DRAFT)
-    gross_retail = _sum(lines.filter(kind__in=RETAIL_KINDS))
-    gross_wholesale = _sum(lines.filter(kind=InvoiceLineKind.WHOLESALE))
+    gross_retail = sum_of(lines.filter(kind__in=RETAIL_KINDS))
+    gross_wholesale = sum_of(lines.filter(kind=InvoiceLineKind.WHOLESALE))
     start, end = period_bounds(period)
-    fees = _sum(
+    fees = sum_of(
         Trade.objects.filter(seller=provider, instrument__window_start__gte=start, instrument__window_start__lt=end),
         "seller_fee",
     )
@@ -68,7 +69,7 @@ def statement_figures(*, provider: Organisation, period: date, until: datetime) 
     )
     if last is not None:
         notes = notes.filter(invoice__issued_at__gt=last.issued_at)  # (last statement, this one]
-    chargebacks = _sum(notes)
+    chargebacks = sum_of(notes)
     commission_retail = round_half_up(gross_retail * RETAIL_COMMISSION, CENT)
     commission_wholesale = round_half_up(gross_wholesale * WHOLESALE_COMMISSION, CENT)
     return {
