@@ -244,13 +244,10 @@ def statement_detail(request, statement_id: int):
 
 
 def _period_arg(request):
-    from settlement.services.invoices import period_parse
+    from settlement.services.invoices import period_before, period_parse
 
     raw = request.GET.get("period") or request.POST.get("period")
-    if raw:
-        return period_parse(raw)
-    this_month = period_of(timezone.now())
-    return period_of(period_bounds(this_month)[0] - timezone.timedelta(days=1))
+    return period_parse(raw) if raw else period_before(period_of(timezone.now()))
 
 
 @operator_required

@@ -76,6 +76,11 @@ def period_bounds(period: date) -> tuple[datetime, datetime]:
     return start, datetime(following.year, following.month, 1, tzinfo=LOCAL)
 
 
+def period_before(period: date) -> date:
+    """The billing month before ``period``."""
+    return date(period.year - (period.month == 1), (period.month - 2) % 12 + 1, 1)
+
+
 def period_parse(raw: str) -> date:
     """``YYYY-MM`` as a period, or a refusal on the field ``period``."""
     try:
@@ -514,7 +519,7 @@ def invoices_issue_due(*, now: datetime | None = None) -> list[str]:
     run); drafts are first made for buyers who have charges but no draft yet. Numbers issued."""
     now = now or timezone.now()
     current = period_of(now)
-    last = period_of(period_bounds(current)[0] - timedelta(days=1))
+    last = period_before(current)
     invoiced = Invoice.objects.filter(period=last, kind=InvoiceKind.INVOICE).values_list("organisation_id", flat=True)
     for org in Organisation.objects.filter(pk__in=_buyers_with_charges(last) - set(invoiced)):
         invoice_draft(organisation=org, period=last)

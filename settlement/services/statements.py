@@ -15,7 +15,7 @@ The payable is then paid out through the ledger's payout flow (bank or Stripe Co
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -35,7 +35,7 @@ from settlement.models import (
     Purpose,
     Statement,
 )
-from settlement.services.invoices import _buyers_with_charges, _next_number, period_bounds, period_of
+from settlement.services.invoices import _buyers_with_charges, _next_number, period_before, period_bounds, period_of
 from settlement.services.ledger import Line, account_for, ledger_post
 
 RETAIL_COMMISSION = Decimal("0.05")
@@ -118,7 +118,7 @@ def statements_issue_due(*, now: datetime | None = None) -> list[str]:
     from marketplace.models import Trade
 
     now = now or timezone.now()
-    last = period_of(period_bounds(period_of(now))[0] - timedelta(days=1))
+    last = period_before(period_of(now))
     issued = Invoice.objects.filter(period=last, kind=InvoiceKind.INVOICE).exclude(status=InvoiceStatus.DRAFT)
     if _buyers_with_charges(last) - set(issued.values_list("organisation_id", flat=True)):
         return []  # the month's invoices come first
