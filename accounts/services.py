@@ -39,6 +39,12 @@ def _require_role(*, user, organisation, administer: bool = False) -> Membership
     return membership
 
 
+def require_writer(*, user, organisation) -> Membership:
+    """The user's membership, if it may change things for the organisation (not a viewer);
+    refused otherwise (``not_a_member``, ``role_required``)."""
+    return _require_role(user=user, organisation=organisation)
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "org"
     slug, n = base, 1

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.models import Organisation
 from accounts.permissions import operator_required, organisation_required
-from accounts.selectors import membership_get
 from config.errors import ExchangeError
 from settlement import selectors, services
 from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
@@ -200,14 +199,12 @@ def invoice_detail(request, invoice_id: int):
 @require_POST
 def invoice_pay(request, invoice_id: int):
     """Pay what is due from prepaid funds now, rather than at the next hourly collection."""
-    from settlement.services.invoices import invoice_collect
-
     invoice = get_object_or_404(selectors.invoices_for_org(organisation=request.organisation), pk=invoice_id)
-    membership = membership_get(user=request.user, organisation=request.organisation)
-    if membership is None or not membership.can_write:
-        messages.error(request, _("Viewers cannot pay invoices."))
+    try:
+        paid = services.invoice_pay(actor=request.user, organisation=request.organisation, invoice_id=invoice.pk)
+    except ExchangeError as exc:
+        messages.error(request, exc.detail)
     else:
-        paid = invoice_collect(invoice_id=invoice.pk)
         invoice.refresh_from_db()
         if paid:
             messages.success(request, _("Paid ¥%(paid)s from prepaid funds; ¥%(due)s left to pay.")

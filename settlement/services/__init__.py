@@ -17,6 +17,7 @@ from settlement.services.holds import (
     holds_expire,
     holds_place_many,
 )
+from settlement.services.invoices import invoice_pay
 from settlement.services.ledger import account_for, ledger_post, transaction_reverse
 from settlement.services.trades import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle, trade_fee
 from settlement.services.transfers import (
@@ -52,6 +53,7 @@ __all__ = [
     "hold_capture",
     "hold_place",
     "hold_release",
+    "invoice_pay",
     "holds_expire",
     "holds_place_many",
     "holds_settle",

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Organisation
-from accounts.services import audit_record
+from accounts.services import audit_record, require_writer
 from catalog.pricing import CENT, round_half_up
 from config.errors import Conflict, ExchangeError, required_reason
 from config.memory import no_cyclic_gc
@@ -563,6 +563,15 @@ def invoice_collect(*, invoice_id: int, now: datetime | None = None) -> Decimal:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         invoice.save(update_fields=["paid", "status", "paid_at", "updated_at"])
         return amount
+
+
+def invoice_pay(*, actor, organisation: Organisation, invoice_id: int) -> Decimal:
+    """A member of the buyer pays its invoice from prepaid funds now, rather than at the next
+    hourly collection; the amount paid (0.00 when the funds cover none of it)."""
+    require_writer(user=actor, organisation=organisation)
+    if not Invoice.objects.filter(pk=invoice_id, organisation=organisation).exists():
+        raise ExchangeError("No such invoice.", code="not_found", status=404)
+    return invoice_collect(invoice_id=invoice_id)
 
 
 def invoices_collect(*, now: datetime | None = None) -> int:

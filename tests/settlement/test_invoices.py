@@ -389,6 +389,14 @@ def test_the_buyer_pays_an_unpaid_invoice_from_the_invoice_page_once_funds_arriv
     assert "Pay ¥970.58" in page and bank_reference_for(organisation=bolt).code in page and "VAT 6 %" in page
     r = client.post(f"/invoices/{invoice.pk}/pay/", follow=True)
     assert "Nothing paid" in r.content.decode()
+    from accounts.models import Membership
+    from tests.factories import UserFactory
+
+    viewer = UserFactory()
+    Membership.objects.create(user=viewer, organisation=bolt, role=Membership.Role.VIEWER)
+    client.force_login(viewer)
+    assert "Viewers cannot change anything" in client.post(f"/invoices/{invoice.pk}/pay/", follow=True).content.decode()
+    client.force_login(market["users"]["bolt"])
     bank_transfer_record(actor=operator, reference=bank_reference_for(organisation=bolt).code,
                          amount=Decimal("1000.00"), bank_transaction_id="b-pay")  # fmt: skip
     r = client.post(f"/invoices/{invoice.pk}/pay/", follow=True)
