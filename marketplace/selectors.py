@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, Q
 
 from catalog.models import PoolStatus
-from marketplace.charges import billable_minutes, per_time_amount
+from marketplace.charges import billable_minutes
 from marketplace.models import (
     Billing,
     Contract,
@@ -18,6 +18,7 @@ from marketplace.models import (
     ReservationStatus,
     Trade,
 )
+from settlement.rating.per_time import time_amount
 
 
 def orders_for_org(*, organisation, status: str | None = None, instrument: str | None = None):
@@ -135,7 +136,7 @@ def reservation_charge(*, reservation_id: int) -> ReservationCharge | None:
         resource_class=r.listing.resource_class_id, region=r.pool.region_id, tier=r.pool.tier, billing=r.billing,
         status=r.status, units=r.units, price=r.price, minimum_minutes=r.minimum_minutes, start=r.start,
         end=r.start if free else r.billed_end, used_seconds=Decimal(used // timedelta(microseconds=1)) / 10**6,
-        billable_minutes=minutes, amount=per_time_amount(price=r.price, units=r.units, minutes=minutes),
+        billable_minutes=minutes, amount=time_amount(price=r.price, units=r.units, minutes=minutes),
         hold_id=r.hold_id,
     )  # fmt: skip
 
