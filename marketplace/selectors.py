@@ -88,8 +88,8 @@ def reservations_for_org(*, organisation, status: str | None = None, listing: in
 
 
 def reservations_on_listings(*, organisation):
-    """Reservations on the provider's listings (what it must deliver)."""
-    return Reservation.objects.for_provider(organisation).select_related("listing", "buyer")
+    """Reservations on the provider's listings (what it must deliver), with their pool."""
+    return Reservation.objects.for_provider(organisation).select_related("pool")
 
 
 @dataclass(frozen=True)
