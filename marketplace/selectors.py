@@ -126,8 +126,22 @@ def reservation_charge(*, reservation_id: int) -> ReservationCharge | None:
         .select_related("listing", "pool")
         .first()
     )
-    if r is None:
-        return None
+    return None if r is None else _charge_of(r)
+
+
+def reservation_charges_starting(*, buyer, start: datetime, end: datetime) -> list[ReservationCharge]:
+    """The charges of the buyer's per-time reservations starting in [start, end), by start then
+    id, in one query (an invoice has one line each)."""
+    rows = (
+        reservations_starting(start=start, end=end, billing=Billing.PER_TIME)
+        .filter(buyer=buyer)
+        .select_related("listing", "pool")
+        .order_by("start", "pk")
+    )
+    return [_charge_of(r) for r in rows]
+
+
+def _charge_of(r: Reservation) -> ReservationCharge:
     free = r.status == ReservationStatus.CANCELLED and r.actual_end is None  # cancelled before its start
     used = timedelta(0) if free else r.billed_end - r.start
     minutes = 0 if free else billable_minutes(used=used, minimum_minutes=r.minimum_minutes)
