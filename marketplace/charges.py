@@ -1,31 +1,22 @@
 """What a retail reservation costs and holds (trading standard §6.1, §6.2, §7). Pure: no Django
-import, exact decimals only; rounding only where the standard rounds (the per-time line amount)
-and, for the per-volume hold, up to the fen so the hold covers the most the buyer can owe."""
+import, exact decimals only. The per-time rule is the rating engine's (one implementation for the
+quote, the hold and the invoice); per-volume, the hold is rounded up to the fen so it covers the
+most the buyer can owe."""
 
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from catalog.pricing import CENT, round_half_up
+from catalog.pricing import CENT
+from settlement.rating.per_time import time_minutes
 
-MINUTE = timedelta(minutes=1)
 PEAK_MULTIPLIER = Decimal("1.50")  # §7: the dearest time-of-use period
+_ONE_US = timedelta(microseconds=1)
 
 
-def minutes_started(duration: timedelta) -> int:
-    """Whole minutes, a started minute counting whole: ``ceil(seconds / 60)`` without floats."""
-    if duration <= timedelta(0):
-        return 0
-    return -(-duration // MINUTE)
-
-
-def billable_minutes(*, used: timedelta, minimum_minutes: int) -> int:
-    """§6.1 for retail: ``max(minimum_minutes, ceil(used_seconds / 60))``."""
-    return max(minimum_minutes, minutes_started(used))
-
-
-def per_time_amount(*, price: Decimal, units: int, minutes: int) -> Decimal:
-    """§6.1: ``round_half_up(unit_price × units × billable_minutes / 60, 0.01)``."""
-    return round_half_up(price * units * minutes / 60, CENT)
+def billable_minutes(*, used: timedelta, minimum_minutes: int = 0) -> int:
+    """§6.1 for retail: ``max(minimum_minutes, ceil(used_seconds / 60))``, a started minute
+    counting whole (with no minimum: the minutes started, 0 for no time)."""
+    return time_minutes(start_us=0, end_us=used // _ONE_US, minimum_minutes=minimum_minutes)
 
 
 def per_volume_ceiling(*, price: Decimal, units: int, minutes: int) -> Decimal:

@@ -115,8 +115,7 @@ def my_listings(request):
     page = Paginator(listings, PAGE).get_page(request.GET.get("page"))
     # what the pools must deliver: the machines report usage against these reservation numbers
     sold = _with_usage(
-        selectors.reservations_on_listings(organisation=request.organisation).select_related("pool")[:PAGE],
-        organisation=request.organisation,
+        selectors.reservations_on_listings(organisation=request.organisation)[:PAGE], organisation=request.organisation
     )
     return render(request, "marketplace/my_listings.html", {"form": form, "page": page, "sold": sold})
 

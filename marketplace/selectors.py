@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, Q
 
 from catalog.models import PoolStatus
-from marketplace.charges import billable_minutes, per_time_amount
+from marketplace.charges import billable_minutes
 from marketplace.models import (
     Billing,
     Contract,
@@ -18,6 +18,7 @@ from marketplace.models import (
     ReservationStatus,
     Trade,
 )
+from settlement.rating.per_time import time_amount
 
 
 def orders_for_org(*, organisation, status: str | None = None, instrument: str | None = None):
@@ -87,8 +88,8 @@ def reservations_for_org(*, organisation, status: str | None = None, listing: in
 
 
 def reservations_on_listings(*, organisation):
-    """Reservations on the provider's listings (what it must deliver)."""
-    return Reservation.objects.for_provider(organisation).select_related("listing", "buyer")
+    """Reservations on the provider's listings (what it must deliver), with their pool."""
+    return Reservation.objects.for_provider(organisation).select_related("pool")
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,22 @@ def reservation_charge(*, reservation_id: int) -> ReservationCharge | None:
         .select_related("listing", "pool")
         .first()
     )
-    if r is None:
-        return None
+    return None if r is None else _charge_of(r)
+
+
+def reservation_charges_starting(*, buyer, start: datetime, end: datetime) -> list[ReservationCharge]:
+    """The charges of the buyer's per-time reservations starting in [start, end), by start then
+    id, in one query (an invoice has one line each)."""
+    rows = (
+        reservations_starting(start=start, end=end, billing=Billing.PER_TIME)
+        .filter(buyer=buyer)
+        .select_related("listing", "pool")
+        .order_by("start", "pk")
+    )
+    return [_charge_of(r) for r in rows]
+
+
+def _charge_of(r: Reservation) -> ReservationCharge:
     free = r.status == ReservationStatus.CANCELLED and r.actual_end is None  # cancelled before its start
     used = timedelta(0) if free else r.billed_end - r.start
     minutes = 0 if free else billable_minutes(used=used, minimum_minutes=r.minimum_minutes)
@@ -135,7 +150,7 @@ def reservation_charge(*, reservation_id: int) -> ReservationCharge | None:
         resource_class=r.listing.resource_class_id, region=r.pool.region_id, tier=r.pool.tier, billing=r.billing,
         status=r.status, units=r.units, price=r.price, minimum_minutes=r.minimum_minutes, start=r.start,
         end=r.start if free else r.billed_end, used_seconds=Decimal(used // timedelta(microseconds=1)) / 10**6,
-        billable_minutes=minutes, amount=per_time_amount(price=r.price, units=r.units, minutes=minutes),
+        billable_minutes=minutes, amount=time_amount(price=r.price, units=r.units, minutes=minutes),
         hold_id=r.hold_id,
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import Membership, Organisation, User
+from accounts.selectors import membership_role
 from catalog.capacity import MAX_HOURS
 from catalog.locks import pools_lock
 from catalog.models import Pool, PoolResource, PoolStatus
@@ -39,8 +40,12 @@ class ListingTerms:
 
 
 def writer_check(*, actor: User | None, organisation: Organisation, what: str) -> None:
-    membership = Membership.objects.filter(user=actor, organisation=organisation).first() if actor else None
-    if membership is None or not membership.can_write:
+    """Owners, admins and traders write; the role is read as order entry reads it (no query when
+    the API key brought it)."""
+    role = None
+    if actor and actor.pk:
+        role = membership_role(user_id=actor.pk, organisation_id=organisation.pk, user=actor)
+    if role is None or role == Membership.Role.VIEWER:
         message = {
             "reserve capacity": gettext("Only owners, admins and traders reserve capacity."),
             "cancel reservations": gettext("Only owners, admins and traders cancel reservations."),

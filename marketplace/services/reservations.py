@@ -19,9 +19,10 @@ from catalog.locks import pools_lock
 from catalog.models import PoolStatus, TouPeriod
 from catalog.services import capacity_draw, capacity_undraw, standing_free
 from config.errors import Conflict, ExchangeError
-from marketplace.charges import billable_minutes, minutes_started, per_time_amount, per_volume_ceiling
+from marketplace.charges import billable_minutes, per_volume_ceiling
 from marketplace.models import Billing, Listing, ListingStatus, Reservation, ReservationStatus
 from marketplace.services.listings import writer_check
+from settlement.rating.per_time import time_amount
 from settlement.services import funds_lock, hold_place, hold_release
 
 # The hold outlives the reservation long enough for its month's invoice (finalised on the 1st)
@@ -51,9 +52,9 @@ class Quote:
 
 def reservation_quote(*, listing: Listing, units: int, start: datetime, end: datetime) -> Quote:
     """The exact quote for reserving ``units`` of ``listing`` for [start, end) (no checks)."""
-    minutes = minutes_started(end - start)
+    minutes = billable_minutes(used=end - start)
     if listing.billing == Billing.PER_TIME:
-        charge = per_time_amount(price=listing.price, units=units, minutes=minutes)
+        charge = time_amount(price=listing.price, units=units, minutes=minutes)
         return Quote(listing.billing, minutes, charge, charge, {})
     periods = {t.kind: _as_price(listing.price * t.multiplier) for t in TouPeriod.objects.all()}
     hold = per_volume_ceiling(price=listing.price, units=units, minutes=minutes)
@@ -183,8 +184,8 @@ def _used_ceiling(reservation: Reservation, used: timedelta) -> Decimal:
     """What the hold must keep once billing stops after ``used``."""
     if reservation.billing == Billing.PER_TIME:
         minutes = billable_minutes(used=used, minimum_minutes=reservation.minimum_minutes)
-        return per_time_amount(price=reservation.price, units=reservation.units, minutes=minutes)
-    return per_volume_ceiling(price=reservation.price, units=reservation.units, minutes=minutes_started(used))
+        return time_amount(price=reservation.price, units=reservation.units, minutes=minutes)
+    return per_volume_ceiling(price=reservation.price, units=reservation.units, minutes=billable_minutes(used=used))
 
 
 @transaction.atomic(durable=True)

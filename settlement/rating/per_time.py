@@ -1,6 +1,7 @@
 """Per-time charges (trading standard §6.1): the reserved time, used or not, by the minute."""
 
 from collections.abc import Iterable
+from decimal import Decimal
 from fractions import Fraction
 
 from settlement.rating.inputs import MINUTE_US, PER_TIME, Period, Product, Reservation, instant_us
@@ -19,8 +20,13 @@ def time_line(*, product: Product, reservation: Reservation) -> TimeLine:
         end_us=instant_us(reservation.end),
         minimum_minutes=product.minimum_minutes,
     )
-    amount = round_half_up(Fraction(product.list_price) * reservation.units * minutes / 60, 2)
+    amount = time_amount(price=product.list_price, units=reservation.units, minutes=minutes)
     return TimeLine(product.code, reservation.id, reservation.units, minutes, amount)
+
+
+def time_amount(*, price: Decimal, units: int, minutes: int) -> Decimal:
+    """``round_half_up(price × units × minutes / 60, 0.01)``, exactly."""
+    return round_half_up(Fraction(price) * units * minutes / 60, 2)
 
 
 def time_lines(*, product: Product, reservations: Iterable[Reservation], period: Period) -> list[TimeLine]:

@@ -144,17 +144,11 @@ def _wholesale_lines(organisation: Organisation, start: datetime, end: datetime)
 def _retail_time_lines(organisation: Organisation, start: datetime, end: datetime) -> list[InvoiceLine]:
     """Per-time reservations starting in the month, each charged whole (§6.1): billable minutes
     to where it ends (its scheduled end, or when it was cancelled after starting)."""
-    from marketplace.selectors import reservation_charge, reservations_starting
+    from marketplace.selectors import reservation_charges_starting
 
     lines = []
-    for reservation_id in (
-        reservations_starting(start=start, end=end, billing="per_time")
-        .filter(buyer=organisation)
-        .order_by("start", "pk")
-        .values_list("pk", flat=True)
-    ):
-        c = reservation_charge(reservation_id=reservation_id)
-        if c is None or not c.billable_minutes:
+    for c in reservation_charges_starting(buyer=organisation, start=start, end=end):
+        if not c.billable_minutes:
             continue
         lines.append(
             InvoiceLine(

@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.models import Membership
 from catalog.capacity import capacity_by_hour, sellable_units
 from catalog.models import CapacityCommitment
 from catalog.services import pool_suspend
-from config.errors import ExchangeError
+from config.errors import ExchangeError, NotAllowed
 from marketplace.models import Billing, ListingStatus, Reservation, ReservationStatus
 from marketplace.selectors import reservation_charge, reservation_for_usage, reservations_starting
 from marketplace.services import (
@@ -30,6 +31,7 @@ from marketplace.services import (
 from settlement.models import Hold
 from settlement.services import available_funds
 from tests.concurrency import race
+from tests.factories import UserFactory
 from tests.marketplace.conftest import connected_pool, next_week_code
 
 pytestmark = pytest.mark.django_db
@@ -355,6 +357,28 @@ def test_another_organisation_cannot_cancel(retail):
     with pytest.raises(ExchangeError) as err:
         reservation_cancel(actor=user, organisation=bolt, reservation_id=r.pk)
     assert err.value.code == "not_found"
+
+
+def test_viewers_and_strangers_neither_reserve_nor_cancel(retail):
+    listing = list_(retail)
+    r = reserve(retail, listing, units=1)
+    _, acme = retail["acme"]
+    viewer = UserFactory()
+    Membership.objects.create(user=viewer, organisation=acme, role=Membership.Role.VIEWER)
+    stranger, _ = retail["bolt"]
+    place = ReservationTerms(listing_id=listing.pk, units=1, start=NOW + H, end=NOW + 2 * H)
+    for actor in (viewer, stranger, None):
+        with pytest.raises(NotAllowed) as err:
+            reservation_place(actor=actor, organisation=acme, terms=place, idempotency_key="k2")
+        assert (err.value.code, err.value.detail) == (
+            "role_required",
+            "Only owners, admins and traders reserve capacity.",
+        )
+        with pytest.raises(NotAllowed) as err:
+            reservation_cancel(actor=actor, organisation=acme, reservation_id=r.pk)
+        assert err.value.code == "role_required"
+    assert Reservation.objects.count() == 1
+    assert Reservation.objects.get().status == ReservationStatus.CONFIRMED
 
 
 def test_usage_lookup_is_the_providers_and_billing_selection_by_start(retail, make_org):
