@@ -71,6 +71,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "accounts.context_processors.organisation",
             ],
+            # {{ amount|yuan }} and {{ qty|grouped }} on every page without a {% load %}.
+            "builtins": ["settlement.templatetags.money"],
         },
     },
 ]

@@ -1,0 +1,54 @@
+"""Money in templates: `{{ amount|yuan }}` shows ¥1,234.50; `{{ price|yuan:4 }}` keeps a unit price's four places.
+
+Display only: the value is quantized half-up to the places asked (amounts are stored at two places
+already, so nothing moves), grouped by thousands with a comma in both languages (as Chinese
+financial documents write them), and a negative amount is written −¥1,234.50. Never a float: a
+value that is not a Decimal, int or numeric string is shown as it is.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django import template
+
+register = template.Library()
+
+
+def _grouped(value: Decimal, places: int) -> str:
+    exact = abs(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    whole, _, fraction = f"{exact:f}".partition(".")
+    groups = f"{int(whole):,}"
+    return f"{groups}.{fraction}" if fraction else groups
+
+
+@register.filter
+def yuan(value, places=2):
+    """¥ with thousands separators; `places` decimals (2 for amounts, 4 for unit prices)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, float) or isinstance(value, bool):
+        return value
+    try:
+        number = Decimal(value)
+        places = int(places)
+    except (InvalidOperation, TypeError, ValueError):
+        return value
+    if not number.is_finite():
+        return value
+    sign = "−" if number < 0 and number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) != 0 else ""
+    return f"{sign}¥{_grouped(number, places)}"
+
+
+@register.filter
+def grouped(value, places=0):
+    """A quantity with thousands separators (units, unit-hours, kg), no currency sign."""
+    if value is None or value == "" or isinstance(value, float | bool):
+        return value
+    try:
+        number = Decimal(value)
+        places = int(places)
+    except (InvalidOperation, TypeError, ValueError):
+        return value
+    if not number.is_finite():
+        return value
+    sign = "−" if number < 0 else ""
+    return f"{sign}{_grouped(number, places)}"
