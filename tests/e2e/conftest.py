@@ -26,7 +26,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}  # a desktop; the guides' copies are this size
 LANGUAGES = ("en", "zh-hans")  # as <html lang> says them, and the django_language cookie
-BROWSER_LOCALES = {"en": "en-US", "zh-hans": "zh-CN"}  # the browser's own widgets (a month picker)
+# The browser's language (navigator.language, Accept-Language) as the page's, its clock in Shanghai.
+BROWSER_LOCALES = {"en": "en-GB", "zh-hans": "zh-CN"}
+BROWSER = {"viewport": VIEWPORT, "timezone_id": "Asia/Shanghai"}
 BROKER_DB = 13  # the matching worker's and this process's own Redis database (the cache uses 15)
 CJK = re.compile(r"[\u3400-\u9fff]")
 # A word a user reads: three letters or more with lower case (not a code like H100-80G or API).
@@ -60,7 +62,7 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": VIEWPORT, "accept_downloads": True}
+    return {**browser_context_args, **BROWSER, "locale": BROWSER_LOCALES["en"], "accept_downloads": True}
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def new_page(browser):
     contexts = []
 
     def new_page():
-        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        context = browser.new_context(**BROWSER, locale=BROWSER_LOCALES["en"], accept_downloads=True)
         contexts.append(context)
         return context.new_page()
 
@@ -131,17 +133,20 @@ def shoot(screenshots, browser):
 
     The Chinese copy must say it is Chinese (<html lang="zh-hans">), show Chinese in its <main>,
     and have no heading, column head, label or button left in English (names people typed, such
-    as organisations and pools, excepted; more with ``data=``)."""
+    as organisations and pools, excepted; more with ``data=``).
 
-    def shoot(page, name, *, redo=None, data=()):
+    ``guide_at`` (a CSS selector) scrolls the guide's 1280×800 copy to what the step is about (the
+    order that filled, a difference); where nothing matches, the copy shows the top of the page."""
+
+    def shoot(page, name, *, redo=None, data=(), guide_at=None):
         current = page.evaluate("document.documentElement.lang")
         assert current in LANGUAGES, current
         known = [*data, *_known_data()]
         for lang in LANGUAGES:
             if lang == current:
-                _save(page, lang, name)
+                _save(page, lang, name, guide_at)
                 continue
-            context = browser.new_context(viewport=VIEWPORT, locale=BROWSER_LOCALES[lang])
+            context = browser.new_context(**BROWSER, locale=BROWSER_LOCALES[lang])
             try:
                 cookies = [c for c in page.context.cookies() if c["name"] != "django_language"]
                 context.add_cookies([*cookies, {"name": "django_language", "value": lang, "url": page.url}])
@@ -156,17 +161,23 @@ def shoot(screenshots, browser):
                     assert CJK.search(other.locator("main").inner_text()), f"{name}: no Chinese in <main>"
                     left = untranslated(other.evaluate(CHROME_TEXT), known)
                     assert not left, f"{name}: left in English on the Chinese page: {left}"
-                _save(other, lang, name)
+                _save(other, lang, name, guide_at)
             finally:
                 context.close()
 
     return shoot
 
 
-def _save(page, lang, name):
+def _save(page, lang, name, guide_at=None):
     page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus ring
     page.screenshot(path=SCREENSHOTS / lang / f"{name}.png", full_page=True)
+    scrolled = guide_at is not None and page.evaluate(
+        "s => { const e = document.querySelector(s); if (e) e.scrollIntoView({block: 'center'}); return !!e; }",
+        guide_at,
+    )
     page.screenshot(path=SCREENSHOTS / "guide" / lang / f"{name}.png", full_page=False)
+    if scrolled:
+        page.evaluate("window.scrollTo(0, 0)")
 
 
 @pytest.fixture

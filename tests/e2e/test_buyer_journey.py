@@ -135,7 +135,7 @@ def test_buyer_signs_up_tops_up_buys_reserves_and_downloads_the_invoice(
     bid = order_row(page, bid_id)
     expect(bid).to_contain_text("Filled", timeout=LIVE)
     assert not_reloaded(page)
-    shoot(page, "buyer-07-instrument-filled")
+    shoot(page, "buyer-07-instrument-filled", guide_at="#own-orders")
     page.goto(f"{base}/orders/")
     mine = order_row(page, bid_id)
     expect(mine).to_contain_text("Filled")
@@ -161,7 +161,8 @@ def test_buyer_signs_up_tops_up_buys_reserves_and_downloads_the_invoice(
     expect(page.get_by_role("button", name="Confirm reservation")).to_be_visible()
     expect(page.locator("main")).to_contain_text(yuan(VOLUME_HOLD))  # at most, all at the peak rate
     expect(page.locator("main")).to_contain_text("¥32.0400")  # the peak price per unit-hour (21.36 × 1.50)
-    shoot(page, "buyer-11-quote", redo=lambda other: _quote_again(other, base, listing.pk, start, end))
+    again = lambda other: _quote_again(other, base, listing.pk, start, end)  # noqa: E731
+    shoot(page, "buyer-11-quote", guide_at="#quote", redo=again)
     page.get_by_role("button", name="Confirm reservation").click()
     confirmed = messages(page).filter(has_text="confirmed")
     expect(confirmed).to_contain_text(str(VOLUME_HOLD))

@@ -131,7 +131,7 @@ def test_operator_verifies_supervises_and_reconciles(live_server, page, shoot, m
     unpaid = page.locator("main").get_by_role("row").filter(has_text="invoice_unpaid")
     expect(unpaid).to_contain_text("bolt")
     expect(unpaid).to_contain_text(yuan(-VAT))
-    shoot(page, "operator-06-reconciliation")
+    shoot(page, "operator-06-reconciliation", guide_at="main strong.error")
 
     # ... the operator runs the ledger checker and records the payout sent to GridCo's bank
     page.goto(f"{base}/operator/money/")

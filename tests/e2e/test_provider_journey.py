@@ -172,7 +172,7 @@ def test_provider_connects_a_pool_lists_sees_the_sale_and_reads_the_statement(
     assert not_reloaded(page)
     assert Order.objects.get(pk=ask_id).filled_qty == LOT
     assert Order.objects.get(pk=ask_id).status == OrderStatus.OPEN
-    shoot(page, "provider-08-ask-part-filled")
+    shoot(page, "provider-08-ask-part-filled", guide_at="#own-orders")
 
     # ... and Acme reserves two units of the listing for an hour
     start = next_minutes(2)
