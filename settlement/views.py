@@ -14,12 +14,13 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.models import Organisation
 from accounts.permissions import operator_required, organisation_required
+from config.charts import stacked_bars
 from config.errors import ExchangeError
 from settlement import selectors, services
-from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
+from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm, UsageMonthForm
 from settlement.models import CardPayment
 from settlement.pdf import invoice_pdf
-from settlement.services.invoices import period_bounds, period_of
+from settlement.services.invoices import period_before, period_bounds, period_of
 
 
 def _statement(request, organisation):
@@ -221,6 +222,40 @@ def invoice_download(request, invoice_id: int):
     response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
     return response
+
+
+@organisation_required
+def usage(request):
+    """The organisation's metered usage in a month, by local day and time-of-use period, with the
+    month's charges so far. ``?month=YYYY-MM`` (local time), this month without it."""
+    form = UsageMonthForm(request.GET or None)
+    this_month = period_of(timezone.now())
+    if request.GET and not form.is_valid():
+        context = {"form": form, "period": None, "this_month": this_month}
+        return render(request, "settlement/usage.html", context, status=400)
+    period = (form.cleaned_data.get("month") if request.GET else None) or this_month
+    month = selectors.usage_month(organisation=request.organisation, period=period)
+    labels = [("peak", _("Peak")), ("flat", _("Flat")), ("valley", _("Valley"))]
+    chart = stacked_bars(
+        categories=[(f"{d.day:%m-%d}", str(d.day.day) if d.day.day == 1 or d.day.day % 5 == 0 else "", d.hours)
+                    for d in month.days],
+        series=selectors.TOU_KINDS,
+    )  # fmt: skip
+    charges = selectors.charges_so_far(organisation=request.organisation, period=period)
+    context = {
+        "form": form,
+        "period": period,
+        "this_month": this_month,
+        "month": month,
+        "used_days": [d for d in month.days if d.total],
+        "chart": chart,
+        "labels": labels,
+        "charges": charges,
+        "volume_charges": list(zip((label for _, label in labels), charges.volume_by_kind, strict=True)),
+        "previous": period_before(period),
+        "next": None if period >= this_month else period_of(period_bounds(period)[1]),
+    }
+    return render(request, "settlement/usage.html", context)
 
 
 @organisation_required
