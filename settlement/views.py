@@ -228,8 +228,8 @@ def invoice_download(request, invoice_id: int):
 def usage(request):
     """The organisation's metered usage in a month, by local day and time-of-use period, with the
     month's charges so far. ``?month=YYYY-MM`` (local time), this month without it."""
-    form = UsageMonthForm(request.GET or None)
     this_month = period_of(timezone.now())
+    form = UsageMonthForm(request.GET or None, initial={"month": this_month})
     if request.GET and not form.is_valid():
         context = {"form": form, "period": None, "this_month": this_month}
         return render(request, "settlement/usage.html", context, status=400)

@@ -107,6 +107,7 @@ def test_the_page_shows_the_chart_the_table_and_the_estimate(client, metered, dj
         ("2026-12-03", ["0.000000", "0.000000", "3.277917", "3.277917"]),
     ]
     assert '<strong id="estimated-total">¥433.34</strong>' in page
+    assert 'type="month" name="month" value="2026-12"' in page  # the month shown, in its field
     assert "¥277.68" in page and "¥64.08" in page and "¥67.05" in page
     # the chart: one bar slot per day of the month, a rectangle per (day, period) with use
     svg = page[page.index('<svg id="usage-chart"') : page.index("</svg>")]
