@@ -28,6 +28,7 @@ from marketplace.services import (
 )
 from settlement.selectors import ledger_check_run
 from settlement.services import bank_reference_for, bank_transfer_record, usage_ingest
+from settlement.services.invoices import period_bounds, period_of
 from tests.conftest import PASSWORD
 from tests.marketplace.conftest import connected_pool, next_week_code
 
@@ -66,7 +67,8 @@ def account(make_org, reference_data, operator):
               "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}  # fmt: skip
     (result,) = usage_ingest(pool=pool, records=[record], now=start + timedelta(hours=2))
     assert result.status == "accepted"
-    yield {"instrument": instrument, "ask": ask, "users": {"gridco": gridco_user, "acme": acme_user}}
+    yield {"instrument": instrument, "ask": ask, "users": {"gridco": gridco_user, "acme": acme_user},
+           "usage": (start, start + timedelta(hours=1))}  # fmt: skip
     books_forget()
     report = ledger_check_run(store=False)
     assert report["ok"], report
@@ -141,10 +143,15 @@ def test_the_account_pages_in_both_languages(live_server, page, screenshots, acc
         page.goto(f"{base}/dashboard/")
         for word in words:
             expect(page.locator("main")).to_contain_text(word)
-    # the usage page: the hour of use, its chart and its estimate
-    page.goto(f"{base}/usage/")
+    # the usage page of the month the hour of use began in: 4 units busy, the part of the hour
+    # inside that (local) month — all of it, unless the test runs just before a month ends
+    start, end = account["usage"]
+    first = period_of(start)
+    month_end = min(end, period_bounds(first)[1])
+    hours = (Decimal(4) * Decimal((month_end - start).total_seconds()) / 3600).quantize(Decimal("0.000001"))
+    page.goto(f"{base}/usage/?month={first:%Y-%m}")
     expect(page.locator("#usage-chart rect")).not_to_have_count(0)
-    expect(page.locator("#usage-days tfoot td").last).to_have_text("4.000000")
+    expect(page.locator("#usage-days tfoot td").last).to_have_text(f"{hours}")
 
 
 def test_on_a_phone_nothing_scrolls_sideways_and_the_menu_opens(live_server, browser, screenshots, account):
