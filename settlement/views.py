@@ -21,6 +21,7 @@ from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, Pa
 from settlement.models import CardPayment
 from settlement.pdf import invoice_pdf
 from settlement.services.invoices import period_before, period_bounds, period_of
+from settlement.templatetags.money import yuan
 
 
 def _statement(request, organisation):
@@ -49,7 +50,7 @@ def funds(request):
             apply_errors(card_form, exc)
         else:
             if payment.status == "succeeded":
-                messages.success(request, _("Card payment received: ¥%(amount)s.") % {"amount": payment.amount})
+                messages.success(request, _("Card payment received: %(amount)s.") % {"amount": yuan(payment.amount)})
             else:
                 messages.warning(
                     request,
@@ -109,7 +110,7 @@ def _operator_post(request, which, form) -> bool:
         if which == "bank":
             txn = services.bank_transfer_record(actor=request.user, **data)
             done = _(
-                "Bank transfer %(id)s: ¥%(amount)s to the prepaid funds of reference %(reference)s. "
+                "Bank transfer %(id)s: %(amount)s to the prepaid funds of reference %(reference)s. "
                 "Unpaid invoices are collected from them within the hour."
             )
         else:
@@ -118,7 +119,7 @@ def _operator_post(request, which, form) -> bool:
                 form.add_error("organisation", _("No organisation with this slug."))
                 return False
             if which == "adjust":
-                done = _("Adjustment of ¥%(amount)s posted to %(organisation)s.")
+                done = _("Adjustment of %(amount)s posted to %(organisation)s.")
                 txn = services.adjustment_post(
                     actor=request.user,
                     idempotency_key=f"web:{key}",
@@ -128,7 +129,7 @@ def _operator_post(request, which, form) -> bool:
                     reason=data["reason"],
                 )
             else:
-                done = _("Payout %(id)s: ¥%(amount)s paid out of %(organisation)s's payable.")
+                done = _("Payout %(id)s: %(amount)s paid out of %(organisation)s's payable.")
                 txn = services.payout_record(
                     actor=request.user,
                     organisation=org,
@@ -141,7 +142,7 @@ def _operator_post(request, which, form) -> bool:
     if not txn.posted_now:  # the same bank transaction id (or a double submit) again
         messages.info(request, _("Already recorded: nothing was posted again."))
         return True
-    facts = {"id": data.get("bank_transaction_id", ""), "amount": data["amount"],
+    facts = {"id": data.get("bank_transaction_id", ""), "amount": yuan(data["amount"]),
              "reference": data.get("reference", ""), "organisation": data.get("organisation", "")}  # fmt: skip
     messages.success(request, done % facts)
     return True
@@ -208,8 +209,8 @@ def invoice_pay(request, invoice_id: int):
     else:
         invoice.refresh_from_db()
         if paid:
-            messages.success(request, _("Paid ¥%(paid)s from prepaid funds; ¥%(due)s left to pay.")
-                             % {"paid": paid, "due": invoice.due})  # fmt: skip
+            messages.success(request, _("Paid %(paid)s from prepaid funds; %(due)s left to pay.")
+                             % {"paid": yuan(paid), "due": yuan(invoice.due)})  # fmt: skip
         else:
             messages.warning(request, _("Nothing paid: your prepaid funds do not cover any of it. Add funds first."))
     return redirect("settlement:invoice_detail", invoice_id=invoice.pk)

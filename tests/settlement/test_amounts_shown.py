@@ -46,3 +46,17 @@ def test_no_template_writes_a_raw_amount():
         if raw.search(line)
     ]
     assert found == []
+
+
+@pytest.mark.django_db
+def test_the_messages_write_amounts_as_the_pages_do(client, make_org, operator):
+    from settlement.services import bank_reference_for
+    from tests.conftest import sign_in
+
+    _, org = make_org(name="Acme AI")
+    sign_in(client, operator)
+    reference = bank_reference_for(organisation=org).code
+    bank = {"form": "bank", "idempotency_key": "k1", "bank-reference": reference, "bank-amount": "12345.6",
+            "bank-bank_transaction_id": "IN-9"}  # fmt: skip
+    page = client.post(reverse("settlement:operator_money"), bank, follow=True).content.decode()
+    assert f"Bank transfer IN-9: ¥12,345.60 to the prepaid funds of reference {reference}." in page
