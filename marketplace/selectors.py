@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q
+from django.db.models import Case, F, Prefetch, Q, Value, When
 
 from catalog.models import PoolStatus
 from marketplace.charges import billable_minutes
@@ -34,6 +34,22 @@ def trades_for_org(*, organisation):
     return (
         Trade.objects.filter(Q(buyer=organisation) | Q(seller=organisation))
         .select_related("instrument")
+        .order_by("-executed_at", "-number")
+    )
+
+
+def fills_for_org(*, organisation):
+    """The organisation's fills, latest first: every trade it was a side of, with ``own_side``
+    ("buy" or "sell") and ``own_order_id``, its order that traded (a trade never has one
+    organisation on both sides: self-trades are prevented)."""
+    mine = Q(buyer=organisation)
+    return (
+        Trade.objects.filter(mine | Q(seller=organisation))
+        .select_related("instrument")
+        .annotate(
+            own_side=Case(When(mine, then=Value("buy")), default=Value("sell")),
+            own_order_id=Case(When(mine, then=F("buy_order_id")), default=F("sell_order_id")),
+        )
         .order_by("-executed_at", "-number")
     )
 

@@ -110,7 +110,8 @@ def row_of(page, first_cell, rows="main table tbody tr"):
 
 
 def money(amount):
-    return f"¥{amount:,.2f}"
+    """As the pages write an amount: ¥ with thousands separators, a negative with a minus sign."""
+    return f"{'−' if amount < 0 else ''}¥{abs(amount):,.2f}"
 
 
 def pdf_text(path):
@@ -185,8 +186,8 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     volume_id = list_capacity(provider, units=16, price=VOLUME_PRICE, billing="per_volume", minimum=1, until=until)
     time_id = list_capacity(provider, units=4, price=TIME_PRICE, billing="per_time", minimum=60, until=until)
     for listing_id, units, price, billing, minimum in (
-        (volume_id, "16", "21.3600", "Per volume (按量计费)", "1"),
-        (time_id, "4", "20.0000", "Per time (按时计费)", "60"),
+        (volume_id, "16", "¥21.3600", "Per volume (按量计费)", "1"),
+        (time_id, "4", "¥20.0000", "Per time (按时计费)", "60"),
     ):
         expect(row_of(provider, str(listing_id), listings).locator("td")).to_have_text(
             [str(listing_id), "gridco-1", "H100-80G", units, price, billing, minimum,
@@ -207,7 +208,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     prices = {kind: VOLUME_PRICE * m for kind, m in MULTIPLIER.items()}
     for kind, price in prices.items():
         expect(quote.locator("li", has_text=f"{kind}:")).to_have_text(f"{kind}: ¥{price:.4f}")  # 32.0400 at peak
-    expect(quote.locator("strong")).to_have_text(f"¥{VOLUME_HOLD}")
+    expect(quote.locator("strong")).to_have_text(money(VOLUME_HOLD))
     shoot(acme, "billing-2-buyer-quote")
     acme.get_by_role("button", name="Confirm reservation").click()
     expect(acme.locator(".messages li")).to_have_text(
@@ -230,7 +231,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     sign_in(bolt, base, shelf["users"]["bolt"])
     bolt.goto(f"{base}/retail/{time_id}/")
     quote = reserve(bolt, units=TIME_UNITS, start=start, end=end)
-    expect(quote.locator("strong")).to_have_text(f"¥{TIME_CHARGE}")
+    expect(quote.locator("strong")).to_have_text(money(TIME_CHARGE))
     bolt.get_by_role("button", name="Confirm reservation").click()
     expect(bolt.locator(".messages li")).to_contain_text(f"{TIME_UNITS} unit(s), {TIME_CHARGE} on hold.")
     time_res = int(re.search(r"#(\d+)", bolt.locator(".messages li").inner_text()).group(1))
@@ -285,7 +286,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     expect(usage_line.locator("td")).to_have_text(
         [f"Metered use, {tou} hours (unit price × {MULTIPLIER[tou]}), no volume discount",
          "H100-80G.YRD.MAIN.retail.volume",
-         "0.100000", "21.3600", "GridCo", f"¥{usage_amount}"]
+         "0.100000", "¥21.3600", "GridCo", money(usage_amount)]
     )  # fmt: skip
     shoot(acme, "billing-3-buyer-draft-invoice")
 
@@ -308,13 +309,13 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     acme.click("header >> text=Invoices")
     issued = row_of(acme, acme_invoice.number)
     expect(issued.locator("td").nth(3)).to_have_text("Paid")
-    expect(issued.locator("td").nth(6)).to_have_text(f"¥{acme_total}")
+    expect(issued.locator("td").nth(6)).to_have_text(money(acme_total))
     expect(issued.locator("td").nth(7)).to_have_text("¥0.00")
     shoot(acme, "billing-4-buyer-invoices")
     issued.get_by_role("link", name=acme_invoice.number).click()
     expect(acme.locator("h1")).to_have_text(f"Invoice {acme_invoice.number}")
     foot = acme.locator("main table tfoot")
-    expect(foot.locator("tr:has(th:text-is('Total')) td")).to_have_text(f"¥{acme_total}")
+    expect(foot.locator("tr:has(th:text-is('Total')) td")).to_have_text(money(acme_total))
     expect(foot.locator("tr:has(th:text-is('Due')) td")).to_have_text("¥0.00")
     shoot(acme, "billing-4-buyer-invoice")
     with acme.expect_download() as download:
@@ -332,7 +333,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     bolt.click("header >> text=Invoices")
     unpaid = row_of(bolt, bolt_invoice.number)
     expect(unpaid.locator("td").nth(3)).to_have_text("Issued")
-    expect(unpaid.locator("td").nth(7)).to_have_text(f"¥{bolt_total - TIME_CHARGE}")
+    expect(unpaid.locator("td").nth(7)).to_have_text(money(bolt_total - TIME_CHARGE))
     shoot(bolt, "billing-4-buyer-invoice-unpaid")
 
     # The operator's reconciliation of the month shows the unpaid VAT as a difference, with its cause
@@ -346,7 +347,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
         "1 difference is neither zero nor explained."
     )
     unpaid_check = operator.locator("main table tbody tr", has_text="invoice_unpaid")
-    expect(unpaid_check.locator("td").nth(6)).to_have_text(f"¥{TIME_CHARGE - bolt_total}")
+    expect(unpaid_check.locator("td").nth(6)).to_have_text(money(TIME_CHARGE - bolt_total))
     expect(unpaid_check.locator("td").nth(7)).to_contain_text("Not paid yet")
     shoot(operator, "billing-4-operator-reconciliation-unpaid")
 
@@ -376,10 +377,10 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     commission = round_half_up(gross * Decimal("0.05"), CENT)
     net = gross - commission
     provider.click("header >> text=Statements")
-    expect(provider.locator("main p", has_text="Payable to you now")).to_have_text(f"Payable to you now: ¥{net}")
+    expect(provider.locator("main p", has_text="Payable to you now")).to_have_text(f"Payable to you now: {money(net)}")
     statement = row_of(provider, statement_number)
     expect(statement.locator("td")).to_have_text(
-        [statement_number, f"{period:%Y-%m}", f"¥{gross}", "¥0.00", f"¥{commission}", "¥0.00", "¥0.00", f"¥{net}"]
+        [statement_number, f"{period:%Y-%m}", money(gross), "¥0.00", money(commission), "¥0.00", "¥0.00", money(net)]
     )
     shoot(provider, "billing-5-provider-statements")
     statement.get_by_role("link", name=statement_number).click()
@@ -388,7 +389,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
 
     # The operator sees what GridCo is owed and pays it out; the provider's payable drops to nothing
     operator.goto(f"{base}/operator/money/")
-    expect(operator.locator("#payables tbody tr td")).to_have_text(["GridCo", "gridco", f"¥{net}"])
+    expect(operator.locator("#payables tbody tr td")).to_have_text(["GridCo", "gridco", money(net)])
     payout = operator.locator("form", has=operator.locator("h2:text-is('Provider payout sent')"))
     payout.get_by_label("Provider (slug)").fill("gridco")
     payout.get_by_label("Amount (¥)").fill(str(net))

@@ -101,14 +101,15 @@ def section(page, title):
 
 
 def money(amount):
-    return f"¥{amount:,.2f}"
+    """As the pages write an amount: ¥ with thousands separators, a negative with a minus sign."""
+    return f"{'−' if amount < 0 else ''}¥{abs(amount):,.2f}"
 
 
 def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matching_worker):
     base = live_server.url
     instrument = exchange["instrument"]
     code = instrument.code
-    price = f"{PRICE:.4f}"
+    price = f"¥{PRICE:,.4f}"  # as the pages write a price
 
     # 1. The provider posts an ask through the instrument page's form and sees it in its orders
     provider = page
@@ -176,10 +177,10 @@ def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matchi
     statement = section(buyer, "Statement of account").locator("tbody tr")
     # (account, what, amount): the hold set the money aside, the trade took all of it
     expect(statement.locator("td:nth-child(3), td:nth-child(4) code, td:nth-child(6)")).to_have_text(
-        ["Funds on hold", "trade.settle", f"{paid:,}",
-         "Funds on hold", "hold.place", f"-{paid:,}",
-         "Prepaid funds", "hold.place", f"{paid:,}",
-         "Prepaid funds", "topup.bank", f"-{FUNDED:,}"]
+        ["Funds on hold", "trade.settle", money(paid),
+         "Funds on hold", "hold.place", money(-paid),
+         "Prepaid funds", "hold.place", money(paid),
+         "Prepaid funds", "topup.bank", money(-FUNDED)]
     )  # fmt: skip
     shoot(buyer, "trading-4-buyer-funds")
 
