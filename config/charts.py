@@ -98,8 +98,15 @@ class _Frame:
         return _px(TOP + self.inner_h * (1 - share))
 
     def y_ticks(self, fmt: Callable[[Decimal], str], n: int = 4) -> tuple[Tick, ...]:
+        """n + 1 labelled lines; one whose label reads as the one below it (e.g. units 0.25 and
+        0.5 shown as 0) is left out."""
         span = self.y_max - self.y_min
-        return tuple(Tick(self.y(self.y_min + span * i / n), fmt(self.y_min + span * i / n)) for i in range(n + 1))
+        ticks: list[Tick] = []
+        for i in range(n + 1):
+            label = fmt(self.y_min + span * i / n)
+            if not ticks or ticks[-1].label != label:
+                ticks.append(Tick(self.y(self.y_min + span * i / n), label))
+        return tuple(ticks)
 
 
 def _x_ticks(frame: _Frame, labels: Sequence[str], at: Callable[[int], Decimal], most: int = 8) -> tuple[Tick, ...]:
@@ -139,7 +146,7 @@ def line_chart(
         series=tuple(drawn),
         bars=(),
         x_ticks=_x_ticks(frame, x_labels, at),
-        y_ticks=frame.y_ticks(y_format),
+        y_ticks=frame.y_ticks(y_format) if values else (),
         empty=not values,
     )
 
@@ -174,7 +181,7 @@ def bar_chart(
         series=(),
         bars=tuple(bars),
         x_ticks=_x_ticks(frame, x_labels, lambda i: (Decimal(i) + Decimal("0.5")) / max(n, 1)),
-        y_ticks=frame.y_ticks(y_format),
+        y_ticks=frame.y_ticks(y_format) if any(values) else (),
         empty=not any(values),
     )
 
@@ -221,6 +228,6 @@ def time_chart(
         series=drawn,
         bars=tuple(drawn_bands),
         x_ticks=tuple(Tick(frame.x(at(t)), label) for t, label in x_ticks),
-        y_ticks=frame.y_ticks(y_format),
+        y_ticks=frame.y_ticks(y_format) if values else (),
         empty=not values,
     )
