@@ -87,11 +87,12 @@ def _market_charts(today):
     days, per_region = market_by_day(first=today - timedelta(days=MARKET_DAYS - 1), last=today)
     labels = [f"{d.day:%m-%d}" for d in days]
     traded = [(code, series) for code, series in per_region.items() if any(i.trades for i in series)]
-    index_series = [(_("All regions"), "s1", [d.index for d in days])]
-    index_series += [
+    # every region that traded, then all regions together, dashed on top (the same line when one region traded)
+    index_series = [
         (code, SERIES_CSS[(i + 1) % len(SERIES_CSS)], [i_.index for i_ in series])
         for i, (code, series) in enumerate(traded)
     ]
+    index_series.append((_("All regions"), "s1 dashed", [d.index for d in days]))
     return {
         "days": days,
         "units_chart": bar_chart(

@@ -92,11 +92,11 @@ def pool_charts(pool, *, heartbeat_range: str, now=None) -> dict:
                 line_chart(
                     title=_("Capacity of %(cls)s per hour, next three days") % {"cls": cls},
                     x_labels=labels,
-                    series=[
-                        (_("installed"), "s6", [h.installed for h in rows]),
+                    series=[  # installed last, dashed, on top of what it bounds
                         (_("committed"), "s5", [h.committed for h in rows]),
                         (_("offered"), "s3", [h.offered for h in rows]),
                         (_("sellable"), "s2", [h.sellable for h in rows]),
+                        (_("installed"), "s6 dashed", [h.installed for h in rows]),
                     ],
                     y_format=grouped,
                 ),

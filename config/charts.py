@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28  # margins: y labels on the left, x labels below
 PX = Decimal("0.1")
+DOTS_UP_TO = 40
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,12 @@ class Series:
     @property
     def path(self) -> str:
         return " ".join(f"{p.x},{p.y}" for p in self.points)
+
+    @property
+    def dots(self) -> tuple[Point, ...]:
+        """The points drawn as dots (each with its value on hover): all of a sparse series, none
+        of a dense one (72 hours, a day of heartbeats), whose line says enough."""
+        return self.points if len(self.points) <= DOTS_UP_TO else ()
 
 
 @dataclass(frozen=True)
@@ -97,10 +104,12 @@ class _Frame:
         share = (Decimal(value) - self.y_min) / (self.y_max - self.y_min)
         return _px(TOP + self.inner_h * (1 - share))
 
-    def y_ticks(self, fmt: Callable[[Decimal], str], n: int = 4) -> tuple[Tick, ...]:
-        """n + 1 labelled lines; one whose label reads as the one below it (e.g. units 0.25 and
-        0.5 shown as 0) is left out."""
+    def y_ticks(self, fmt: Callable[[Decimal], str]) -> tuple[Tick, ...]:
+        """Labelled lines on round steps (a fifth of an axis ending in 1, 2.5 or 5 × 10ⁿ, a
+        quarter of one ending in 2 × 10ⁿ); one whose label reads as the one below it (e.g.
+        units 0.2 and 0.4 shown as 0) is left out."""
         span = self.y_max - self.y_min
+        n = 4 if span.normalize().as_tuple().digits == (2,) else 5
         ticks: list[Tick] = []
         for i in range(n + 1):
             label = fmt(self.y_min + span * i / n)

@@ -61,8 +61,9 @@ def test_capacity_by_hour_chart_shows_installed_committed_offered_sellable(pool,
     assert cls == "H100-80G" and len(rows) == 72
     figures = [(r.installed, r.committed, r.offered, r.sellable) for r in rows[:8]]
     assert figures == [(64, 0, 0, 64)] * 2 + [(64, 16, 8, 40)] * 3 + [(64, 0, 8, 56)] * 2 + [(64, 0, 0, 64)]
-    assert [s.label for s in chart.series] == ["installed", "committed", "offered", "sellable"]
-    assert [p.title.split(": ")[1] for p in chart.series[3].points[:6]] == ["64", "64", "40", "40", "40", "56"]
+    assert [s.label for s in chart.series] == ["committed", "offered", "sellable", "installed"]
+    assert [p.title.split(": ")[1] for p in chart.series[2].points[:6]] == ["64", "64", "40", "40", "40", "56"]
+    assert chart.series[2].dots == ()  # 72 points: a line, no dots
 
 
 def test_pool_page_lists_its_listings_asks_and_fills(scenario, client):  # noqa: F811 (the fixture imported above)
