@@ -18,8 +18,9 @@ from catalog.models import CapacityCommitment, Pool, PoolStatus
 from catalog.services import capacity_commit, pool_apply, pool_suspend, pool_verify
 from marketplace import market as market_data
 from marketplace.models import Trade
-from settlement.services import account_for, bank_reference_for
+from settlement.services import account_for, bank_reference_for, bank_transfer_record
 from tests.conftest import descriptor, sign_in
+from tests.ledger import _ledger_checked_after_every_test  # noqa: F401 (autouse fixture)
 from tests.marketplace.conftest import _fresh_books, connected_pool, market  # noqa: F401 (fixtures)
 from tests.marketplace.test_market_data import T3, YESTERDAY, clock, scenario  # noqa: F401 (fixtures)
 
@@ -305,6 +306,21 @@ def _payout(op, make_org, operator):
     return "funds.payout"
 
 
+def _reversal(op, make_org, operator):
+    _, org = make_org(slug="buyer-1")
+    txn = bank_transfer_record(actor=operator, reference=bank_reference_for(organisation=org).code,
+                               amount=Decimal("10.00"), bank_transaction_id="IN-9")  # fmt: skip
+    r = op.post(f"/api/v1/operator/transactions/{txn.pk}/reverse/", {"reason": "sent to the wrong reference"},
+                content_type="application/json", HTTP_IDEMPOTENCY_KEY="rev-1")  # fmt: skip
+    assert r.status_code == 201, r.content
+    return "funds.reversal"
+
+
+def _ledger_check_api(op, make_org, operator):
+    assert op.post("/api/v1/operator/ledger-check/", content_type="application/json").status_code == 200
+    return "ledger.check"
+
+
 def _reconciliation_close(op, make_org, operator):
     r = op.post("/operator/reconciliation/?period=2026-01", {"action": "close", "period": "2026-01"})
     assert r.status_code == 302
@@ -317,6 +333,8 @@ OPERATOR_ACTIONS = {
     "pool.suspend": _pool_action("suspend", PoolStatus.VERIFIED),
     "pool.resume": _pool_action("resume", PoolStatus.SUSPENDED),
     "ledger.check": _ledger_check,
+    "ledger.check (API)": _ledger_check_api,
+    "funds.reversal": _reversal,
     "organisation.credit_limit": _credit_limit,
     "funds.bank_transfer": _bank,
     "funds.adjustment": _adjust,
@@ -377,3 +395,18 @@ def test_audit_log_is_paginated(op, operator):
     assert len(first.context["page"]) == 50 and first.context["page"].paginator.count == 120
     assert first.context["page"][0].target == "119"  # newest first
     assert [e.target for e in op.get("/operator/audit/?page=3").context["page"]][-1] == "0"
+
+
+def test_overview_queries_do_not_grow_with_organisations_pools_or_trades(scenario, op, operator):  # noqa: F811 (the fixture imported above)
+    with CaptureQueriesContext(connection) as before:
+        assert op.get("/operator/").status_code == 200
+    user, org = scenario["users"]["westdc"], scenario["orgs"]["westdc"]
+    for i in range(3):
+        connected_pool(user=user, organisation=org, operator=operator, code=f"more-{i}", region="GBA", tier="EDGE")
+    for i in range(20):
+        Organisation.objects.create(name=f"Extra {i:02}", slug=f"extra-{i:02}")
+    with CaptureQueriesContext(connection) as after:
+        r = op.get("/operator/")
+    assert len(after) == len(before)
+    gpu = next(t for t in r.context["fleet"] if t["kind"] == "gpu")
+    assert gpu["installed"] == 64 * 5

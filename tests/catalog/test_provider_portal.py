@@ -14,6 +14,7 @@ from catalog.services import capacity_commit
 from catalog.views import pool_charts
 from marketplace.models import ContractLeg
 from tests.conftest import sign_in
+from tests.ledger import _ledger_checked_after_every_test  # noqa: F401 (autouse fixture)
 from tests.marketplace.conftest import _fresh_books, connected_pool, market  # noqa: F401 (fixtures)
 from tests.marketplace.test_market_data import clock, scenario  # noqa: F401 (fixtures)
 
