@@ -7,7 +7,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.forms import apply_errors
 from accounts.permissions import operator_required, provider_required
 from accounts.selectors import user_is_operator
 from catalog import selectors, services
@@ -135,7 +134,7 @@ def pool_create(request):
                 actor=request.user, organisation=request.organisation, descriptor=form.descriptor()
             )
         except ExchangeError as exc:
-            apply_errors(form, exc, form.field_map())
+            form.apply_descriptor_errors(exc)
         else:
             messages.success(
                 request, _("Pool %(code)s applied for connection. The operator will verify it.") % {"code": pool.code}

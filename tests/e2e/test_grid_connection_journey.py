@@ -74,7 +74,7 @@ def test_connect_a_pool_end_to_end(live_server, page, screenshots):
     page.fill("input[name=green_power_share]", "0.35")
     page.fill("input[name='units_H100-80G']", "64")
     page.click("text=Apply for connection")
-    assert "does not match" in page.locator(".field.has-error").first.inner_text()
+    assert "Not in the required format. (invalid_format)" in page.locator(".field.has-error").first.inner_text()
     assert page.input_value("input[name=city]") == "Shanghai"  # nothing typed is lost
     page.screenshot(path=screenshots / "provider-pool-form-errors.png", full_page=True)
     page.fill("input[name=code]", "lingang-1")
