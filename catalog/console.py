@@ -3,7 +3,7 @@ log download and the audit log. Pages only: the figures come from each app's sel
 change from its services (each audited there)."""
 
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import forms
 from django.contrib import messages
@@ -46,7 +46,7 @@ SERIES_CSS = ["s1", "s2", "s3", "s4", "s5", "s6"]
 
 
 def percent(value: Decimal | None) -> str:
-    return "—" if value is None else f"{(value * 100).quantize(Decimal('0.1'))}%"
+    return "—" if value is None else f"{(value * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
 def _heat(utilisation: Decimal | None) -> str:
@@ -127,7 +127,8 @@ def _utilisation_chart(today, now):
         y_format=percent,
         y_max=Decimal(1),
     )
-    return chart, rows
+    table = [(d, [percent(by.get((d, k))) for k in kinds]) for d in reversed(days)]
+    return chart, {"kinds": [KIND_LABELS[k] for k in kinds], "days": table}
 
 
 def _reconciliation_status(now):
@@ -141,7 +142,7 @@ def operator_overview(request):
     """The console's landing page: capacity, utilisation, volume, the SCU index, what waits."""
     now = timezone.now()
     today = local_today(now)
-    utilisation_chart, utilisation_rows = _utilisation_chart(today, now)
+    utilisation_chart, utilisation_table = _utilisation_chart(today, now)
     period, open_differences = _reconciliation_status(now)
     context = {
         "awaiting": selectors.pools_awaiting_verification(),
@@ -149,7 +150,7 @@ def operator_overview(request):
         "fleet": _fleet_tables(now),
         "tiers": Tier.choices,
         "utilisation_chart": utilisation_chart,
-        "utilisation_rows": utilisation_rows,
+        "utilisation_table": utilisation_table,
         "period": period,
         "open_differences": open_differences,
         "last_check": money_selectors.ledger_check_last(),

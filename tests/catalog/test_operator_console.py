@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, Organisation
 from catalog.fleet import LOCAL, FleetCell, fleet_now, utilisation_by_day
@@ -47,7 +48,8 @@ def fleet(make_org, reference_data, operator):
     connected_pool(user=user, organisation=org, operator=operator, code="gba-1", units=32, region="GBA", tier="EDGE")
     connected_pool(user=user, organisation=org, operator=operator, code="cpu-1", units=128, cls="VCPU-X86")
     pool_apply(actor=user, organisation=org, descriptor=descriptor(code="waiting-1"))
-    day = datetime(2026, 11, 20, tzinfo=LOCAL)
+    today = timezone.now().astimezone(LOCAL).date()
+    day = datetime(today.year, today.month, today.day, tzinfo=LOCAL) - timedelta(days=3)  # in the last 14 days
     long = capacity_commit(pool_id=yrd.pk, resource_class="H100-80G", kind="committed", units=16, start=day,
                            end=day + timedelta(hours=36), source="contract:1:pool:1")  # fmt: skip
     short = capacity_commit(pool_id=yrd.pk, resource_class="H100-80G", kind="committed", units=8,
@@ -101,6 +103,10 @@ def test_overview_shows_the_heat_table_and_counts(fleet, op, operator):
     assert (gpu["installed"], gpu["committed"]) == (64, 0)  # the GBA pool is suspended now: not connected
     assert 'data-cell="YRD-MAIN"' in page and "64 / 0" in page
     assert "waiting-1" in page  # the pool awaiting verification, linked
+    # utilisation per day of the GPU connected now (64 in YRD): day D (16 × 24 h + 8 × 6 h) ÷ (64 × 24 h)
+    d, d1 = fleet["day"].date(), fleet["day"].date() + timedelta(days=1)
+    assert f'<td>{d:%Y-%m-%d}</td><td class="num">0.0%</td><td class="num">28.1%</td>' in page  # vCPU, GPU
+    assert f'<td>{d1:%Y-%m-%d}</td><td class="num">0.0%</td><td class="num">12.5%</td>' in page  # 16 × 12 h
     op.post("/operator/money/ledger-check/")
     assert "ledger consistent (checked" in op.get("/operator/").content.decode()
 
