@@ -32,6 +32,18 @@ def accounts_for_org(*, organisation):
     return Account.objects.for_org(organisation).order_by("purpose", "currency")
 
 
+def balances_by_org(*, organisation_ids, currency: str = "CNY") -> dict[int, dict[str, Decimal]]:
+    """The cached balance of every account of each organisation, by purpose (one query for any
+    number of organisations; an account never opened is absent, i.e. zero)."""
+    out: dict[int, dict[str, Decimal]] = {i: {} for i in organisation_ids}
+    rows = Account.objects.filter(organisation_id__in=list(out), currency=currency).values_list(
+        "organisation_id", "purpose", "balance"
+    )
+    for organisation_id, purpose, balance in rows:
+        out[organisation_id][purpose] = balance
+    return out
+
+
 def postings_for_org(*, organisation):
     """The statement of account: every posting of the organisation's accounts with its source."""
     return (

@@ -151,7 +151,7 @@ def _operator_post(request, which, form) -> bool:
 @operator_required
 @require_POST
 def operator_ledger_check(request):
-    report = selectors.ledger_check_run()
+    report = services.ledger_check(actor=request.user)
     if report["ok"]:
         messages.success(request, _("The ledger is consistent."))
     else:
