@@ -8,6 +8,7 @@ from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatu
 from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
 from marketplace.shelf.rules import CITIES, DEFAULT_CITY, Criteria
 
+CITY_NAMES = {"BJ": _("Beijing"), "SH": _("Shanghai"), "GZ": _("Guangzhou"), "CD": _("Chengdu")}
 TRADE_MODE_CHOICES = [("wholesale", _("Wholesale (批发)")), ("retail", _("Retail (零售)"))]
 SORT_CHOICES = [
     ("", _("Product")),

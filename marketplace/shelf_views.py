@@ -13,7 +13,7 @@ from django.utils.http import urlencode
 from django.utils.translation import get_language
 
 from catalog.models import Region, ResourceClass, Tier
-from marketplace.forms import ShelfForm
+from marketplace.forms import CITY_NAMES, ShelfForm
 from marketplace.retail_views import listing_tariff, reservation_flow
 from marketplace.shelf.rules import CITIES, DEFAULT_CITY, ProductKey, shelf_select
 from marketplace.shelf.selectors import product_instruments, product_listings, shelf_cards
@@ -28,7 +28,13 @@ def shelf(request):
     return render(
         request,
         "marketplace/shelf.html",
-        {"form": form, "cards": chosen, "total": len(cards), "city": city, "city_query": urlencode({"city": city})},
+        {
+            "form": form,
+            "cards": chosen,
+            "total": len(cards),
+            "city_name": CITY_NAMES[city],
+            "city_query": urlencode({"city": city}),
+        },
     )
 
 
@@ -58,8 +64,8 @@ def product(request, product: str):
     city = request.GET.get("city")
     city = city if city in CITIES else DEFAULT_CITY
     cards = shelf_cards(city=city, language=get_language() or "en", key=key)
-    context = {"key": key, "card": cards[0] if cards else None, "tier": Tier(key.tier).label, "city": city,
-               "shelf_url": reverse("marketplace:shelf")}  # fmt: skip
+    context = {"key": key, "card": cards[0] if cards else None, "tier": Tier(key.tier).label,
+               "city_name": CITY_NAMES[city], "shelf_url": reverse("marketplace:shelf")}  # fmt: skip
     if request.method == "POST" and (refusal := _may_write(request)) is not None:
         return refusal
     if key.mode == "wholesale":

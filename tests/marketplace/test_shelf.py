@@ -113,7 +113,7 @@ def test_invalid_values_are_reported_and_ignored_not_a_server_error(client, shop
     assert set(r.context["form"].errors) == {"max_price", "min_green", "sort", "city", "region"}
     assert 'role="alert"' in body and "Some filters could not be used" in body
     assert [c.key.slug for c in r.context["cards"]] == [WH_JJJ, WH_YRD]  # the valid filter still applies
-    assert r.context["city"] == "BJ"
+    assert r.context["city_name"] == "Beijing" and "Latency to Beijing" in body
 
 
 def test_empty_state_says_why(client, shop):
@@ -163,3 +163,12 @@ def test_keys_parse_only_possible_products():
 
 def test_selecting_without_criteria_keeps_product_order():
     assert shelf_select([], Criteria()) == []
+
+
+def test_the_shelf_and_a_product_speak_chinese(client, shop):
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+    body = client.get(reverse("marketplace:shelf"), {"city": "SH"}, **zh).content.decode()
+    assert "<h1>货架" in body and "长三角" in body and "京津冀" in body and "到上海的时延" in body
+    assert "（订单簿上暂无卖单）" in body and "16 个单元" in body and "3 毫秒" in body
+    body = client.get(reverse("marketplace:product", kwargs={"product": RT_VOLUME}), **zh).content.decode()
+    assert "分时电价" in body and "<td>峰</td>" in body and "<td>谷</td>" in body
