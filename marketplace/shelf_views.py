@@ -90,5 +90,5 @@ def product(request, product: str):
             return done
         context |= {"listing": chosen, "form": form, "quote": quote, "tariff": listing_tariff(chosen),
                     "form_key": uuid.uuid4().hex,
-                    "form_action": f"{request.path}?{urlencode({'listing': chosen.pk})}#reserve"}  # fmt: skip
+                    "form_action": f"{request.path}?{urlencode({'listing': chosen.pk})}"}  # fmt: skip
     return render(request, "marketplace/product_retail.html", context)

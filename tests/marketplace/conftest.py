@@ -98,6 +98,10 @@ def sell_or_buy(users, orgs, who, code, side, qty, price, key):
 
 @pytest.fixture
 def shop(make_org, reference_data, operator, fund):
+    return build_shop(make_org=make_org, operator=operator, fund=fund)
+
+
+def build_shop(*, make_org, operator, fund) -> dict:
     """GridCo: 64 H100 in YRD/MAIN (green 0.35). WestDC: 32 H100 in YRD/MAIN (green 0.80), and
     16 H100 + 1,024 vCPU in JJJ/EDGE (green 0.50). Next week's H100 YRD/MAIN week: asks 16 at
     12.00 (8 of them bought) and 8 at 12.40; its day instrument and JJJ/EDGE's week have empty
