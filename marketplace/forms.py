@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from catalog.models import Region, ResourceClass, Tier
 from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatus, Side, TimeInForce, WindowKind
 from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
-from marketplace.shelf.rules import CITIES, DEFAULT_CITY, Criteria
+from marketplace.shelf.rules import CITIES, Criteria
 
 CITY_NAMES = {"BJ": _("Beijing"), "SH": _("Shanghai"), "GZ": _("Guangzhou"), "CD": _("Chengdu")}
 TRADE_MODE_CHOICES = [("wholesale", _("Wholesale (批发)")), ("retail", _("Retail (零售)"))]
@@ -212,4 +212,5 @@ class ShelfForm(forms.Form):
         )  # fmt: skip
 
     def chosen_city(self) -> str:
-        return self.values()["city"] or DEFAULT_CITY
+        """The city asked for, or "" (the caller's default)."""
+        return self.values()["city"] or ""

@@ -20,9 +20,16 @@ from marketplace.shelf.selectors import product_instruments, product_listings, s
 from marketplace.views import instrument_context, order_ticket
 
 
+def _default_city(request) -> str:
+    """The buyer's own city core when its organisation records one, else Beijing. (Organisations
+    do not record a city yet: until they do, this is Beijing for everyone.)"""
+    city = getattr(request.organisation, "city", "")
+    return city if city in CITIES else DEFAULT_CITY
+
+
 def shelf(request):
     form = ShelfForm(request.GET or None)
-    city = form.chosen_city()
+    city = form.chosen_city() or _default_city(request)
     cards = shelf_cards(city=city, language=get_language() or "en")
     chosen = shelf_select(cards, form.criteria())
     return render(
@@ -61,11 +68,13 @@ def product(request, product: str):
     """A product's page: wholesale, its instruments and the chosen one's book, charts, tape and
     order ticket; retail, its listings and the chosen one's reservation form with the quote."""
     key = _product_key(product)
-    city = request.GET.get("city")
-    city = city if city in CITIES else DEFAULT_CITY
+    asked = request.GET.get("city")
+    city = asked if asked in CITIES else _default_city(request)
+    keep = {"city": city} if asked in CITIES else {}  # the links and forms keep a city asked for
     cards = shelf_cards(city=city, language=get_language() or "en", key=key)
     context = {"key": key, "card": cards[0] if cards else None, "tier": Tier(key.tier).label,
-               "city_name": CITY_NAMES[city], "shelf_url": reverse("marketplace:shelf")}  # fmt: skip
+               "city_name": CITY_NAMES[city], "shelf_url": reverse("marketplace:shelf"),
+               "city_query": urlencode(keep)}  # fmt: skip
     if request.method == "POST" and (refusal := _may_write(request)) is not None:
         return refusal
     if key.mode == "wholesale":
@@ -74,7 +83,7 @@ def product(request, product: str):
         chosen = next((i for i in instruments if i.code == code), instruments[0] if instruments else None)
         context["instruments"] = instruments
         if chosen is not None:
-            here = f"{request.path}?{urlencode({'instrument': chosen.code})}"
+            here = f"{request.path}?{urlencode({'instrument': chosen.code, **keep})}"
             form, done = order_ticket(request, chosen, done_url=here)
             if done is not None:
                 return done
@@ -90,5 +99,5 @@ def product(request, product: str):
             return done
         context |= {"listing": chosen, "form": form, "quote": quote, "tariff": listing_tariff(chosen),
                     "form_key": uuid.uuid4().hex,
-                    "form_action": f"{request.path}?{urlencode({'listing': chosen.pk})}"}  # fmt: skip
+                    "form_action": f"{request.path}?{urlencode({'listing': chosen.pk, **keep})}"}  # fmt: skip
     return render(request, "marketplace/product_retail.html", context)

@@ -177,3 +177,15 @@ def test_product_pages_read_a_bounded_number_of_queries(client, shop, django_ass
     with django_assert_max_num_queries(18):
         r = client.get(url(RT_CPU))
     assert len(r.context["listings"]) == 6
+
+
+def test_a_city_asked_for_stays_with_the_product_page(client, shop):
+    week = shop["week"]
+    client.force_login(shop["users"]["acme"])
+    r = client.get(url(WH_YRD, city="SH"))
+    body = r.content.decode()
+    assert r.context["card"].latency_ms == 3 and "Latency to Shanghai" in body
+    assert f'href="?instrument={week.code}&amp;city=SH"' in body and 'href="/shelf/?city=SH"' in body
+    assert f'action="/shelf/{WH_YRD}/?instrument={shop["day"].code}&amp;city=SH"' in body
+    r = client.get(url(RT_TIME, city="XX"))  # not a city core: Beijing, and not carried on
+    assert r.context["card"].latency_ms == 25 and "city=" not in r.content.decode().split("<main")[1]
