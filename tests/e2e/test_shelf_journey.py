@@ -135,3 +135,9 @@ def test_browse_filter_quote_and_reserve_from_the_shelf(live_server, page, scree
     expect(page.locator(f"article[data-product='{RT_CPU}'] .where")).to_contain_text("京津冀")
     expect(page.locator(f"article[data-product='{WH_YRD}'] dd.available")).to_have_text("16 个单元")
     page.screenshot(path=screenshots / "shelf-1-zh.png", full_page=True)
+
+    # 7. On a phone: the cards stack, nothing runs off the side
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=screenshots / "shelf-1-zh-phone.png", full_page=True)
