@@ -100,6 +100,7 @@ def test_a_per_time_quote_is_exact_and_stores_nothing_then_confirm_reserves(clie
     # §6.1: 21.36 × 2 units × 61 minutes / 60 = 43.432 → 43.43 (61 minutes: above the 60 minimum)
     assert (quote.minutes, quote.charge, quote.hold) == (61, Decimal("43.43"), Decimal("43.43"))
     assert "61 minutes: you will be charged <strong>¥43.43</strong>" in body and 'name="confirm"' in body
+    assert "¥21.3600 × 2 unit(s) × 61 min ÷ 60, rounded half-up to the fen" in body
     assert (Reservation.objects.count(), Hold.objects.count()) == before  # nothing stored by a quote
     r = client.post(page, {**terms, "confirm": "1", "idempotency_key": "q1"})
     assert r.status_code == 302 and r["Location"] == reverse("marketplace:reservations")
