@@ -12,6 +12,7 @@ from django.utils import timezone
 from marketplace.models import Order, OrderStatus, Reservation
 from marketplace.services import ListingTerms, listing_create
 from settlement.models import Hold
+from tests.factories import UserFactory
 from tests.marketplace.conftest import RT_CPU, RT_TIME, RT_VOLUME, WH_YRD
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +191,11 @@ def test_a_city_asked_for_stays_with_the_product_page(client, shop):
     assert f'action="/shelf/{WH_YRD}/?instrument={shop["day"].code}&amp;city=SH"' in body
     r = client.get(url(RT_TIME, city="XX"))  # not a city core: Beijing, and not carried on
     assert r.context["card"].latency_ms == 25 and "city=" not in r.content.decode().split("<main")[1]
+
+
+def test_a_member_of_no_organisation_is_asked_to_make_one(client, shop):
+    client.force_login(UserFactory())
+    body = client.get(url(RT_TIME)).content.decode()
+    assert 'id="reservation-form"' not in body and 'href="/organisations/new/"' in body
+    r = client.post(url(RT_TIME), {"units": "1", "quote": "1"})
+    assert r.status_code == 302 and r["Location"] == "/organisations/new/"
