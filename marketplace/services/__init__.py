@@ -14,6 +14,7 @@ from marketplace.services.reservations import (
     ReservationTerms,
     reservation_cancel,
     reservation_place,
+    reservation_preview,
     reservation_quote,
     reservations_complete,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "orders_place_batch",
     "reservation_cancel",
     "reservation_place",
+    "reservation_preview",
     "reservation_quote",
     "reservations_complete",
     "upcoming_windows",
