@@ -105,7 +105,7 @@ def targets(*, problem: Problem, market, pool, cands, requested: np.ndarray, dea
             }
             supply = sum(got.values(), Decimal(0))
             if supply >= sum(asked.values(), Decimal(0)):
-                share = {k: v for k, v in asked.items()}
+                share = dict(asked)
             else:
                 share = pro_rata(supply=supply, requests=asked)
             for i in members_of:
