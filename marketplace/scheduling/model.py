@@ -293,3 +293,100 @@ def milp_solve(
         gap=info.mip_gap,
         has_solution=has,
     )
+
+
+class Master:
+    """The LP relaxation kept in one HiGHS instance, so that column generation adds columns and
+    re-solves from the last basis instead of starting again. Rows: coverage per demand, then one
+    capacity row per (offer, hour) and per offer for a wholesale ask (rows nobody uses stay empty);
+    the first columns are the shortfalls z, one per demand."""
+
+    def __init__(self, *, market: Market, targets: np.ndarray, penalty: np.ndarray) -> None:
+        self.market = market
+        nd = len(targets)
+        self.nd = nd
+        width = market.hours + 1
+        cap = np.hstack([market.free, market.qty[:, None]]).astype(float).ravel()
+        self.h = highs(time_limit=60.0)
+        self.h.setOptionValue("presolve", "off")  # re-solves start from the last basis
+        self.h.addRows(
+            nd + len(cap),
+            np.concatenate([targets, np.full(len(cap), -INF)]),
+            np.concatenate([np.full(nd, INF), cap]),
+            0,
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0),
+        )
+        self.width = width
+        self.h.addCols(
+            nd,
+            penalty.astype(float),
+            np.zeros(nd),
+            targets.astype(float),
+            nd,
+            np.arange(nd, dtype=np.int32),
+            np.arange(nd, dtype=np.int32),
+            np.ones(nd),
+        )
+        self.columns = np.zeros(0, dtype=np.int64)  # flat candidate index of each LP column after the z's
+
+    def add(self, *, flat, idx: np.ndarray) -> None:
+        if not len(idx):
+            return
+        m = self.market
+        whole = flat.whole[idx]
+        lengths = np.where(whole, 1, flat.end[idx] - flat.start[idx])
+        nnz_per = 1 + lengths
+        col = np.repeat(np.arange(len(idx)), lengths)
+        offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        hour = np.where(whole[col], m.hours, flat.start[idx][col] + offs)
+        cap_rows = self.nd + flat.offer[idx][col] * self.width + hour
+        # per column: its coverage entry, then its capacity entries (rows ascending within a column)
+        starts = np.concatenate([[0], np.cumsum(nnz_per)[:-1]])
+        index = np.empty(int(nnz_per.sum()), dtype=np.int32)
+        value = np.empty(len(index))
+        index[starts] = flat.demand[idx]
+        value[starts] = flat.weight[idx]
+        pos = np.repeat(starts + 1, lengths) + offs
+        index[pos] = cap_rows
+        value[pos] = flat.lot[idx][col]
+        self.h.addCols(
+            len(idx),
+            flat.cost[idx],
+            np.zeros(len(idx)),
+            np.full(len(idx), INF),
+            len(index),
+            starts.astype(np.int32),
+            index,
+            value,
+        )
+        self.columns = np.concatenate([self.columns, idx])
+
+    def keep_only(self, allowed: np.ndarray) -> None:
+        """Hold every LP column not `allowed` (a mask over self.columns) at zero."""
+        n = len(self.columns)
+        upper = np.where(allowed, INF, 0.0)
+        self.h.changeColsBounds(n, (self.nd + np.arange(n)).astype(np.int32), np.zeros(n), upper)
+
+    def solve(self, *, time_limit: float) -> LpResult:
+        m = self.market
+        self.h.setOptionValue("time_limit", max(time_limit, 1e-3))
+        self.h.run()
+        status = self.h.modelStatusToString(self.h.getModelStatus()).lower()
+        sol = self.h.getSolution()
+        values = np.asarray(sol.col_value)
+        duals = np.asarray(sol.row_dual)
+        nd = self.nd
+        if len(duals) != nd + m.n * self.width:
+            duals = np.zeros(nd + m.n * self.width)
+            values = np.zeros(nd + len(self.columns))
+        return LpResult(
+            status=status,
+            objective=self.h.getInfo().objective_function_value,
+            x=values[nd:],
+            z=values[:nd],
+            cover_dual=np.maximum(duals[:nd], 0.0),
+            cap_price=np.maximum(-duals[nd:], 0.0).reshape(m.n, self.width),
+            seconds=self.h.getRunTime(),
+        )

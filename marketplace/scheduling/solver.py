@@ -37,10 +37,11 @@ from marketplace.scheduling.types import Placement, Problem, Solution
 
 FULL_COLUMNS = 20_000  # up to this many candidate columns the model holds them all
 LARGE_GAP = 0.005
+POLISH = 0.01  # a large round's rounding above the bound by more than this goes on to the MILP
 SMALL_GAP = 1e-9
 CG_ROUNDS = 8
 CG_STOP = 1e-3  # stop generating columns when the LP is within this of the bound
-ADD_PER_ROUND = 8  # columns a demand may gain per pricing round
+ADD_PER_ROUND = 20  # columns a demand may gain per pricing round
 POOL_ROOM = 4.0  # a demand's first columns: cheapest until they could hold this many times its need
 POOL_MIN = 10  # ... and at least this many
 RESERVE = 0.15  # seconds kept for reading the answer back and checking it
@@ -81,24 +82,32 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
     inpool = flat.mark(picks)
     order = sorted(live, key=lambda i: (-problem.demands[i].priority, problem.demands[i].key))
     bound = -np.inf
+    master = model.Master(market=market, targets=targets, penalty=penalty)
+    master.add(flat=flat, idx=np.flatnonzero(inpool))
+    lp = None
     try:
         for _ in range(1 if full else CG_ROUNDS):
             left = deadline - time.perf_counter() - RESERVE
             if left <= 0:
-                return fallback(problem, began=began, why="time_limit")
-            picks = flat.picks(inpool)
-            pool = model.Pool.make(market=market, cands=cands, picks=picks)
-            lp = model.lp_solve(market=market, pool=pool, targets=targets, penalty=penalty, time_limit=left)
-            if lp.status != "optimal":
-                why = "time_limit" if "time" in lp.status else f"LP {lp.status}"
-                return fallback(problem, began=began, why=why)
+                break  # out of time: go on with the last LP, if there is one
+            answer = master.solve(time_limit=left)
+            if answer.status != "optimal":
+                break
+            lp = answer
             if full:
                 bound = lp.objective
                 break
+            before = inpool.copy()
             lagrange, added = _price(market=market, flat=flat, inpool=inpool, lp=lp, targets=targets, penalty=penalty)
             bound = max(bound, lagrange)
             if not added or lp.objective - bound <= CG_STOP * abs(lp.objective):
+                inpool = before  # the columns just priced in were not solved for: leave them out
                 break
+            master.add(flat=flat, idx=np.flatnonzero(inpool & ~before))
+        if lp is None:
+            return fallback(problem, began=began, why="time_limit")
+        picks = flat.picks(inpool)
+        pool = flat.as_pool(market=market, idx=master.columns[: len(lp.x)])
         short = bool(np.any(lp.z > 1e-6 * np.maximum(targets, 1.0)))
         requested = targets
         if short:
@@ -123,6 +132,8 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
             live=live,
             bound=bound,
             deadline=deadline,
+            master=master,
+            flat=flat,
         )
         assignment, status = _integers(**work, targets=targets, exact=full or short)
         if not short and _short(cands, assignment, targets):
@@ -174,7 +185,7 @@ def _short(cands, assignment, targets) -> bool:
 
 
 def _integers(
-    *, problem, market, cands, picks, lp_pool, lp, penalty, order, live, bound, deadline, targets, exact
+    *, problem, market, cands, picks, lp_pool, lp, penalty, order, live, bound, deadline, targets, exact, master, flat
 ) -> tuple[dict, str]:
     """Step 4: the LP rounded, then the MILP from that incumbent; the cheaper answer and its status."""
     nd = len(problem.demands)
@@ -195,17 +206,26 @@ def _integers(
         picks[d] = np.union1d(picks[d], extra)
     pool = model.Pool.make(market=market, cands=cands, picks=picks)
     if not exact:
-        # the LP again with each demand held at its start, rounded again: closer to the bound
+        # the LP again with each demand held at its start (warm, in the master), rounded again: closer to the bound
+        chosen = np.full(nd, -1, dtype=np.int64)
+        for d, (s, _) in rounded.items():
+            chosen[d] = s
         pool = pool.only_starts({d: s for d, (s, _) in rounded.items()})
+        known = np.zeros(len(flat.cost), dtype=bool)
+        known[master.columns] = True
+        wanted = flat.offsets[flat.position[pool.demand]] + pool.pick
+        master.add(flat=flat, idx=np.unique(wanted[~known[wanted]]))
+        cols = master.columns
+        master.keep_only(chosen[flat.demand[cols]] == flat.start[cols])
         left = deadline - time.perf_counter() - RESERVE
         if left > 0.01:
-            fixed = model.lp_solve(market=market, pool=pool, targets=targets, penalty=penalty, time_limit=left)
+            fixed = master.solve(time_limit=left)
             if fixed.status == "optimal":
                 again = rounding.round_lp(
                     market=market,
                     cands=cands,
-                    pick_index=pool.pick,
-                    pick_demand=pool.demand,
+                    pick_index=flat.local[cols],
+                    pick_demand=flat.demand[cols],
                     x=fixed.x,
                     targets=targets,
                     order=order,
@@ -214,8 +234,8 @@ def _integers(
                     rounded = again
     assignment, status = rounded, "feasible"
     left = deadline - time.perf_counter() - RESERVE
-    # a large round whose rounding is already within the gap of the bound needs no MILP
-    close = not exact and _cost(cands, rounded, targets, penalty) <= bound * (1 + LARGE_GAP)
+    # a large round runs the MILP only when the rounding is more than POLISH above the bound
+    close = not exact and _cost(cands, rounded, targets, penalty) <= bound * (1 + POLISH)
     if left > 0.01 and not close:
         active = np.zeros(nd, dtype=bool)
         active[[d for d in live if targets[d] > 0]] = True
@@ -271,6 +291,22 @@ class Flat:
         self.weight = np.concatenate([cands[i].weight for i in live])
         self.lot = market.lot[self.offer]
         self.whole = market.whole[self.offer]
+        self.local = np.arange(len(self.cost)) - np.repeat(self.offsets[:-1], sizes)
+        self.position = np.full(len(cands), -1, dtype=np.int64)
+        self.position[live] = np.arange(len(live))
+
+    def as_pool(self, *, market, idx: np.ndarray):
+        """Flat candidates `idx` as a model.Pool (in that order)."""
+        return model.Pool(
+            demand=self.demand[idx],
+            pick=self.local[idx],
+            offer=self.offer[idx],
+            start=self.start[idx],
+            hours=self.end[idx] - self.start[idx],
+            cost=self.cost[idx],
+            weight=self.weight[idx],
+            lot=self.lot[idx],
+        )
 
     def picks(self, inpool: np.ndarray) -> dict[int, np.ndarray]:
         return {d: np.flatnonzero(inpool[self.offsets[k] : self.offsets[k + 1]]) for k, d in enumerate(self.live)}
