@@ -44,6 +44,7 @@ CG_STOP = 1e-3  # stop generating columns when the LP is within this of the boun
 ADD_PER_ROUND = 20  # columns a demand may gain per pricing round
 POOL_ROOM = 4.0  # a demand's first columns: cheapest until they could hold this many times its need
 POOL_MIN = 10  # ... and at least this many
+STARTS_PER_OFFER = 2  # ... taking at most this many starts of one offer
 RESERVE = 0.15  # seconds kept for reading the answer back and checking it
 
 
@@ -53,8 +54,11 @@ def fallback(problem: Problem, *, began: float, why: str) -> Solution:
     return replace(solution, status=f"fallback: {why}", seconds=time.perf_counter() - began)
 
 
-def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
-    """Steps 1-5 above (`schedule` in entry.py checks the solver can be imported first)."""
+def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | None = None) -> Solution:
+    """Steps 1-5 above (`schedule` in entry.py checks the solver can be imported first). `stats`, if
+    given, receives the model's sizes and the stages' times (for bench/scheduling.py)."""
+    want = stats is not None
+    stats = {} if stats is None else stats
     deadline = began + time_limit
     market = Market(problem)
     cands = [market.candidates(i, d) for i, d in enumerate(problem.demands)]
@@ -76,7 +80,9 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
             lower_bound=ZERO,
             seconds=time.perf_counter() - began,
         )
-    full = sum(len(cands[i].cost) for i in live) <= FULL_COLUMNS
+    stats["candidates"] = sum(len(cands[i].cost) for i in live)
+    stats["columns_seconds"] = time.perf_counter() - began
+    full = stats["candidates"] <= FULL_COLUMNS
     picks = {i: (np.arange(len(cands[i].cost)) if full else _initial(cands[i])) for i in live}
     flat = Flat(market=market, cands=cands, live=live)
     inpool = flat.mark(picks)
@@ -106,6 +112,10 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
             master.add(flat=flat, idx=np.flatnonzero(inpool & ~before))
         if lp is None:
             return fallback(problem, began=began, why="time_limit")
+        stats["lp_columns"] = len(lp.x) + nd
+        if want:
+            stats["lp_rows"] = nd + len(_rows_used(market=market, flat=flat, idx=master.columns[: len(lp.x)]))
+        stats["lp_seconds"] = time.perf_counter() - began - stats["columns_seconds"]
         picks = flat.picks(inpool)
         pool = flat.as_pool(market=market, idx=master.columns[: len(lp.x)])
         short = bool(np.any(lp.z > 1e-6 * np.maximum(targets, 1.0)))
@@ -163,6 +173,17 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
     if broken:
         return fallback(problem, began=began, why=f"the solver's answer failed the checks: {broken[0]}")
     return replace(solution, seconds=time.perf_counter() - began)
+
+
+def _rows_used(*, market, flat, idx: np.ndarray) -> np.ndarray:
+    """The capacity rows the columns `idx` touch (as row keys)."""
+    width = market.hours + 1
+    whole = flat.whole[idx]
+    lengths = np.where(whole, 1, flat.end[idx] - flat.start[idx])
+    col = np.repeat(np.arange(len(idx)), lengths)
+    offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    hour = np.where(whole[col], market.hours, flat.start[idx][col] + offs)
+    return np.unique(flat.offer[idx][col] * width + hour)
 
 
 def _fair(*, problem, market, cands, picks, full, requested, deadline) -> np.ndarray:
@@ -269,11 +290,23 @@ def _decimal_floor(value: float, *, hours: int) -> Decimal | None:
 
 
 def _initial(c) -> np.ndarray:
-    """A demand's first columns: its cheapest by cost per weight until they could hold POOL_ROOM
-    times its need, at least POOL_MIN."""
-    order = np.argsort(c.ratio(), kind="stable")
-    room = np.cumsum((c.cap * c.weight)[order])
-    return np.sort(order[: max(POOL_MIN, int(np.searchsorted(room, POOL_ROOM * c.target)) + 1)])
+    """A demand's first columns: the cheapest STARTS_PER_OFFER starts of each offer it may use, cheapest
+    first by cost per weight, until they could hold POOL_ROOM times its need (at least POOL_MIN);
+    and at its cheapest column's start, the cheapest columns until they could hold it whole. Spread
+    over offers, so that demands wanting the same cheap offer find other room in the first LP."""
+    ratio = c.ratio()
+    by_offer = np.lexsort((ratio, c.offer))
+    first = np.r_[True, c.offer[by_offer][1:] != c.offer[by_offer][:-1]]
+    at = np.arange(len(by_offer))
+    rank = at - np.maximum.accumulate(np.where(first, at, 0))
+    spread = by_offer[rank < STARTS_PER_OFFER]
+    spread = spread[np.argsort(ratio[spread], kind="stable")]
+    room = np.cumsum((c.cap * c.weight)[spread])
+    chosen = spread[: max(POOL_MIN, int(np.searchsorted(room, POOL_ROOM * c.target)) + 1)]
+    here = np.flatnonzero(c.start == c.start[chosen[0]])
+    here = here[np.argsort(ratio[here], kind="stable")]
+    room_here = np.cumsum((c.cap * c.weight)[here])
+    return np.union1d(chosen, here[: int(np.searchsorted(room_here, c.target)) + 1])
 
 
 class Flat:
