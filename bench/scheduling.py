@@ -131,7 +131,7 @@ def main() -> None:
         lb = s_.lower_bound
         lines.append(
             f"| {name} | {money(s_.total)} | {money(g_.total)} | {money(lb) if lb is not None else '-'} | "
-            f"{(s_.total / lb - 1) * 100:+.2f} % | {g_.total / s_.total:.3f} | "
+            f"{f'{(s_.total / lb - 1) * 100:+.2f} %' if lb else '-'} | {g_.total / s_.total:.3f} | "
             f"{len(r['v_solver'])} / {len(r['v_greedy'])} | "
             f"{placed_units(s_)[0]:,} / {placed_units(g_)[0]:,} of {placed_units(s_)[1]:,} | "
             f"{statistics.median(r['walls']):.2f} s ({min(r['walls']):.2f}–{max(r['walls']):.2f}) | "
@@ -144,7 +144,9 @@ def main() -> None:
         f"columns {st.get('columns_seconds', 0):.2f} s, the LP rounds {st.get('lp_seconds', 0):.2f} s of the "
         f"last round; status `{sol.method}/{sol.status}`.",
         "",
-        f"- solver within {gap:.2f} % of the LP lower bound, target ≤ 1 %: {'met' if gap <= 1 else 'NOT met'}",
+        f"- solver within {gap:.2f} % of the LP lower bound, target ≤ 1 %: {'met' if gap <= 1 else 'NOT met'}"
+        if gap is not None
+        else "- no lower bound (the solver fell back or supply was short), target ≤ 1 %: NOT met",
         f"- solver {saving:.1f} % cheaper than greedy (greedy ÷ solver {ratio:.3f}) on the market with "
         f"time-of-use spread, target ≥ 10 %: {'met' if saving >= 10 else 'NOT met'}",
         f"- constraint violations: solver {len(main_r['v_solver'])}, greedy {len(main_r['v_greedy'])}, "
