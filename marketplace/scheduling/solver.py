@@ -83,9 +83,8 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
     stats["candidates"] = sum(len(cands[i].cost) for i in live)
     stats["columns_seconds"] = time.perf_counter() - began
     full = stats["candidates"] <= FULL_COLUMNS
-    picks = {i: (np.arange(len(cands[i].cost)) if full else _initial(cands[i])) for i in live}
     flat = Flat(market=market, cands=cands, live=live)
-    inpool = flat.mark(picks)
+    inpool = np.ones(len(flat.cost), dtype=bool) if full else _initial(flat=flat, targets=targets)
     order = sorted(live, key=lambda i: (-problem.demands[i].priority, problem.demands[i].key))
     bound = -np.inf
     master = model.Master(market=market, targets=targets, penalty=penalty)
@@ -289,24 +288,47 @@ def _decimal_floor(value: float, *, hours: int) -> Decimal | None:
     return Decimal(repr(float(value))).quantize(Decimal("0.0001"), rounding=ROUND_FLOOR)
 
 
-def _initial(c) -> np.ndarray:
-    """A demand's first columns: the cheapest STARTS_PER_OFFER starts of each offer it may use, cheapest
-    first by cost per weight, until they could hold POOL_ROOM times its need (at least POOL_MIN);
-    and at its cheapest column's start, the cheapest columns until they could hold it whole. Spread
-    over offers, so that demands wanting the same cheap offer find other room in the first LP."""
-    ratio = c.ratio()
-    by_offer = np.lexsort((ratio, c.offer))
-    first = np.r_[True, c.offer[by_offer][1:] != c.offer[by_offer][:-1]]
-    at = np.arange(len(by_offer))
-    rank = at - np.maximum.accumulate(np.where(first, at, 0))
-    spread = by_offer[rank < STARTS_PER_OFFER]
-    spread = spread[np.argsort(ratio[spread], kind="stable")]
-    room = np.cumsum((c.cap * c.weight)[spread])
-    chosen = spread[: max(POOL_MIN, int(np.searchsorted(room, POOL_ROOM * c.target)) + 1)]
-    here = np.flatnonzero(c.start == c.start[chosen[0]])
-    here = here[np.argsort(ratio[here], kind="stable")]
-    room_here = np.cumsum((c.cap * c.weight)[here])
-    return np.union1d(chosen, here[: int(np.searchsorted(room_here, c.target)) + 1])
+def _segment_cumsum(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Running sums of `values` restarting at each new value of `group` (sorted by group)."""
+    total = np.cumsum(values)
+    first = np.r_[True, group[1:] != group[:-1]]
+    base = np.maximum.accumulate(np.where(first, np.arange(len(group)), 0))
+    return total - total[base] + values[base]
+
+
+def _rank(group: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal `group` values."""
+    at = np.arange(len(group))
+    first = np.r_[True, group[1:] != group[:-1]]
+    return at - np.maximum.accumulate(np.where(first, at, 0))
+
+
+def _initial(*, flat: "Flat", targets: np.ndarray) -> np.ndarray:
+    """Each demand's first columns (a mask over `flat`): the cheapest STARTS_PER_OFFER starts of each
+    offer it may use, cheapest first by cost per weight, until they could hold POOL_ROOM times its need
+    (at least POOL_MIN); and at its cheapest column's start, the cheapest columns until they could hold
+    it whole. Spread over offers, so that demands wanting the same cheap offer find other room in the
+    first LP."""
+    ratio = flat.cost / flat.weight
+    room = flat.cap * flat.weight
+    need = targets[flat.demand]
+    inpool = np.zeros(len(ratio), dtype=bool)
+    by_offer = np.lexsort((ratio, flat.offer, flat.demand))
+    spread = by_offer[_rank(flat.demand[by_offer] * (flat.offer.max() + 1) + flat.offer[by_offer]) < STARTS_PER_OFFER]
+    spread = spread[np.lexsort((ratio[spread], flat.demand[spread]))]
+    held = _segment_cumsum(room[spread], flat.demand[spread])
+    rank = _rank(flat.demand[spread])
+    # keep a column while the ones before it hold less than POOL_ROOM × need, and the first POOL_MIN
+    before = held - room[spread]
+    inpool[spread[(before < POOL_ROOM * need[spread]) | (rank < POOL_MIN)]] = True
+    order = np.lexsort((ratio, flat.demand))
+    best_start = np.zeros(int(flat.demand.max()) + 1, dtype=np.int64)
+    firsts = order[_rank(flat.demand[order]) == 0]
+    best_start[flat.demand[firsts]] = flat.start[firsts]
+    here = order[flat.start[order] == best_start[flat.demand[order]]]
+    held = _segment_cumsum(room[here], flat.demand[here])
+    inpool[here[held - room[here] < need[here]]] = True
+    return inpool
 
 
 class Flat:
@@ -324,6 +346,7 @@ class Flat:
         self.weight = np.concatenate([cands[i].weight for i in live])
         self.lot = market.lot[self.offer]
         self.whole = market.whole[self.offer]
+        self.cap = np.concatenate([cands[i].cap for i in live])
         self.local = np.arange(len(self.cost)) - np.repeat(self.offsets[:-1], sizes)
         self.position = np.full(len(cands), -1, dtype=np.int64)
         self.position[live] = np.arange(len(live))
