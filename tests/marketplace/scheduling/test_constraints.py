@@ -228,3 +228,15 @@ def test_scu_demand_counts_tflops_across_gpu_classes():
         assert pl.placed >= Decimal("3000")
         assert pl.requested == Decimal("3000")
         assert violations(p, s) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_free_units_shorter_than_the_horizon_count_as_none(method):
+    # the offer's figures cover only the first 6 hours of the 48-hour horizon
+    p = problem([offer("short", free=[8] * 6)], [demand(units=8, hours=4, earliest=4, latest=20)])
+    s = method(p)
+    assert s.placements["demand:1"].parts == ()
+    assert violations(p, s) == []
+    assert "short: capacity: 8 units at hour 6, 0 free" in violations(
+        p, forced(p, "demand:1", "short", start=4, units=8)
+    )
