@@ -40,6 +40,7 @@ LARGE_GAP = 0.005
 POLISH = 0.01  # a large round's rounding above the bound by more than this goes on to the MILP
 SMALL_GAP = 1e-9
 CG_ROUNDS = 8
+CG_SHARE = 0.6  # column generation stops adding rounds after this share of the time limit
 CG_STOP = 1e-3  # stop generating columns when the LP is within this of the bound
 ADD_PER_ROUND = 20  # columns a demand may gain per pricing round
 POOL_ROOM = 4.0  # a demand's first columns: cheapest until they could hold this many times its need
@@ -93,8 +94,8 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
     try:
         for _ in range(1 if full else CG_ROUNDS):
             left = deadline - time.perf_counter() - RESERVE
-            if left <= 0:
-                break  # out of time: go on with the last LP, if there is one
+            if left <= 0 or (lp is not None and time.perf_counter() > began + CG_SHARE * time_limit):
+                break  # leave the rest of the time to the integer step: go on with the last LP
             answer = master.solve(time_limit=left)
             if answer.status != "optimal":
                 break
