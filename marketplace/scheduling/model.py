@@ -52,20 +52,16 @@ class Pool:
             lot=market.lot[offer],
         )
 
+    def only(self, mask: np.ndarray) -> "Pool":
+        """The columns of the demands `mask` selects."""
+        keep = mask[self.demand]
+        return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
 
-def _only(self: Pool, mask: np.ndarray) -> Pool:
-    keep = mask[self.demand]
-    return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
-
-
-def _only_starts(self: Pool, chosen: dict[int, int]) -> Pool:
-    pick = np.array([chosen.get(int(d), -1) for d in self.demand], dtype=np.int64)
-    keep = pick == self.start
-    return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
-
-
-Pool.only = _only  # type: ignore[attr-defined]
-Pool.only_starts = _only_starts  # type: ignore[attr-defined]
+    def only_starts(self, chosen: dict[int, int]) -> "Pool":
+        """The columns at each demand's chosen start."""
+        pick = np.array([chosen.get(int(d), -1) for d in self.demand], dtype=np.int64)
+        keep = pick == self.start
+        return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
 
 
 def capacity_entries(*, market: Market, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -138,65 +134,6 @@ class LpResult:
     cover_dual: np.ndarray  # per demand position (≥ 0)
     cap_price: np.ndarray  # per (offer, hour) and per wholesale ask (≥ 0): market.hours + 1 columns
     seconds: float
-
-
-def lp_solve(
-    *,
-    market: Market,
-    pool: Pool,
-    targets: np.ndarray,
-    penalty: np.ndarray,
-    time_limit: float,
-) -> LpResult:
-    """min Σ cost·x + Σ penalty·z s.t. per demand Σ w·x + z ≥ target, capacity rows; x, z ≥ 0."""
-    nd = len(targets)
-    ncol = len(pool.offer)
-    col, row, val, bound = capacity_entries(market=market, pool=pool)
-    ncap = len(bound)
-    rows = np.concatenate([pool.demand, nd + row, np.arange(nd)])
-    cols = np.concatenate([np.arange(ncol), col, ncol + np.arange(nd)])
-    vals = np.concatenate([pool.weight, val, np.ones(nd)])
-    h = highs(time_limit=time_limit)
-    _pass(
-        h,
-        cost=np.concatenate([pool.cost, penalty]),
-        lower=np.zeros(ncol + nd),
-        upper=np.concatenate([np.full(ncol, INF), targets]),
-        row_lower=np.concatenate([targets, np.full(ncap, -INF)]),
-        row_upper=np.concatenate([np.full(nd, INF), bound]),
-        rows=rows,
-        cols=cols,
-        vals=vals,
-        integer=None,
-    )
-    h.run()
-    status = h.modelStatusToString(h.getModelStatus()).lower()
-    sol = h.getSolution()
-    values = np.array(sol.col_value)
-    duals = np.array(sol.row_dual)
-    width = market.hours + 1
-    cap_price = np.zeros((market.n, width))
-    if ncap:
-        # recover each capacity row's (offer, hour) from its entries
-        whole = market.whole[pool.offer[col]]
-        offs_hour = _entry_hours(market=market, pool=pool, col=col)
-        cap_price[pool.offer[col], np.where(whole, market.hours, offs_hour)] = np.maximum(-duals[nd + row], 0.0)
-    return LpResult(
-        status=status,
-        objective=h.getInfo().objective_function_value,
-        x=values[:ncol],
-        z=values[ncol:],
-        cover_dual=np.maximum(duals[:nd], 0.0) if len(duals) else np.zeros(nd),
-        cap_price=cap_price,
-        seconds=h.getRunTime(),
-    )
-
-
-def _entry_hours(*, market: Market, pool: Pool, col: np.ndarray) -> np.ndarray:
-    whole = market.whole[pool.offer]
-    lengths = np.where(whole, 1, pool.hours)
-    offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return pool.start[col] + offs
 
 
 @dataclass(slots=True)
