@@ -197,49 +197,38 @@ def _integers(
 ) -> tuple[dict, str]:
     """Step 4: the LP rounded, then the MILP from that incumbent; the cheaper answer and its status."""
     nd = len(problem.demands)
-    rounded = rounding.round_lp(
-        market=market,
-        cands=cands,
-        pick_index=lp_pool.pick,
-        pick_demand=lp_pool.demand,
-        x=lp.x,
-        targets=targets,
-        order=order,
-    )
-    for d, (s, taken) in rounded.items():
-        extra = np.array([i for i, _ in taken], dtype=np.int64)
-        if not exact:  # the chosen start's cheapest columns, so the MILP has room to improve
-            here = np.flatnonzero(cands[d].start == s)
-            extra = np.union1d(extra, here[np.argsort(cands[d].ratio()[here], kind="stable")[: generation.POOL_MIN]])
-        picks[d] = np.union1d(picks[d], extra)
-    pool = model.Pool.make(market=market, cands=cands, picks=picks)
-    if not exact:
-        # the LP again with each demand held at its start (warm, in the master), rounded again: closer to the bound
-        chosen = np.full(nd, -1, dtype=np.int64)
-        for d, (s, _) in rounded.items():
-            chosen[d] = s
-        pool = pool.only_starts({d: s for d, (s, _) in rounded.items()})
+
+    def round_from(x: np.ndarray, index: np.ndarray, demand: np.ndarray) -> dict:
+        return rounding.round_lp(
+            market=market, cands=cands, pick_index=index, pick_demand=demand, x=x, targets=targets, order=order
+        )
+
+    if exact:
+        rounded = round_from(lp.x, lp_pool.pick, lp_pool.demand)
+    else:
+        # each demand at the start carrying most of its LP coverage; the LP again with those starts held
+        # (warm, in the master) and its cheapest columns there added; that LP rounded
+        chosen = _starts(market=market, cands=cands, pool=lp_pool, x=lp.x, live=live)
+        for d in live:
+            here = np.flatnonzero(cands[d].start == chosen[d])
+            here = here[np.argsort(cands[d].ratio()[here], kind="stable")[: generation.POOL_MIN]]
+            picks[d] = np.union1d(picks[d], here)
+        held = model.Pool.make(market=market, cands=cands, picks=picks)
+        held = held.only_starts({d: int(chosen[d]) for d in live})
         known = np.zeros(len(flat.cost), dtype=bool)
         known[master.columns] = True
-        wanted = flat.offsets[flat.position[pool.demand]] + pool.pick
+        wanted = flat.offsets[flat.position[held.demand]] + held.pick
         master.add(flat=flat, idx=np.unique(wanted[~known[wanted]]))
         cols = master.columns
         master.keep_only(chosen[flat.demand[cols]] == flat.start[cols])
         left = deadline - time.perf_counter() - RESERVE
-        if left > 0.01:
-            fixed = master.solve(time_limit=left)
-            if fixed.status == "optimal":
-                again = rounding.round_lp(
-                    market=market,
-                    cands=cands,
-                    pick_index=flat.local[cols],
-                    pick_demand=flat.demand[cols],
-                    x=fixed.x,
-                    targets=targets,
-                    order=order,
-                )
-                if _cost(cands, again, targets, penalty) < _cost(cands, rounded, targets, penalty):
-                    rounded = again
+        fixed = master.solve(time_limit=left) if left > 0.01 else None
+        if fixed is not None and fixed.status == "optimal":
+            rounded = round_from(fixed.x, flat.local[cols], flat.demand[cols])
+        else:
+            rounded = round_from(lp.x, lp_pool.pick, lp_pool.demand)
+    for d, (_, taken) in rounded.items():
+        picks[d] = np.union1d(picks[d], np.array([i for i, _ in taken], dtype=np.int64))
     assignment, status = rounded, "feasible"
     left = deadline - time.perf_counter() - RESERVE
     # a large round runs the MILP only when the rounding is more than POLISH above the bound
@@ -247,6 +236,9 @@ def _integers(
     if left > 0.01 and not close:
         active = np.zeros(nd, dtype=bool)
         active[[d for d in live if targets[d] > 0]] = True
+        pool = model.Pool.make(market=market, cands=cands, picks=picks)
+        if not exact:
+            pool = pool.only_starts({d: s for d, (s, _) in rounded.items()})
         x0 = _lots(pool=pool, assignment=rounded)
         sub = pool.only(active)
         milp = model.milp_solve(
@@ -265,6 +257,25 @@ def _integers(
                 assignment = mine
                 status = "time_limit" if "time" in milp.status else milp.status
     return assignment, status
+
+
+def _starts(*, market, cands, pool, x: np.ndarray, live: list[int]) -> np.ndarray:
+    """Each demand's start carrying most of its LP coverage (the earlier on ties; a demand the LP left
+    uncovered: its cheapest column's start); -1 for demands with no candidates."""
+    chosen = np.full(len(cands), -1, dtype=np.int64)
+    for d in live:
+        c = cands[d]
+        chosen[d] = c.start[int(np.argmin(c.ratio()))]
+    used = x > 1e-9
+    if used.any():
+        width = market.hours + 1
+        keys, inverse = np.unique(pool.demand[used] * width + pool.start[used], return_inverse=True)
+        cover = np.bincount(inverse, weights=(x * pool.weight)[used])
+        demand, start = keys // width, keys % width
+        order = np.lexsort((start, -cover, demand))
+        first = order[np.r_[True, demand[order][1:] != demand[order][:-1]]]
+        chosen[demand[first]] = start[first]
+    return chosen
 
 
 def _decimal_floor(value: float, *, hours: int) -> Decimal | None:
