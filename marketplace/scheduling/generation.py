@@ -80,15 +80,21 @@ def initial(*, flat: Flat, targets: np.ndarray) -> np.ndarray:
     room = flat.cap * flat.weight
     need = targets[flat.demand]
     inpool = np.zeros(len(ratio), dtype=bool)
-    by_offer = np.lexsort((ratio, flat.offer, flat.demand))
-    spread = by_offer[_rank(flat.demand[by_offer] * (flat.offer.max() + 1) + flat.offer[by_offer]) < STARTS_PER_OFFER]
-    spread = spread[np.lexsort((ratio[spread], flat.demand[spread]))]
+    # one float sort key each: the group's number plus the ratio scaled into [0, 1) within its demand
+    sizes = np.diff(flat.offsets)
+    position = np.repeat(np.arange(len(sizes)), sizes)
+    scaled = ratio / (np.maximum.reduceat(ratio, flat.offsets[:-1]) * (1 + 1e-9) + 1e-300)[position]
+    order = np.argsort(position + scaled, kind="stable")  # by demand, then ratio
+    group = position * (int(flat.offer.max()) + 1) + flat.offer  # (demand, offer)
+    by_offer = np.argsort(group + scaled, kind="stable")
+    keep = np.zeros(len(ratio), dtype=bool)
+    keep[by_offer[_rank(group[by_offer]) < STARTS_PER_OFFER]] = True
+    spread = order[keep[order]]
     held = _segment_cumsum(room[spread], flat.demand[spread])
     rank = _rank(flat.demand[spread])
     # keep a column while the ones before it hold less than POOL_ROOM × need, and the first POOL_MIN
     before = held - room[spread]
     inpool[spread[(before < POOL_ROOM * need[spread]) | (rank < POOL_MIN)]] = True
-    order = np.lexsort((ratio, flat.demand))
     best_start = np.zeros(int(flat.demand.max()) + 1, dtype=np.int64)
     firsts = order[_rank(flat.demand[order]) == 0]
     best_start[flat.demand[firsts]] = flat.start[firsts]
