@@ -300,6 +300,14 @@ class Master:
         )
         self.columns = np.concatenate([self.columns, idx])
 
+    def retarget(self, targets: np.ndarray) -> None:
+        """New coverage targets (policy fairness), every column free again."""
+        nd = self.nd
+        index = np.arange(nd, dtype=np.int32)
+        self.h.changeRowsBounds(nd, index, targets.astype(float), np.full(nd, INF))
+        self.h.changeColsBounds(nd, index, np.zeros(nd), targets.astype(float))
+        self.keep_only(np.ones(len(self.columns), dtype=bool))
+
     def keep_only(self, allowed: np.ndarray) -> None:
         """Hold every LP column not `allowed` (a mask over self.columns) at zero."""
         n = len(self.columns)

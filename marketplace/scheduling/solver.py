@@ -142,6 +142,7 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
             deadline=deadline,
             master=master,
             flat=flat,
+            full=full,
         )
         assignment, status = _integers(**work, targets=targets, exact=full or short)
         if not short and _short(cands, assignment, targets):
@@ -157,11 +158,24 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
                 deadline=deadline,
             )
             assignment, status = _integers(**work, targets=targets, exact=True)
+        if short and _short(cands, assignment, targets):
+            bound = -np.inf  # a fair target missed: the bound of the targets does not bound this answer
+        elif short:
+            bound = _bound_after_fairness(
+                market=market,
+                master=master,
+                flat=flat,
+                inpool=inpool,
+                targets=targets,
+                penalty=penalty,
+                full=full,
+                deadline=deadline,
+            )
     except fairness.TimeUp:
         return fallback(problem, began=began, why="time_limit")
     placements = _read(problem=problem, market=market, cands=cands, assignment=assignment)
     total = sum((p.total for p in placements.values()), ZERO)
-    lower = None if short else _decimal_floor(bound, hours=problem.hours)
+    lower = _decimal_floor(bound, hours=problem.hours)
     if status == "feasible" and lower is not None and total <= lower * Decimal(1 + LARGE_GAP):
         status = "optimal"
     solution = Solution(
@@ -173,12 +187,50 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
     return replace(solution, seconds=time.perf_counter() - began)
 
 
+def _bound_after_fairness(*, market, master, flat, inpool, targets, penalty, full, deadline) -> float:
+    """The lower bound for the fair targets: the LP again (warm) with them; on a large round one more
+    pricing pass for a bound valid over every column. None (-inf) when the LP still falls short (a
+    target out of a demand's reach: the penalties are in the LP's value, not a cost)."""
+    left = deadline - time.perf_counter() - RESERVE
+    if left <= 0.01:
+        return -np.inf
+    master.retarget(targets)
+    lp = master.solve(time_limit=left)
+    if lp.status != "optimal" or np.any(lp.z > 1e-6 * np.maximum(targets, 1.0)):
+        return -np.inf
+    if full:
+        return lp.objective
+    known = np.zeros(len(flat.cost), dtype=bool)
+    known[master.columns] = True
+    best = -np.inf
+    for _ in range(CG_ROUNDS):  # column generation again, for the new targets
+        before = known.copy()
+        bound, added = generation.price(market=market, flat=flat, inpool=known, lp=lp, targets=targets, penalty=penalty)
+        best = max(best, bound)
+        left = deadline - time.perf_counter() - RESERVE
+        if not added or lp.objective - best <= CG_STOP * abs(lp.objective) or left <= 0.01:
+            break
+        master.add(flat=flat, idx=np.flatnonzero(known & ~before))
+        lp = master.solve(time_limit=left)
+        if lp.status != "optimal":
+            break
+    return best
+
+
 def _fair(*, problem, market, cands, picks, full, requested, deadline) -> np.ndarray:
     if not full:
         fairness.widen(cands=cands, picks=picks)
     wide = model.Pool.make(market=market, cands=cands, picks=picks)
+    # the passes may take half the time left; the cost MILP needs the rest
+    share = (deadline - RESERVE - time.perf_counter()) / 2
     return fairness.targets(
-        problem=problem, market=market, pool=wide, cands=cands, requested=requested, deadline=deadline - RESERVE
+        problem=problem,
+        market=market,
+        pool=wide,
+        cands=cands,
+        requested=requested,
+        deadline=time.perf_counter() + share,
+        gap=SMALL_GAP if full else LARGE_GAP,
     )
 
 
@@ -193,7 +245,23 @@ def _short(cands, assignment, targets) -> bool:
 
 
 def _integers(
-    *, problem, market, cands, picks, lp_pool, lp, penalty, order, live, bound, deadline, targets, exact, master, flat
+    *,
+    problem,
+    market,
+    cands,
+    picks,
+    lp_pool,
+    lp,
+    penalty,
+    order,
+    live,
+    bound,
+    deadline,
+    targets,
+    exact,
+    master,
+    flat,
+    full,
 ) -> tuple[dict, str]:
     """Step 4: the LP rounded, then the MILP from that incumbent; the cheaper answer and its status."""
     nd = len(problem.demands)
@@ -236,9 +304,8 @@ def _integers(
     if left > 0.01 and not close:
         active = np.zeros(nd, dtype=bool)
         active[[d for d in live if targets[d] > 0]] = True
+        # every start in the pool stays open: a start chosen from the LP may be the wrong one
         pool = model.Pool.make(market=market, cands=cands, picks=picks)
-        if not exact:
-            pool = pool.only_starts({d: s for d, (s, _) in rounded.items()})
         x0 = _lots(pool=pool, assignment=rounded)
         sub = pool.only(active)
         milp = model.milp_solve(
@@ -248,7 +315,7 @@ def _integers(
             penalty=penalty,
             active=active,
             time_limit=left,
-            gap=SMALL_GAP if exact else LARGE_GAP,
+            gap=SMALL_GAP if full else LARGE_GAP,
             initial=(x0[active[pool.demand]], {d: s for d, (s, _) in rounded.items()}),
         )
         if milp.has_solution:
