@@ -2,25 +2,28 @@
 
 1. Candidate columns (columns.py): every (demand, offer, start) allowed, with its cost per unit for
    that start, in floats.
-2. The LP relaxation (model.Master; generation.py). A small round (≤ FULL_COLUMNS candidates) holds every column
-   and its LP optimum is the lower bound. A large one starts from each demand's cheapest columns and
-   adds columns of negative reduced cost (column generation) until none is left or the LP is within
-   0.1 % of the bound; each pricing round gives a Lagrangian lower bound valid for the whole model,
-   and the best of them is the reported `lower_bound`.
+2. The LP relaxation (model.Master; generation.py). A small round (≤ FULL_COLUMNS candidates) holds
+   every column and its LP optimum is the lower bound. A large one starts from each demand's cheapest
+   columns and adds columns of negative reduced cost (column generation) until none is left, the LP
+   is within 0.1 % of the bound or CG_SHARE of the time is gone; each pricing round gives a
+   Lagrangian lower bound valid for the whole model, and the best of them is the `lower_bound`.
 3. If the LP cannot meet every demand, supply is short: policy fairness (fairness.py) fixes each
-   demand's target, priority class by priority class, pro rata.
-4. Integers: the LP is rounded (rounding.py: each demand at the start carrying most of its LP
-   coverage, units rounded down, the rest filled cheapest first with the capacity left). Then the
-   MILP (model.milp_solve) starts from that incumbent: on a small or short round over every start
-   (one chosen per demand, relative gap 1e-9), on a large one over the chosen starts (gap 0.5 %),
-   with the time left. The better of the MILP's answer and the rounding is kept.
+   demand's target, priority class by priority class, pro rata (and the bound is recomputed for
+   those targets).
+4. Integers (`_integers`): on a large round each demand's start is the one carrying most of its LP
+   coverage, the LP is solved again with those starts held, and rounded (rounding.py: units rounded
+   down, the rest filled cheapest first with the capacity left). The MILP (model.milp_solve, one
+   start per demand, every pooled start open) starts from that incumbent: on a small or short round
+   always (relative gap 1e-9 on a small one), on a large one only when the rounding is more than
+   POLISH above the bound (gap 0.5 %), with the time left. The cheaper answer is kept. If one start
+   cannot hold what the LP split over several, supply is short after all: step 3, then step 4 again.
 5. Units become Parts whose costs are recomputed exactly (costing.part_make) and the answer is
-   checked by `violations`. No solver, an LP that fails or runs out of time, or an answer that fails
-   the checks: the greedy rule's solution (method "greedy", status "fallback: ...").
+   checked by `violations`. No LP within the time, or an answer that fails the checks: the greedy
+   rule's solution (method "greedy", status "fallback: ...").
 
-Status: "optimal" when the MILP proved its gap (or, on a large round, the answer is within 0.5 % of
-the lower bound); "time_limit" when the MILP stopped at the limit with an incumbent (which is
-used); "feasible" otherwise."""
+Status: "optimal" when the MILP proved its gap, or the answer is within 0.5 % of the lower bound;
+"time_limit" when the MILP stopped at the limit with an incumbent (which is used); "feasible"
+otherwise (the rounding, kept)."""
 
 import time
 from dataclasses import replace
