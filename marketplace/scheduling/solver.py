@@ -69,7 +69,9 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
     for i in live:
         c = cands[i]
         targets[i] = c.target
-        penalty[i] = 10.0 * float(np.max(c.ratio())) + 1.0
+        # a shortfall of even one weight unit (a unit, a TFLOPS) costs more than any lot the demand may buy,
+        # so the solver never leaves a demand short to save buying a whole unit or lot
+        penalty[i] = 10.0 * float(np.max(c.cost)) + 1.0
     if not live:  # nothing can be placed anywhere: every placement empty
         placements = _read(problem=problem, market=market, cands=cands, assignment={})
         return Solution(
