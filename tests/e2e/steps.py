@@ -112,8 +112,10 @@ def row_with_cell(page, text, *, column=None):
 
 
 def order_row(page, order_id):
-    """An order of one's own, in a table of orders (one with a "Side" column)."""
-    return row_with_cell(page, str(order_id), column="Side")
+    """An order of one's own, in a table of orders (one with a "Side" column; the orders page's
+    table of recent fills has one too, and names the order in its rows: those are left out)."""
+    tables = page.locator("main table").filter(has=page.get_by_role("columnheader", name="Side", exact=True))
+    return tables.locator("tr:not([data-fill])").filter(has=page.get_by_role("cell", name=str(order_id), exact=True))
 
 
 def mark_page(page):

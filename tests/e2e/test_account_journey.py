@@ -217,6 +217,6 @@ def test_the_keyboard_reaches_the_skip_link_then_the_menu(live_server, page, acc
         reached.append(page.evaluate("document.activeElement.textContent.trim()"))
         if reached[-1] == "Orders":
             break
-    assert reached[:3] == ["Skip to content", "算力 Suanli", "Catalog"] and reached[-1] == "Orders", reached
+    assert reached[:4] == ["Skip to content", "算力 Suanli", "Market", "Catalog"] and reached[-1] == "Orders", reached
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base}/orders/")

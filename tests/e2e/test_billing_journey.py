@@ -340,7 +340,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     operator = provider.context.browser.new_context(viewport=VIEWPORT).new_page()
     sign_in(operator, base, shelf["operator"], totp=True)
     operator.goto(f"{base}/operator/")
-    operator.get_by_role("link", name="Reconciliation").click()
+    operator.get_by_role("link", name="Reconciliation", exact=True).click()
     operator.fill("input[name=period]", f"{period:%Y-%m}")
     operator.get_by_role("button", name="Show").click()
     expect(operator.locator("main p", has_text="neither zero nor explained")).to_have_text(

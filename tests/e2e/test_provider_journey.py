@@ -100,7 +100,7 @@ def test_provider_connects_a_pool_lists_sees_the_sale_and_reads_the_statement(
     #    marked for assistive technology, and nothing typed is lost
     fill_pool_form(page, base, code="Lingang 1")
     wrong = page.locator(".field.has-error", has=page.locator("input[name=code]"))
-    expect(wrong).to_contain_text("does not match")
+    expect(wrong).to_contain_text("Not in the required format. (invalid_format)")
     expect(page.locator("input[name=code]")).to_have_value("Lingang 1")
     expect(page.locator("input[name=city]")).to_have_value("Shanghai")
     expect(page.locator("input[name='units_H100-80G']")).to_have_value("64")

@@ -116,7 +116,7 @@ def test_browse_filter_quote_and_reserve_from_the_shelf(live_server, page, scree
     page.goto(f"{base}/shelf/{WH_YRD}/?instrument={market['week'].code}")
     expect(page.locator("#depth-chart path.ask")).to_have_count(1)
     expect(page.locator("#price-chart rect")).to_have_count(1)
-    expect(page.locator("#book tr").first.locator("td")).to_have_text(["", "", "12.0000", "8"])
+    expect(page.locator("#book tr").first.locator("td")).to_have_text(["", "", "¥12.0000", "8"])
     expect(page.locator("#order-form")).to_be_visible()
     page.screenshot(path=screenshots / "product-2-en-wholesale.png", full_page=True)
 

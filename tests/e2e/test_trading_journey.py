@@ -196,7 +196,7 @@ def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matchi
     expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "8", "Cancelled", ""], timeout=LIVE)
     expect(provider.locator("#book tr")).to_have_text(["The book is empty."], timeout=LIVE)
     provider.click("header >> text=Orders")
-    mine = provider.locator("main table tbody tr")
+    mine = provider.locator("main table tbody tr:not([data-fill])")  # the orders, not the recent fills below
     expect(mine).to_have_count(1)
     expect(mine.locator("td").nth(6)).to_have_text("8")
     expect(mine.locator("td").nth(8)).to_contain_text("Cancelled")
