@@ -70,6 +70,11 @@ class Organisation(models.Model):
         validators=[RegexValidator(r"^acct_[A-Za-z0-9]+$", _("A Stripe account id, acct_…"))],
         help_text=_("Where payouts by Stripe Connect go; set by the operator."),
     )
+    scheduling_priority = models.PositiveSmallIntegerField(
+        _("scheduling priority class"), default=0,
+        help_text=_("0 normal; higher classes (e.g. public-service workloads) are served first when a "
+                    "scheduling round's demand exceeds supply. Set by the operator."),
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrganisationQuerySet.as_manager()
