@@ -1,0 +1,269 @@
+"""The LP and the MILP over a pool of candidate columns, built as whole numpy arrays and passed to
+HiGHS in one call (highspy's HighsLp), solved, and read back.
+
+Variables: x = lots of one (demand, offer, start) column (integer in the MILP); z = a demand's
+shortfall in weight units (continuous, at a penalty above any real cost); in the MILP also
+y = binary choice of a demand's start. Rows: capacity per (retail offer, hour) and per wholesale ask
+(whole windows are bought, so one row per ask); coverage per demand (LP: Σ w·x + z ≥ target) or per
+(demand, start) with one start chosen (MILP: Σ w·x + z − target·y ≥ 0, Σ y = 1). The LP needs no y:
+with y relaxed, any split of the coverage over starts is feasible, so the LP below is the MILP's
+relaxation."""
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from marketplace.scheduling.columns import Candidates, Market
+
+INF = highspy.kHighsInf
+
+
+@dataclass(slots=True)
+class Pool:
+    """The columns in play, flattened over demands (each an index into its demand's Candidates)."""
+
+    demand: np.ndarray  # position in the problem's demands
+    pick: np.ndarray  # index into that demand's Candidates
+    offer: np.ndarray
+    start: np.ndarray
+    hours: np.ndarray
+    cost: np.ndarray
+    weight: np.ndarray
+    lot: np.ndarray
+
+    @classmethod
+    def make(cls, *, market: Market, cands: list[Candidates | None], picks: dict[int, np.ndarray]) -> "Pool":
+        parts = [(d, p) for d, p in sorted(picks.items()) if len(p)]
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty, empty, empty, empty, np.zeros(0), np.zeros(0), empty)
+        demand = np.concatenate([np.full(len(p), d, dtype=np.int64) for d, p in parts])
+        pick = np.concatenate([p for _, p in parts])
+        offer = np.concatenate([cands[d].offer[p] for d, p in parts])
+        return cls(
+            demand=demand,
+            pick=pick,
+            offer=offer,
+            start=np.concatenate([cands[d].start[p] for d, p in parts]),
+            hours=np.concatenate([np.full(len(p), cands[d].hours, dtype=np.int64) for d, p in parts]),
+            cost=np.concatenate([cands[d].cost[p] for d, p in parts]),
+            weight=np.concatenate([cands[d].weight[p] for d, p in parts]),
+            lot=market.lot[offer],
+        )
+
+
+def _only(self: Pool, mask: np.ndarray) -> Pool:
+    keep = mask[self.demand]
+    return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
+
+
+Pool.only = _only  # type: ignore[attr-defined]
+
+
+def capacity_entries(*, market: Market, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(column, capacity row, coefficient) entries and each capacity row's bound."""
+    whole = market.whole[pool.offer]
+    lengths = np.where(whole, 1, pool.hours)
+    col = np.repeat(np.arange(len(pool.offer)), lengths)
+    offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    hour = pool.start[col] + offs
+    width = market.hours + 1
+    key = pool.offer[col] * width + np.where(whole[col], market.hours, hour)
+    keys, row = np.unique(key, return_inverse=True)
+    o, h = keys // width, keys % width
+    bound = np.where(h == market.hours, market.qty[o], market.free[o, np.minimum(h, market.hours - 1)])
+    return col, row, pool.lot[col].astype(float), bound.astype(float)
+
+
+def _pass(
+    h: highspy.Highs,
+    *,
+    cost: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    integer: np.ndarray | None,
+) -> None:
+    order = np.lexsort((rows, cols))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    ncol = len(cost)
+    start = np.searchsorted(cols, np.arange(ncol + 1))
+    lp = highspy.HighsLp()
+    lp.num_col_ = ncol
+    lp.num_row_ = len(row_lower)
+    lp.col_cost_ = cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = row_lower
+    lp.row_upper_ = row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = start.astype(np.int32)
+    lp.a_matrix_.index_ = rows.astype(np.int32)
+    lp.a_matrix_.value_ = vals
+    if integer is not None:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
+    h.passModel(lp)
+
+
+def highs(*, time_limit: float, gap: float | None = None) -> highspy.Highs:
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(time_limit, 1e-3))
+    h.setOptionValue("threads", 1)
+    if gap is not None:
+        h.setOptionValue("mip_rel_gap", gap)
+    return h
+
+
+@dataclass(slots=True)
+class LpResult:
+    status: str
+    objective: float
+    x: np.ndarray
+    z: np.ndarray  # shortfall per demand position (weight units)
+    cover_dual: np.ndarray  # per demand position (≥ 0)
+    cap_price: np.ndarray  # per (offer, hour) and per wholesale ask (≥ 0): market.hours + 1 columns
+    seconds: float
+
+
+def lp_solve(
+    *,
+    market: Market,
+    pool: Pool,
+    targets: np.ndarray,
+    penalty: np.ndarray,
+    time_limit: float,
+) -> LpResult:
+    """min Σ cost·x + Σ penalty·z s.t. per demand Σ w·x + z ≥ target, capacity rows; x, z ≥ 0."""
+    nd = len(targets)
+    ncol = len(pool.offer)
+    col, row, val, bound = capacity_entries(market=market, pool=pool)
+    ncap = len(bound)
+    rows = np.concatenate([pool.demand, nd + row, np.arange(nd)])
+    cols = np.concatenate([np.arange(ncol), col, ncol + np.arange(nd)])
+    vals = np.concatenate([pool.weight, val, np.ones(nd)])
+    h = highs(time_limit=time_limit)
+    _pass(
+        h,
+        cost=np.concatenate([pool.cost, penalty]),
+        lower=np.zeros(ncol + nd),
+        upper=np.concatenate([np.full(ncol, INF), targets]),
+        row_lower=np.concatenate([targets, np.full(ncap, -INF)]),
+        row_upper=np.concatenate([np.full(nd, INF), bound]),
+        rows=rows,
+        cols=cols,
+        vals=vals,
+        integer=None,
+    )
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus()).lower()
+    sol = h.getSolution()
+    values = np.array(sol.col_value)
+    duals = np.array(sol.row_dual)
+    width = market.hours + 1
+    cap_price = np.zeros((market.n, width))
+    if ncap:
+        # recover each capacity row's (offer, hour) from its entries
+        whole = market.whole[pool.offer[col]]
+        offs_hour = _entry_hours(market=market, pool=pool, col=col)
+        cap_price[pool.offer[col], np.where(whole, market.hours, offs_hour)] = np.maximum(-duals[nd + row], 0.0)
+    return LpResult(
+        status=status,
+        objective=h.getInfo().objective_function_value,
+        x=values[:ncol],
+        z=values[ncol:],
+        cover_dual=np.maximum(duals[:nd], 0.0) if len(duals) else np.zeros(nd),
+        cap_price=cap_price,
+        seconds=h.getRunTime(),
+    )
+
+
+def _entry_hours(*, market: Market, pool: Pool, col: np.ndarray) -> np.ndarray:
+    whole = market.whole[pool.offer]
+    lengths = np.where(whole, 1, pool.hours)
+    offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return pool.start[col] + offs
+
+
+@dataclass(slots=True)
+class MilpResult:
+    status: str
+    x: np.ndarray  # lots per pool column (integral)
+    chosen: dict[int, int]  # demand position → chosen start
+    objective: float
+    bound: float
+    gap: float
+    has_solution: bool
+
+
+def milp_solve(
+    *,
+    market: Market,
+    pool: Pool,
+    targets: np.ndarray,
+    penalty: np.ndarray,
+    active: np.ndarray,
+    time_limit: float,
+    gap: float,
+    cost_scale: float = 1.0,
+) -> MilpResult:
+    """The MILP: one start per active demand, integer lots, shortfall z per (demand, start) at `penalty`."""
+    ncol = len(pool.offer)
+    pairs, pair_of_col = np.unique(pool.demand * (market.hours + 1) + pool.start, return_inverse=True)
+    npair = len(pairs)
+    pair_demand = pairs // (market.hours + 1)
+    pair_start = pairs % (market.hours + 1)
+    act = np.flatnonzero(active)
+    choice_row = {int(d): i for i, d in enumerate(act)}
+    col, row, val, bound = capacity_entries(market=market, pool=pool)
+    ncap = len(bound)
+    # rows: [cover per pair][choice per active demand][capacity]
+    r_choice0 = npair
+    r_cap0 = npair + len(act)
+    y0 = ncol
+    z0 = ncol + npair
+    choice_of_pair = np.array([choice_row[int(d)] for d in pair_demand], dtype=np.int64)
+    rows = np.concatenate([pair_of_col, r_cap0 + row, np.arange(npair), r_choice0 + choice_of_pair, np.arange(npair)])
+    cols = np.concatenate([np.arange(ncol), col, y0 + np.arange(npair), y0 + np.arange(npair), z0 + np.arange(npair)])
+    vals = np.concatenate([pool.weight, val, -targets[pair_demand], np.ones(npair), np.ones(npair)])
+    h = highs(time_limit=time_limit, gap=gap)
+    integer = np.concatenate([np.ones(ncol, bool), np.ones(npair, bool), np.zeros(npair, bool)])
+    _pass(
+        h,
+        cost=np.concatenate([pool.cost * cost_scale, np.zeros(npair), penalty[pair_demand]]),
+        lower=np.zeros(ncol + 2 * npair),
+        upper=np.concatenate([np.full(ncol, INF), np.ones(npair), targets[pair_demand]]),
+        row_lower=np.concatenate([np.zeros(npair), np.ones(len(act)), np.full(ncap, -INF)]),
+        row_upper=np.concatenate([np.full(npair, INF), np.ones(len(act)), bound]),
+        rows=rows,
+        cols=cols,
+        vals=vals,
+        integer=integer,
+    )
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus()).lower()
+    info = h.getInfo()
+    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = np.array(h.getSolution().col_value) if has else np.zeros(ncol + 2 * npair)
+    chosen: dict[int, int] = {}
+    if has:
+        y = values[y0:z0]
+        for d in act:
+            mine = np.flatnonzero(pair_demand == d)
+            if len(mine):
+                best = mine[np.argmax(y[mine])]
+                chosen[int(d)] = int(pair_start[best])
+    return MilpResult(
+        status=status,
+        x=np.rint(values[:ncol]).astype(np.int64),
+        chosen=chosen,
+        objective=info.objective_function_value,
+        bound=info.mip_dual_bound,
+        gap=info.mip_gap,
+        has_solution=has,
+    )
