@@ -65,9 +65,7 @@ class Demand(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     idempotency_key = models.CharField(max_length=200)
-    resource_class = models.ForeignKey(
-        ResourceClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    resource_class = models.ForeignKey(ResourceClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     min_scu = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)  # TFLOPS needed
     units = models.PositiveIntegerField(default=0)  # 0 with min_scu
     hours = models.PositiveIntegerField()
@@ -199,9 +197,7 @@ class Proposal(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["demand"], condition=Q(status="open"), name="proposal_one_open_per_demand"
-            ),
+            models.UniqueConstraint(fields=["demand"], condition=Q(status="open"), name="proposal_one_open_per_demand"),
             models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="proposal_expires_after"),
         ]
 

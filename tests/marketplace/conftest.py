@@ -58,3 +58,7 @@ def market(make_org, reference_data, operator, fund):
         "users": {"gridco": gridco_user, "westdc": westdc_user, "acme": acme_user, "bolt": bolt_user},
         "fund": fund,
     }
+
+
+# the scheduling tests' fixtures (tests/marketplace/test_scheduling_*.py)
+from tests.marketplace.scheduling_setup import sched, sched_clock  # noqa: E402, F401

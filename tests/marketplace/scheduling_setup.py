@@ -18,7 +18,7 @@ NEXT = NOW + H  # the first hour a round places anything
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def sched_clock(monkeypatch):
     """The clock (a true boundary): tests move it by hand."""
     state = {"now": NOW}
     monkeypatch.setattr(timezone, "now", lambda: state["now"])
@@ -26,7 +26,7 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
-def sched(make_org, reference_data, operator, fund, clock, settings):
+def sched(make_org, reference_data, operator, fund, sched_clock, settings):
     """GridCo: a YRD/MAIN pool that keeps data in its region and one that does not; WestDC: an
     NMG/REMOTE pool (cheap power, far from Shanghai). Acme and Bolt: funded buyers."""
     settings.SCHEDULING_DISPATCH = False  # rounds are run by hand here
@@ -38,8 +38,15 @@ def sched(make_org, reference_data, operator, fund, clock, settings):
     fund(bolt, "100000.00")
     pools = {
         "yrd": connected_pool(user=gridco_user, organisation=gridco, operator=operator, code="yrd-1", units=32),
-        "nmg": connected_pool(user=westdc_user, organisation=westdc, operator=operator, code="nmg-1", units=32,
-                              region="NMG", tier="REMOTE"),  # fmt: skip
+        "nmg": connected_pool(
+            user=westdc_user,
+            organisation=westdc,
+            operator=operator,
+            code="nmg-1",
+            units=32,
+            region="NMG",
+            tier="REMOTE",
+        ),  # fmt: skip
     }
     open_pool = connected_pool(user=gridco_user, organisation=gridco, operator=operator, code="yrd-2", units=32)
     open_pool.data_residency = False
@@ -50,7 +57,8 @@ def sched(make_org, reference_data, operator, fund, clock, settings):
             "users": {"gridco": gridco_user, "westdc": westdc_user, "acme": acme_user, "bolt": bolt_user}}  # fmt: skip
 
 
-def list_on(sched, pool: str, *, price="12.0000", units=8, billing=Billing.PER_TIME, start=NOW, hours=72, cls="H100-80G"):
+def list_on(sched, pool: str, *, price="12.0000", units=8, billing=Billing.PER_TIME, start=NOW, hours=72,
+            cls="H100-80G"):  # fmt: skip
     owner = "westdc" if pool == "nmg" else "gridco"
     return listing_create(
         actor=sched["users"][owner], organisation=sched["orgs"][owner],

@@ -35,9 +35,7 @@ def _demand_lock(*, organisation: Organisation, demand_id: int) -> Demand:
 
 
 def _open_proposal(demand: Demand) -> Proposal | None:
-    return (
-        Proposal.objects.select_for_update(of=("self",)).filter(demand=demand, status=ProposalStatus.OPEN).first()
-    )
+    return Proposal.objects.select_for_update(of=("self",)).filter(demand=demand, status=ProposalStatus.OPEN).first()
 
 
 def _save(demand: Demand) -> None:
@@ -57,7 +55,7 @@ def _place(*, actor, organisation: Organisation, demand: Demand, proposal: Propo
         terms = ReservationTerms(listing_id=part.listing_id, units=part.units, start=part.start, end=part.end)
         try:
             part.reservation = reservation_place_within(
-                actor=actor, organisation=organisation, terms=terms, idempotency_key=f"demand:{demand.pk}:part:{part.pk}"
+                actor=actor, organisation=organisation, terms=terms, idempotency_key=_part_key(demand, part)
             )
         except ExchangeError as refusal:
             raise _Refused(_part_says(part, refusal), code=refusal.code) from refusal
@@ -67,7 +65,7 @@ def _place(*, actor, organisation: Organisation, demand: Demand, proposal: Propo
                            tif=TimeInForce.IOC, price=part.price)  # fmt: skip
         try:
             part.order = order_place_within(
-                actor=actor, organisation=organisation, terms=terms, idempotency_key=f"demand:{demand.pk}:part:{part.pk}"
+                actor=actor, organisation=organisation, terms=terms, idempotency_key=_part_key(demand, part)
             )
         except ExchangeError as refusal:
             raise _Refused(_part_says(part, refusal), code=refusal.code) from refusal
@@ -78,11 +76,13 @@ def _place(*, actor, organisation: Organisation, demand: Demand, proposal: Propo
     _save(demand)
 
 
+def _part_key(demand: Demand, part) -> str:
+    return f"demand:{demand.pk}:part:{part.pk}"
+
+
 def _part_says(part, refusal: ExchangeError) -> str:
     what = (
-        gettext("listing #%(id)s") % {"id": part.listing_id}
-        if part.kind == PartKind.RETAIL
-        else part.instrument.code
+        gettext("listing #%(id)s") % {"id": part.listing_id} if part.kind == PartKind.RETAIL else part.instrument.code
     )
     return gettext("%(what)s refused %(units)s unit(s): %(detail)s") % {
         "what": what,
@@ -162,4 +162,3 @@ def demand_cancel(*, actor: User | None, organisation: Organisation, demand_id: 
     demand.transition_to(DemandStatus.CANCELLED, actor=actor, at=now, reason=CANCELLED_BY_BUYER)
     _save(demand)
     return demand
-

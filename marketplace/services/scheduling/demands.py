@@ -92,9 +92,8 @@ def demand_check(terms: DemandTerms, *, now: datetime) -> None:
         if terms.residency not in known:
             fail("residency", "unknown_region", gettext("No region %(codes)s.") % {"codes": terms.residency})
         elif terms.regions and terms.residency not in terms.regions:
-            fail(
-                "residency", "residency_not_allowed", gettext("The residency region must be one of the allowed regions.")
-            )
+            message = gettext("The residency region must be one of the allowed regions.")
+            fail("residency", "residency_not_allowed", message)
     if terms.carbon_weight < 0:
         fail("carbon_weight", "min_value", gettext("The carbon weight is 0 or more (¥ per kg CO₂)."))
     if terms.max_price is not None and terms.max_price <= 0:
@@ -125,7 +124,9 @@ def _same_terms(demand: Demand, terms: DemandTerms) -> bool:
     return all(getattr(demand, name) == value for name, value in _row(terms).items())
 
 
-def demand_submit(*, actor: User | None, organisation: Organisation, terms: DemandTerms, idempotency_key: str) -> Demand:
+def demand_submit(
+    *, actor: User | None, organisation: Organisation, terms: DemandTerms, idempotency_key: str
+) -> Demand:
     """Accept a demand for the next scheduling round, or refuse it with reason codes per field;
     once per idempotency key (a repeat returns the first demand; other terms: ``conflict``)."""
     writer_check(actor=actor, organisation=organisation, what="state demands")

@@ -119,10 +119,7 @@ def problem_build(*, demands: list[Demand], now: datetime) -> tuple[scheduling.P
         .annotate(qty=Sum(F("qty") - F("filled_qty")))
         .order_by("instrument_id", "price")
     )  # fmt: skip
-    instruments = {
-        i.pk: i
-        for i in _instruments({a["instrument_id"] for a in asks})
-    }
+    instruments = {i.pk: i for i in _instruments({a["instrument_id"] for a in asks})}
     for ask in asks:
         instrument = instruments[ask["instrument_id"]]
         if ask["qty"] <= 0:
