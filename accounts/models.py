@@ -168,6 +168,8 @@ class ApiKeyScope(models.TextChoices):
     ORDERS_WRITE = "orders:write", _("Place and cancel orders")
     RETAIL_READ = "retail:read", _("Read retail listings and reservations")
     RETAIL_WRITE = "retail:write", _("List capacity, withdraw listings, reserve and cancel reservations")
+    DEMANDS_READ = "demands:read", _("Read scheduling demands and their proposals")
+    DEMANDS_WRITE = "demands:write", _("State, confirm and cancel scheduling demands (confirming reserves and orders)")
     OPERATOR = "operator", _("Operator actions (platform organisation only)")
 
 
