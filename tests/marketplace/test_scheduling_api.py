@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 def body(**overrides) -> dict:
     d = {"resource_class": "H100-80G", "units": 8, "hours": 4, "earliest_start": NEXT.isoformat(),
-         "latest_finish": (NEXT + 4 * H).isoformat(), "city": "SH", "max_rtt_ms": 40, "carbon_weight": "0.5"}  # fmt: skip
+         "latest_finish": (NEXT + 4 * H).isoformat(), "city": "SH", "max_rtt_ms": 40,
+         "carbon_weight": "0.5"}  # fmt: skip
     d.update(overrides)
     return d
 
