@@ -209,6 +209,12 @@ class Proposal(models.Model):
         return min((p.start for p in self.parts.all()), default=None)
 
     @property
+    def single_listing_id(self) -> int | None:
+        """The listing of the cheapest single placement, when it was a listing (``listing:<id>``)."""
+        kind, _, rest = self.single_offer.partition(":")
+        return int(rest) if kind == "listing" and rest.isdigit() else None
+
+    @property
     def saving(self):
         """What the placement saves against the cheapest single offer (¥), or None."""
         if self.single_total is None:
