@@ -5,8 +5,8 @@ documented greedy rule as fallback. Pure Python + highspy (numpy), no Django imp
 side builds a `Problem`, calls `schedule`, shows the `Solution`."""
 
 from marketplace.scheduling.checks import violations
+from marketplace.scheduling.entry import schedule
 from marketplace.scheduling.greedy import cheapest_single, greedy
-from marketplace.scheduling.solver import schedule
 from marketplace.scheduling.types import Demand, Offer, Part, Placement, Problem, Solution
 
 __all__ = [

@@ -15,6 +15,7 @@ from marketplace.scheduling.costing import local_hours, requested, start_range, 
 from marketplace.scheduling.types import Demand, Problem
 
 INF = float("inf")
+TIE = 1e-7
 
 
 def _le(values: np.ndarray, exact: list[Decimal], bound: Decimal) -> np.ndarray:
@@ -154,7 +155,9 @@ class Market:
         )
         energy = self.energy_prefix[e][:, starts + length] - self.energy_prefix[e][:, starts]
         carbon = (float(demand.carbon_weight) * self.carbon_rate[e] * length)[:, None]
-        cost = (price + energy + carbon) * lot[:, None]
+        # ties go to the earlier start: a relative nudge of 1e-7 per horizon hour, far below a fen but above
+        # the solver's tolerances, so a job moves only when moving saves money
+        cost = (price + energy + carbon) * lot[:, None] * (1.0 + TIE * starts[None, :])
         w = (self.tflops[e] if demand.resource_class is None else np.ones(len(e))) * lot
         oi, si = np.nonzero(ok)
         if len(oi) == 0:

@@ -58,7 +58,14 @@ def _only(self: Pool, mask: np.ndarray) -> Pool:
     return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
 
 
+def _only_starts(self: Pool, chosen: dict[int, int]) -> Pool:
+    pick = np.array([chosen.get(int(d), -1) for d in self.demand], dtype=np.int64)
+    keep = pick == self.start
+    return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
+
+
 Pool.only = _only  # type: ignore[attr-defined]
+Pool.only_starts = _only_starts  # type: ignore[attr-defined]
 
 
 def capacity_entries(*, market: Market, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -117,6 +124,8 @@ def highs(*, time_limit: float, gap: float | None = None) -> highspy.Highs:
     h.setOptionValue("threads", 1)
     if gap is not None:
         h.setOptionValue("mip_rel_gap", gap)
+        if gap < 1e-6:
+            h.setOptionValue("mip_abs_gap", 1e-9)
     return h
 
 
@@ -211,6 +220,7 @@ def milp_solve(
     time_limit: float,
     gap: float,
     cost_scale: float = 1.0,
+    initial: tuple[np.ndarray, dict[int, int]] | None = None,
 ) -> MilpResult:
     """The MILP: one start per active demand, integer lots, shortfall z per (demand, start) at `penalty`."""
     ncol = len(pool.offer)
@@ -245,6 +255,22 @@ def milp_solve(
         vals=vals,
         integer=integer,
     )
+    if initial is not None:
+        # a starting incumbent: lots per pool column and each demand's start
+        x0, start0 = initial
+        y0v = np.array(
+            [1.0 if start0.get(int(d)) == int(s) else 0.0 for d, s in zip(pair_demand, pair_start, strict=True)]
+        )
+        for d in act:
+            mine = np.flatnonzero(pair_demand == d)
+            if len(mine) and not y0v[mine].any():
+                y0v[mine[0]] = 1.0
+        cover = np.bincount(pair_of_col, weights=pool.weight * x0 * (y0v[pair_of_col] > 0), minlength=npair)
+        z0v = np.maximum(targets[pair_demand] * y0v - cover, 0.0)
+        sol = highspy.HighsSolution()
+        sol.col_value = np.concatenate([x0.astype(float), y0v, z0v]).tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
     h.run()
     status = h.modelStatusToString(h.getModelStatus()).lower()
     info = h.getInfo()

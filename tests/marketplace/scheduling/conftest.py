@@ -1,0 +1,1 @@
+"""The scheduling core is pure: these tests need no database."""
