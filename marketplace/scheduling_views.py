@@ -69,8 +69,7 @@ def demand_detail(request, demand_id: int):
     parts = list(proposal.parts.all()) if proposal else []
     return render(request, "marketplace/demand.html", {
         "demand": demand, "proposal": proposal, "parts": parts, "now": timezone.now(),
-        "reservations": [p.reservation for p in parts if p.reservation_id],
-        "orders": [p.order for p in parts if p.order_id],
+        "placed": [p for p in parts if p.reservation_id or p.order_id],
     })  # fmt: skip
 
 

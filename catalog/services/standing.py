@@ -12,6 +12,7 @@ what it sells, and wholesale asks and contracts can never have taken it meanwhil
 Every function here runs under the pool's row lock, like every other sale of the pool.
 """
 
+import os
 from datetime import datetime
 
 from django.db import transaction
@@ -113,9 +114,12 @@ def standing_free_by_hour(*, prefixes, start: datetime, end: datetime) -> dict[s
     if not free or hours <= 0:
         return free
     pieces = CapacityCommitment.objects.open().filter(kind=CommitmentKind.OFFERED).overlapping(first, last)
-    condition = Q()
-    for prefix in free:
-        condition |= Q(source__startswith=f"{prefix}@")
+    if len(free) <= 20:
+        condition = Q()
+        for prefix in free:
+            condition |= Q(source__startswith=f"{prefix}@")
+    else:  # many offers (a round reads them all): their common stem, the rest dropped below
+        condition = Q(source__startswith=os.path.commonprefix(list(free)))
     for source, p_start, p_end, units in pieces.filter(condition).values_list("source", "start", "end", "units"):
         row = free.get(source.rsplit("@", 1)[0])
         if row is None:

@@ -98,3 +98,29 @@ def test_cancel_and_another_organisation_sees_nothing(client, sched):
     demand.refresh_from_db()
     assert demand.status == DemandStatus.CANCELLED
     assert "Cancelled by the buyer." in client.get(f"/schedule/{demand.pk}/").content.decode()
+
+
+def test_a_wholesale_part_confirmed_on_the_page_links_to_its_order(client, sched):
+    from decimal import Decimal
+
+    from marketplace.models import Order
+    from marketplace.services import OrderTerms, instrument_ensure, order_place
+    from tests.marketplace.conftest import next_week_code
+
+    instrument = instrument_ensure(code=next_week_code())
+    order_place(actor=sched["users"]["gridco"], organisation=sched["orgs"]["gridco"], idempotency_key="s",
+                terms=OrderTerms(instrument=instrument.code, side="sell", type="limit", qty=8, tif="GTC",
+                                 price=Decimal("12.00")))  # fmt: skip
+    client.force_login(sched["users"]["acme"])
+    start = instrument.window_start
+    client.post("/schedule/", form(units="8", hours="24", earliest_start=local(start), city="",
+                                   max_rtt_ms="", latest_finish=local(start + 24 * H)))  # fmt: skip
+    demand = Demand.objects.get()
+    scheduling_round()
+    page = client.get(f"/schedule/{demand.pk}/").content.decode()
+    assert f"<code>{instrument.code}</code>" in page and "Wholesale ask" in page
+    assert "¥16,128.00" in page  # 12 × 8 × 168: the whole window is bought
+    client.post(f"/schedule/{demand.pk}/confirm/")
+    order = Order.objects.get(organisation=sched["orgs"]["acme"])
+    page = client.get(f"/schedule/{demand.pk}/").content.decode()
+    assert f"Order #{order.pk}" in page and 'href="/orders/"' in page and "IOC buy" in page

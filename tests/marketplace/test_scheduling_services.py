@@ -469,3 +469,73 @@ def test_the_admin_shows_rounds_and_proposals_read_only(sched, client):
     page = client.get(f"/admin/marketplace/proposal/{_proposal(demand).pk}/change/")
     assert page.status_code == 200 and "listing:" in page.content.decode()
     assert client.post(f"/admin/marketplace/demand/{demand.pk}/delete/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_confirmations_racing_for_the_same_units_oversell_nothing(sched, make_org):
+    """Six buyers' demands, proposed in six rounds, all count on the same 8 free units (a proposal
+    holds nothing); they confirm at once: two are placed, four refused whole and sent back, and
+    the listing ends with nothing free in those hours; a demand confirmed twice at once is placed
+    once."""
+    from catalog.services import standing_free
+    from tests.concurrency import race
+
+    listing = list_on(sched, "nmg", units=8)
+    buyers = []
+    for i in range(6):
+        user, org = make_org(slug=f"buyer-{i}")
+        sched["fund"](org, "10000.00")
+        buyers.append((user, org))
+    demands = []
+    from marketplace.services.scheduling import demand_submit
+
+    for user, org in buyers:
+        demands.append(demand_submit(actor=user, organisation=org, idempotency_key="d",
+                                     terms=terms(units=4, latest_finish=NEXT + 4 * H)))  # fmt: skip
+        scheduling_round()
+    assert all(_proposal(d).placed == 4 for d in demands)
+
+    def confirm(i):
+        user, org = buyers[i]
+        proposal_confirm(actor=user, organisation=org, demand_id=demands[i].pk)
+
+    outcomes = race(6, confirm)
+    assert sorted(outcomes) == ["insufficient_capacity"] * 4 + ["ok"] * 2
+    assert Reservation.objects.count() == 2
+    assert Hold.objects.filter(status="open", reference__startswith="reservation").count() == 2
+    statuses = sorted(Demand.objects.values_list("status", flat=True))
+    assert statuses == [DemandStatus.CONFIRMED] * 2 + [DemandStatus.SUBMITTED] * 4
+    assert standing_free(prefix=listing.capacity_prefix, start=NEXT, end=NEXT + 4 * H) == 0
+
+    # the same demand confirmed twice at once: one reservation
+    list_on(sched, "nmg", units=4)
+    waiting = Demand.objects.filter(status=DemandStatus.SUBMITTED).select_related("organisation").first()
+    org = waiting.organisation
+    user = next(u for u, o in buyers if o == org)
+    scheduling_round()
+    assert Demand.objects.get(pk=waiting.pk).status == DemandStatus.PROPOSED
+    assert race(2, lambda i: proposal_confirm(actor=user, organisation=org, demand_id=waiting.pk)) == ["ok", "ok"]
+    assert Reservation.objects.filter(buyer=org).count() == 1
+
+
+def test_free_units_per_hour_of_many_listings_at_once(sched):
+    """A round reads every listing's free hours in one query (by their common stem past 20)."""
+    from catalog.services import standing_free_by_hour
+
+    listings = [list_on(sched, "yrd", units=1, start=NOW + (i % 3) * H, hours=5) for i in range(24)]
+    reservation_place(
+        actor=sched["users"]["bolt"], organisation=sched["orgs"]["bolt"], idempotency_key="r",
+        terms=ReservationTerms(listing_id=listings[5].pk, units=1, start=NOW + 3 * H, end=NOW + 4 * H),
+    )  # fmt: skip
+    for chosen in (listings[:3] + listings[5:6], listings):  # 4 prefixes, then 24
+        free = standing_free_by_hour(prefixes=[x.capacity_prefix for x in chosen], start=NOW, end=NOW + 8 * H)
+        assert set(free) == {x.capacity_prefix for x in chosen}
+        for i, listing in enumerate(listings):
+            if listing.capacity_prefix not in free:
+                continue
+            offset = i % 3
+            expected = [1 if offset <= h < offset + 5 else 0 for h in range(8)]
+            if i == 5:
+                expected[3] = 0
+            assert free[listing.capacity_prefix] == expected, i
