@@ -12,8 +12,8 @@ from accounts.models import Organisation
 from catalog.models import Pool, Region, ResourceClass
 
 # Exact costs: unit prices have 4 places, power and carbon figures a few more; their products
-# are kept unrounded (the standard rounds only invoice lines).
-EXACT = {"max_digits": 32, "decimal_places": 14}
+# are kept unrounded (the standard rounds only invoice lines): room for 20 places.
+EXACT = {"max_digits": 40, "decimal_places": 20}
 
 
 class CityCore(models.TextChoices):

@@ -51,6 +51,7 @@ INVALID = [
     ({"city": "XX"}, "city", "unknown_city"),
     ({"max_rtt_ms": 10}, "city", "city_required"),
     ({"city": "SH", "max_rtt_ms": -1}, "max_rtt_ms", "min_value"),
+    ({"city": "SH", "max_rtt_ms": 10**12}, "max_rtt_ms", "max_value"),
     ({"regions": ("YRD", "MARS")}, "regions", "unknown_region"),
     ({"residency": "MARS"}, "residency", "unknown_region"),
     ({"regions": ("NMG",), "residency": "YRD"}, "residency", "residency_not_allowed"),
@@ -174,7 +175,7 @@ def test_each_constraint_steers_the_placement_away_from_the_cheapest_offer(sched
     d = submit(sched, key="nothing", max_price=Decimal("10.0000"))
     scheduling_round()
     d.refresh_from_db()
-    assert d.status == DemandStatus.UNPLACEABLE and d.reason
+    assert d.status == DemandStatus.UNPLACEABLE and "No offer" in d.reason
 
 
 def _respects(demand: Demand, proposal: Proposal) -> list[str]:
@@ -235,6 +236,8 @@ def test_no_constraint_is_ever_broken_over_many_random_demands(sched, sched_cloc
         if demand.status == DemandStatus.PROPOSED:
             proposed += 1
             assert _respects(demand, _proposal(demand)) == [], demand
+        elif demand.status == DemandStatus.SUBMITTED:  # others came first: it waits for the next round
+            assert "other demands came first" in demand.reason
         else:
             assert demand.status == DemandStatus.UNPLACEABLE
     assert proposed == record.placed
@@ -383,6 +386,21 @@ def test_a_priority_organisation_is_served_first(sched):
     scheduling_round()
     assert _proposal(bolt).placed == 8
     assert _proposal(acme).placed == 4
+
+
+def test_a_demand_left_out_by_a_priority_class_waits_for_the_next_round(sched):
+    list_on(sched, "nmg", units=8)
+    bolt_org = sched["orgs"]["bolt"]
+    bolt_org.scheduling_priority = 2
+    bolt_org.save(update_fields=["scheduling_priority"])
+    tight = {"latest_finish": NEXT + 4 * H}
+    acme = submit(sched, key="a", units=8, **tight)
+    bolt = submit(sched, key="b", who="bolt", units=8, **tight)
+    scheduling_round()
+    acme.refresh_from_db()
+    assert _proposal(bolt).placed == 8
+    assert acme.status == DemandStatus.SUBMITTED and "other demands came first" in acme.reason
+    assert not Proposal.objects.filter(demand=acme).exists()
 
 
 def test_the_operator_sets_a_priority_class_in_the_admin_and_it_is_audited(sched, client):

@@ -19,6 +19,7 @@ HOUR = timedelta(hours=1)
 MAX_HOURS = 31 * 24  # a demand runs at most a month
 MAX_AHEAD = timedelta(days=62)  # and finishes within about two months (a round reads that far)
 MAX_UNITS = 100_000
+MAX_RTT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def demand_check(terms: DemandTerms, *, now: datetime) -> None:
     if terms.max_rtt_ms is not None:
         if terms.max_rtt_ms < 0:
             fail("max_rtt_ms", "min_value", gettext("The latency ceiling is 0 ms or more."))
+        elif terms.max_rtt_ms > MAX_RTT_MS:
+            fail("max_rtt_ms", "max_value", gettext("The latency ceiling is at most %(n)s ms.") % {"n": MAX_RTT_MS})
         if not terms.city:
             fail("city", "city_required", gettext("A latency ceiling needs the city core it is measured to."))
     known = set(Region.objects.values_list("code", flat=True))

@@ -38,6 +38,17 @@ ROUND_LOCK = 0x5C4ED  # the advisory lock one round at a time holds
 EXPIRED_PROPOSAL = gettext_noop("The proposal was not confirmed in time.")
 WINDOW_PASSED = gettext_noop("Its window can no longer hold it.")
 NOWHERE = gettext_noop("No offer the exchange has free meets every constraint in the window.")
+SHORT = gettext_noop("Supply was short in the last round and other demands came first: it waits for the next.")
+
+
+def _exact(value: Decimal) -> Decimal:
+    """A figure without the trailing zeros of its column (1.2500 → 1.25, 1.5000 → 1.5), so the
+    products the solver reports keep few places; whole numbers stay plain (10, not 1E+1)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+def _tflops(cls: ResourceClass) -> Decimal | None:
+    return None if cls.fp16_tflops is None else _exact(cls.fp16_tflops)
 
 
 def _rtt(region: Region) -> dict[str, int]:
@@ -96,11 +107,11 @@ def problem_build(*, demands: list[Demand], now: datetime) -> tuple[scheduling.P
         offers.append(
             scheduling.Offer(
                 key=key, kind="retail", pool=f"pool:{pool.pk}", region=region.code, tier=pool.tier,
-                resource_class=cls.code, tflops=cls.fp16_tflops, price=listing.price, billing=listing.billing,
+                resource_class=cls.code, tflops=_tflops(cls), price=listing.price, billing=listing.billing,
                 minimum_minutes=listing.minimum_minutes, window=None, free=row, lot=1, rtt_ms=_rtt(region),
-                residency=pool.data_residency, power_kw=cls.unit_power_kw, pue=pool.pue,
-                power_price=region.flat_price_per_kwh, tou=tuple(region.tou_by_local_hour),
-                carbon_kg_per_kwh=region.carbon_kg_per_kwh, green_share=pool.green_power_share,
+                residency=pool.data_residency, power_kw=_exact(cls.unit_power_kw), pue=_exact(pool.pue),
+                power_price=_exact(region.flat_price_per_kwh), tou=tuple(region.tou_by_local_hour),
+                carbon_kg_per_kwh=_exact(region.carbon_kg_per_kwh), green_share=_exact(pool.green_power_share),
             )
         )  # fmt: skip
         meta[key] = {"kind": PartKind.RETAIL, "listing": listing, "instrument": None, "pool": pool,
@@ -133,14 +144,14 @@ def problem_build(*, demands: list[Demand], now: datetime) -> tuple[scheduling.P
         offers.append(
             scheduling.Offer(
                 key=key, kind="wholesale", pool=f"instrument:{instrument.code}", region=region.code,
-                tier=instrument.tier, resource_class=cls.code, tflops=cls.fp16_tflops, price=ask["price"],
+                tier=instrument.tier, resource_class=cls.code, tflops=_tflops(cls), price=ask["price"],
                 billing="per_time", minimum_minutes=0, window=(instrument.window_start, instrument.window_end),
                 free=row, lot=instrument.lot, rtt_ms=_rtt(region),
                 # the delivering pools are chosen at the trade: no residency guarantee, no green
                 # share counted, the region's typical PUE
-                residency=False, power_kw=cls.unit_power_kw, pue=region.pue,
-                power_price=region.flat_price_per_kwh, tou=tuple(region.tou_by_local_hour),
-                carbon_kg_per_kwh=region.carbon_kg_per_kwh, green_share=Decimal(0),
+                residency=False, power_kw=_exact(cls.unit_power_kw), pue=_exact(region.pue),
+                power_price=_exact(region.flat_price_per_kwh), tou=tuple(region.tou_by_local_hour),
+                carbon_kg_per_kwh=_exact(region.carbon_kg_per_kwh), green_share=Decimal(0),
             )
         )  # fmt: skip
         meta[key] = {"kind": PartKind.WHOLESALE, "listing": None, "instrument": instrument, "pool": None,
@@ -152,7 +163,7 @@ def problem_build(*, demands: list[Demand], now: datetime) -> tuple[scheduling.P
         hours=hours,
         offers=tuple(offers),
         demands=tuple(_core_demand(d, horizon_start) for d in demands),
-        tou_multipliers={t.kind: t.multiplier for t in TouPeriod.objects.all()},
+        tou_multipliers={t.kind: _exact(t.multiplier) for t in TouPeriod.objects.all()},
     )
     return problem, meta
 
@@ -192,8 +203,9 @@ def _save_demand(demand: Demand) -> None:
 def scheduling_round(*, now: datetime | None = None, time_limit: float | None = None,
                      use_solver: bool = True) -> SchedulingRound | None:  # fmt: skip
     """Place every waiting demand (``submitted``) at once and store what the solver proposes; a
-    demand whose window can no longer hold it expires, one the solver cannot place is
-    ``unplaceable``. One round at a time (an advisory lock); None when nothing waits."""
+    demand whose window can no longer hold it expires, one that no offer could hold even alone is
+    ``unplaceable``, one that got nothing because others came first (short supply) waits for the
+    next round. One round at a time (an advisory lock); None when nothing waits."""
     from django.conf import settings
 
     now = now or timezone.now()
@@ -232,11 +244,15 @@ def scheduling_round(*, now: datetime | None = None, time_limit: float | None = 
         by_key = {d.key: d for d in problem.demands}
         for demand in live:
             placement = solution.placements[demand.scheduling_key]
-            if not placement.parts:
-                demand.transition_to(DemandStatus.UNPLACEABLE, at=now, reason=NOWHERE)
-                _save_demand(demand)
-                continue
             single = scheduling.cheapest_single(problem, by_key[demand.scheduling_key])
+            if not placement.parts:
+                if single is None:  # nothing could hold it even alone
+                    demand.transition_to(DemandStatus.UNPLACEABLE, at=now, reason=NOWHERE)
+                    _save_demand(demand)
+                else:  # others of the round (a higher priority class, pro rata) took what it could use
+                    demand.reason = SHORT
+                    demand.save(update_fields=["reason"])
+                continue
             _propose(demand=demand, record=record, solution=solution, placement=placement, single=single, meta=meta,
                      now=now)  # fmt: skip
         record.seconds = max(seconds, Decimal(str(round(time.monotonic() - started, 3))))
