@@ -557,3 +557,21 @@ def test_free_units_per_hour_of_many_listings_at_once(sched):
             if i == 5:
                 expected[3] = 0
             assert free[listing.capacity_prefix] == expected, i
+
+
+def test_a_submitted_demand_asks_for_a_round_once_it_commits(sched, settings, django_capture_on_commit_callbacks):
+    """The buyer sees a proposal within seconds: the demand's commit sends the round task (run
+    here in process, as an eager task, instead of through the broker)."""
+    from config.celery import app
+
+    list_on(sched, "nmg", units=8)
+    settings.SCHEDULING_DISPATCH = True
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as sent:
+            demand = submit(sched)
+    finally:
+        app.conf.task_always_eager = False
+    assert len(sent) == 1
+    demand.refresh_from_db()
+    assert demand.status == DemandStatus.PROPOSED and SchedulingRound.objects.count() == 1
