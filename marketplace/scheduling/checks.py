@@ -85,8 +85,9 @@ def violations(problem: Problem, solution: Solution) -> list[str]:
     for key, used in hourly.items():
         free = offers[key].free
         for h, units in enumerate(used):
-            if units > free[h]:
-                found.append(f"{key}: capacity: {units} units at hour {h}, {free[h]} free")
+            room = free[h] if h < len(free) else 0  # hours past the offer's figures have nothing free
+            if units > room:
+                found.append(f"{key}: capacity: {units} units at hour {h}, {room} free")
     for key, units in whole.items():
         qty = max(offers[key].free, default=0)
         if units > qty:

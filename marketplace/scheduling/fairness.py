@@ -62,19 +62,21 @@ def _placed(*, problem: Problem, market, pool, milp, demand: int) -> Decimal:
     return total
 
 
-def targets(*, problem: Problem, market, pool, cands, requested: np.ndarray, deadline: float) -> np.ndarray:
-    """Each demand's target (weight units) under the rule above."""
+def targets(*, problem: Problem, market, pool, cands, requested: np.ndarray, deadline: float, gap: float) -> np.ndarray:
+    """Each demand's target (weight units) under the rule above; each pass's MILP to relative `gap`
+    (exact on small rounds), the passes sharing the time until `deadline`."""
     nd = len(problem.demands)
     live = np.array([c is not None for c in cands], dtype=bool) & (requested > 0)
     priority = np.array([d.priority for d in problem.demands])
     out = np.zeros(nd)
     fixed = np.zeros(nd, dtype=bool)
-    for p in sorted(set(priority[live].tolist()), reverse=True):
+    classes = sorted(set(priority[live].tolist()), reverse=True)
+    for n, p in enumerate(classes):
         members = live & (priority == p)
         active = fixed | members
         goal = np.where(fixed, out, np.where(members, requested, 0.0))
         penalty = np.where(fixed, 1000.0, 1.0) / np.maximum(goal, 1e-9)
-        left = deadline - time.perf_counter()
+        left = (deadline - time.perf_counter()) / (len(classes) - n)
         if left <= 0:
             raise TimeUp
         sub = pool.only(active)
@@ -85,7 +87,7 @@ def targets(*, problem: Problem, market, pool, cands, requested: np.ndarray, dea
             penalty=np.where(active, penalty, 0.0),
             active=active,
             time_limit=left,
-            gap=1e-6,
+            gap=gap,
             cost_scale=0.0,
         )
         if not milp.has_solution:

@@ -52,7 +52,8 @@ class Usage:
         if offer.kind == "wholesale":
             return unit_free(offer=offer, start=start, hours=hours) - self.whole[offer.key]
         used = self.hourly[offer.key]
-        return min(offer.free[h] - used[h] for h in range(start, start + hours))
+        free = offer.free
+        return min((free[h] if h < len(free) else 0) - used[h] for h in range(start, start + hours))
 
     def take(self, *, offer: Offer, start: int, hours: int, units: int) -> None:
         if offer.kind == "wholesale":

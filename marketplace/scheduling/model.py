@@ -52,20 +52,16 @@ class Pool:
             lot=market.lot[offer],
         )
 
+    def only(self, mask: np.ndarray) -> "Pool":
+        """The columns of the demands `mask` selects."""
+        keep = mask[self.demand]
+        return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
 
-def _only(self: Pool, mask: np.ndarray) -> Pool:
-    keep = mask[self.demand]
-    return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
-
-
-def _only_starts(self: Pool, chosen: dict[int, int]) -> Pool:
-    pick = np.array([chosen.get(int(d), -1) for d in self.demand], dtype=np.int64)
-    keep = pick == self.start
-    return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
-
-
-Pool.only = _only  # type: ignore[attr-defined]
-Pool.only_starts = _only_starts  # type: ignore[attr-defined]
+    def only_starts(self, chosen: dict[int, int]) -> "Pool":
+        """The columns at each demand's chosen start."""
+        pick = np.array([chosen.get(int(d), -1) for d in self.demand], dtype=np.int64)
+        keep = pick == self.start
+        return Pool(*(getattr(self, f)[keep] for f in Pool.__slots__))
 
 
 def capacity_entries(*, market: Market, pool: Pool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -138,65 +134,6 @@ class LpResult:
     cover_dual: np.ndarray  # per demand position (≥ 0)
     cap_price: np.ndarray  # per (offer, hour) and per wholesale ask (≥ 0): market.hours + 1 columns
     seconds: float
-
-
-def lp_solve(
-    *,
-    market: Market,
-    pool: Pool,
-    targets: np.ndarray,
-    penalty: np.ndarray,
-    time_limit: float,
-) -> LpResult:
-    """min Σ cost·x + Σ penalty·z s.t. per demand Σ w·x + z ≥ target, capacity rows; x, z ≥ 0."""
-    nd = len(targets)
-    ncol = len(pool.offer)
-    col, row, val, bound = capacity_entries(market=market, pool=pool)
-    ncap = len(bound)
-    rows = np.concatenate([pool.demand, nd + row, np.arange(nd)])
-    cols = np.concatenate([np.arange(ncol), col, ncol + np.arange(nd)])
-    vals = np.concatenate([pool.weight, val, np.ones(nd)])
-    h = highs(time_limit=time_limit)
-    _pass(
-        h,
-        cost=np.concatenate([pool.cost, penalty]),
-        lower=np.zeros(ncol + nd),
-        upper=np.concatenate([np.full(ncol, INF), targets]),
-        row_lower=np.concatenate([targets, np.full(ncap, -INF)]),
-        row_upper=np.concatenate([np.full(nd, INF), bound]),
-        rows=rows,
-        cols=cols,
-        vals=vals,
-        integer=None,
-    )
-    h.run()
-    status = h.modelStatusToString(h.getModelStatus()).lower()
-    sol = h.getSolution()
-    values = np.array(sol.col_value)
-    duals = np.array(sol.row_dual)
-    width = market.hours + 1
-    cap_price = np.zeros((market.n, width))
-    if ncap:
-        # recover each capacity row's (offer, hour) from its entries
-        whole = market.whole[pool.offer[col]]
-        offs_hour = _entry_hours(market=market, pool=pool, col=col)
-        cap_price[pool.offer[col], np.where(whole, market.hours, offs_hour)] = np.maximum(-duals[nd + row], 0.0)
-    return LpResult(
-        status=status,
-        objective=h.getInfo().objective_function_value,
-        x=values[:ncol],
-        z=values[ncol:],
-        cover_dual=np.maximum(duals[:nd], 0.0) if len(duals) else np.zeros(nd),
-        cap_price=cap_price,
-        seconds=h.getRunTime(),
-    )
-
-
-def _entry_hours(*, market: Market, pool: Pool, col: np.ndarray) -> np.ndarray:
-    whole = market.whole[pool.offer]
-    lengths = np.where(whole, 1, pool.hours)
-    offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return pool.start[col] + offs
 
 
 @dataclass(slots=True)
@@ -293,3 +230,108 @@ def milp_solve(
         gap=info.mip_gap,
         has_solution=has,
     )
+
+
+class Master:
+    """The LP relaxation kept in one HiGHS instance, so that column generation adds columns and
+    re-solves from the last basis instead of starting again. Rows: coverage per demand, then one
+    capacity row per (offer, hour) and per offer for a wholesale ask (rows nobody uses stay empty);
+    the first columns are the shortfalls z, one per demand."""
+
+    def __init__(self, *, market: Market, targets: np.ndarray, penalty: np.ndarray) -> None:
+        self.market = market
+        nd = len(targets)
+        self.nd = nd
+        width = market.hours + 1
+        cap = np.hstack([market.free, market.qty[:, None]]).astype(float).ravel()
+        self.h = highs(time_limit=60.0)
+        self.h.setOptionValue("presolve", "off")  # re-solves start from the last basis
+        self.h.addRows(
+            nd + len(cap),
+            np.concatenate([targets, np.full(len(cap), -INF)]),
+            np.concatenate([np.full(nd, INF), cap]),
+            0,
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0, dtype=np.int32),
+            np.zeros(0),
+        )
+        self.width = width
+        self.h.addCols(
+            nd,
+            penalty.astype(float),
+            np.zeros(nd),
+            targets.astype(float),
+            nd,
+            np.arange(nd, dtype=np.int32),
+            np.arange(nd, dtype=np.int32),
+            np.ones(nd),
+        )
+        self.columns = np.zeros(0, dtype=np.int64)  # flat candidate index of each LP column after the z's
+
+    def add(self, *, flat, idx: np.ndarray) -> None:
+        if not len(idx):
+            return
+        m = self.market
+        whole = flat.whole[idx]
+        lengths = np.where(whole, 1, flat.end[idx] - flat.start[idx])
+        nnz_per = 1 + lengths
+        col = np.repeat(np.arange(len(idx)), lengths)
+        offs = np.arange(len(col)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        hour = np.where(whole[col], m.hours, flat.start[idx][col] + offs)
+        cap_rows = self.nd + flat.offer[idx][col] * self.width + hour
+        # per column: its coverage entry, then its capacity entries (rows ascending within a column)
+        starts = np.concatenate([[0], np.cumsum(nnz_per)[:-1]])
+        index = np.empty(int(nnz_per.sum()), dtype=np.int32)
+        value = np.empty(len(index))
+        index[starts] = flat.demand[idx]
+        value[starts] = flat.weight[idx]
+        pos = np.repeat(starts + 1, lengths) + offs
+        index[pos] = cap_rows
+        value[pos] = flat.lot[idx][col]
+        self.h.addCols(
+            len(idx),
+            flat.cost[idx],
+            np.zeros(len(idx)),
+            np.full(len(idx), INF),
+            len(index),
+            starts.astype(np.int32),
+            index,
+            value,
+        )
+        self.columns = np.concatenate([self.columns, idx])
+
+    def retarget(self, targets: np.ndarray) -> None:
+        """New coverage targets (policy fairness), every column free again."""
+        nd = self.nd
+        index = np.arange(nd, dtype=np.int32)
+        self.h.changeRowsBounds(nd, index, targets.astype(float), np.full(nd, INF))
+        self.h.changeColsBounds(nd, index, np.zeros(nd), targets.astype(float))
+        self.keep_only(np.ones(len(self.columns), dtype=bool))
+
+    def keep_only(self, allowed: np.ndarray) -> None:
+        """Hold every LP column not `allowed` (a mask over self.columns) at zero."""
+        n = len(self.columns)
+        upper = np.where(allowed, INF, 0.0)
+        self.h.changeColsBounds(n, (self.nd + np.arange(n)).astype(np.int32), np.zeros(n), upper)
+
+    def solve(self, *, time_limit: float) -> LpResult:
+        m = self.market
+        self.h.setOptionValue("time_limit", max(time_limit, 1e-3))
+        self.h.run()
+        status = self.h.modelStatusToString(self.h.getModelStatus()).lower()
+        sol = self.h.getSolution()
+        values = np.asarray(sol.col_value)
+        duals = np.asarray(sol.row_dual)
+        nd = self.nd
+        if len(duals) != nd + m.n * self.width:
+            duals = np.zeros(nd + m.n * self.width)
+            values = np.zeros(nd + len(self.columns))
+        return LpResult(
+            status=status,
+            objective=self.h.getInfo().objective_function_value,
+            x=values[nd:],
+            z=values[:nd],
+            cover_dual=np.maximum(duals[:nd], 0.0),
+            cap_price=np.maximum(-duals[nd:], 0.0).reshape(m.n, self.width),
+            seconds=self.h.getRunTime(),
+        )

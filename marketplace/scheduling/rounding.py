@@ -23,18 +23,16 @@ class Room:
         self.whole_used = np.zeros(market.n, dtype=np.int64)
 
     def lots(self, c: Candidates, idx: np.ndarray) -> np.ndarray:
+        """Whole lots free over the run of each candidate column `idx` of `c`."""
         m = self.market
         o = c.offer[idx]
         s = c.start[idx]
-        out = np.empty(len(idx), dtype=np.int64)
-        for k in range(len(idx)):
-            oi, si = int(o[k]), int(s[k])
-            if m.whole[oi]:
-                room = m.qty[oi] - self.whole_used[oi]
-            else:
-                room = int(np.min(m.free[oi, si : si + c.hours] - self.used[oi, si : si + c.hours]))
-            out[k] = max(room, 0) // m.lot[oi]
-        return out
+        room = np.full(len(idx), np.iinfo(np.int64).max, dtype=np.int64)
+        for k in range(c.hours):  # the run's minimum, one hour at a time over all columns
+            h = np.minimum(s + k, m.hours - 1)
+            room = np.minimum(room, m.free[o, h] - self.used[o, h])
+        room = np.where(m.whole[o], m.qty[o] - self.whole_used[o], room)
+        return np.maximum(room, 0) // m.lot[o]
 
     def take(self, c: Candidates, i: int, lots: int) -> None:
         m = self.market

@@ -2,25 +2,28 @@
 
 1. Candidate columns (columns.py): every (demand, offer, start) allowed, with its cost per unit for
    that start, in floats.
-2. The LP relaxation (model.lp_solve). A small round (≤ FULL_COLUMNS candidates) holds every column
-   and its LP optimum is the lower bound. A large one starts from each demand's cheapest columns and
-   adds columns of negative reduced cost (column generation) until none is left or the LP is within
-   0.1 % of the bound; each pricing round gives a Lagrangian lower bound valid for the whole model,
-   and the best of them is the reported `lower_bound`.
+2. The LP relaxation (model.Master; generation.py). A small round (≤ FULL_COLUMNS candidates) holds
+   every column and its LP optimum is the lower bound. A large one starts from each demand's cheapest
+   columns and adds columns of negative reduced cost (column generation) until none is left, the LP
+   is within 0.1 % of the bound or CG_SHARE of the time is gone; each pricing round gives a
+   Lagrangian lower bound valid for the whole model, and the best of them is the `lower_bound`.
 3. If the LP cannot meet every demand, supply is short: policy fairness (fairness.py) fixes each
-   demand's target, priority class by priority class, pro rata.
-4. Integers: the LP is rounded (rounding.py: each demand at the start carrying most of its LP
-   coverage, units rounded down, the rest filled cheapest first with the capacity left). Then the
-   MILP (model.milp_solve) starts from that incumbent: on a small or short round over every start
-   (one chosen per demand, relative gap 1e-9), on a large one over the chosen starts (gap 0.5 %),
-   with the time left. The better of the MILP's answer and the rounding is kept.
+   demand's target, priority class by priority class, pro rata (and the bound is recomputed for
+   those targets).
+4. Integers (`_integers`): on a large round each demand's start is the one carrying most of its LP
+   coverage, the LP is solved again with those starts held, and rounded (rounding.py: units rounded
+   down, the rest filled cheapest first with the capacity left). The MILP (model.milp_solve, one
+   start per demand, every pooled start open) starts from that incumbent: on a small or short round
+   always (relative gap 1e-9 on a small one), on a large one only when the rounding is more than
+   POLISH above the bound (gap 0.5 %), with the time left. The cheaper answer is kept. If one start
+   cannot hold what the LP split over several, supply is short after all: step 3, then step 4 again.
 5. Units become Parts whose costs are recomputed exactly (costing.part_make) and the answer is
-   checked by `violations`. No solver, an LP that fails or runs out of time, or an answer that fails
-   the checks: the greedy rule's solution (method "greedy", status "fallback: ...").
+   checked by `violations`. No LP within the time, or an answer that fails the checks: the greedy
+   rule's solution (method "greedy", status "fallback: ...").
 
-Status: "optimal" when the MILP proved its gap (or, on a large round, the answer is within 0.5 % of
-the lower bound); "time_limit" when the MILP stopped at the limit with an incumbent (which is
-used); "feasible" otherwise."""
+Status: "optimal" when the MILP proved its gap, or the answer is within 0.5 % of the lower bound;
+"time_limit" when the MILP stopped at the limit with an incumbent (which is used); "feasible"
+otherwise (the rounding, kept)."""
 
 import time
 from dataclasses import replace
@@ -28,7 +31,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from marketplace.scheduling import fairness, model, rounding
+from marketplace.scheduling import fairness, generation, model, rounding
 from marketplace.scheduling.checks import violations
 from marketplace.scheduling.columns import TIE, Market
 from marketplace.scheduling.costing import ZERO, local_hours, part_make, placement_make
@@ -37,12 +40,11 @@ from marketplace.scheduling.types import Placement, Problem, Solution
 
 FULL_COLUMNS = 20_000  # up to this many candidate columns the model holds them all
 LARGE_GAP = 0.005
+POLISH = 0.01  # a large round's rounding above the bound by more than this goes on to the MILP
 SMALL_GAP = 1e-9
 CG_ROUNDS = 8
+CG_SHARE = 0.6  # column generation stops adding rounds after this share of the time limit
 CG_STOP = 1e-3  # stop generating columns when the LP is within this of the bound
-ADD_PER_ROUND = 8  # columns a demand may gain per pricing round
-POOL_ROOM = 4.0  # a demand's first columns: cheapest until they could hold this many times its need
-POOL_MIN = 10  # ... and at least this many
 RESERVE = 0.15  # seconds kept for reading the answer back and checking it
 
 
@@ -52,8 +54,11 @@ def fallback(problem: Problem, *, began: float, why: str) -> Solution:
     return replace(solution, status=f"fallback: {why}", seconds=time.perf_counter() - began)
 
 
-def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
-    """Steps 1-5 above (`schedule` in entry.py checks the solver can be imported first)."""
+def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | None = None) -> Solution:
+    """Steps 1-5 above (`schedule` in entry.py checks the solver can be imported first). `stats`, if
+    given, receives the model's sizes and the stages' times (for bench/scheduling.py)."""
+    want = stats is not None
+    stats = {} if stats is None else stats
     deadline = began + time_limit
     market = Market(problem)
     cands = [market.candidates(i, d) for i, d in enumerate(problem.demands)]
@@ -64,7 +69,9 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
     for i in live:
         c = cands[i]
         targets[i] = c.target
-        penalty[i] = 10.0 * float(np.max(c.ratio())) + 1.0
+        # a shortfall of even one weight unit (a unit, a TFLOPS) costs more than any lot the demand may buy,
+        # so the solver never leaves a demand short to save buying a whole unit or lot
+        penalty[i] = 10.0 * float(np.max(c.cost)) + 1.0
     if not live:  # nothing can be placed anywhere: every placement empty
         placements = _read(problem=problem, market=market, cands=cands, assignment={})
         return Solution(
@@ -75,30 +82,45 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
             lower_bound=ZERO,
             seconds=time.perf_counter() - began,
         )
-    full = sum(len(cands[i].cost) for i in live) <= FULL_COLUMNS
-    picks = {i: (np.arange(len(cands[i].cost)) if full else _initial(cands[i])) for i in live}
-    flat = Flat(market=market, cands=cands, live=live)
-    inpool = flat.mark(picks)
+    stats["candidates"] = sum(len(cands[i].cost) for i in live)
+    stats["columns_seconds"] = time.perf_counter() - began
+    full = stats["candidates"] <= FULL_COLUMNS
+    flat = generation.Flat(market=market, cands=cands, live=live)
+    inpool = np.ones(len(flat.cost), dtype=bool) if full else generation.initial(flat=flat, targets=targets)
     order = sorted(live, key=lambda i: (-problem.demands[i].priority, problem.demands[i].key))
     bound = -np.inf
+    master = model.Master(market=market, targets=targets, penalty=penalty)
+    master.add(flat=flat, idx=np.flatnonzero(inpool))
+    lp = None
     try:
         for _ in range(1 if full else CG_ROUNDS):
             left = deadline - time.perf_counter() - RESERVE
-            if left <= 0:
-                return fallback(problem, began=began, why="time_limit")
-            picks = flat.picks(inpool)
-            pool = model.Pool.make(market=market, cands=cands, picks=picks)
-            lp = model.lp_solve(market=market, pool=pool, targets=targets, penalty=penalty, time_limit=left)
-            if lp.status != "optimal":
-                why = "time_limit" if "time" in lp.status else f"LP {lp.status}"
-                return fallback(problem, began=began, why=why)
+            if left <= 0 or (lp is not None and time.perf_counter() > began + CG_SHARE * time_limit):
+                break  # leave the rest of the time to the integer step: go on with the last LP
+            answer = master.solve(time_limit=left)
+            if answer.status != "optimal":
+                break
+            lp = answer
             if full:
                 bound = lp.objective
                 break
-            lagrange, added = _price(market=market, flat=flat, inpool=inpool, lp=lp, targets=targets, penalty=penalty)
+            before = inpool.copy()
+            lagrange, added = generation.price(
+                market=market, flat=flat, inpool=inpool, lp=lp, targets=targets, penalty=penalty
+            )
             bound = max(bound, lagrange)
             if not added or lp.objective - bound <= CG_STOP * abs(lp.objective):
+                inpool = before  # the columns just priced in were not solved for: leave them out
                 break
+            master.add(flat=flat, idx=np.flatnonzero(inpool & ~before))
+        if lp is None:
+            return fallback(problem, began=began, why="time_limit")
+        stats["lp_columns"] = len(lp.x) + nd
+        if want:
+            stats["lp_rows"] = nd + len(generation.rows_used(market=market, flat=flat, idx=master.columns[: len(lp.x)]))
+        stats["lp_seconds"] = time.perf_counter() - began - stats["columns_seconds"]
+        picks = flat.picks(inpool)
+        pool = flat.as_pool(market=market, idx=master.columns[: len(lp.x)])
         short = bool(np.any(lp.z > 1e-6 * np.maximum(targets, 1.0)))
         requested = targets
         if short:
@@ -123,6 +145,9 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
             live=live,
             bound=bound,
             deadline=deadline,
+            master=master,
+            flat=flat,
+            full=full,
         )
         assignment, status = _integers(**work, targets=targets, exact=full or short)
         if not short and _short(cands, assignment, targets):
@@ -138,11 +163,24 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
                 deadline=deadline,
             )
             assignment, status = _integers(**work, targets=targets, exact=True)
+        if short and _short(cands, assignment, targets):
+            bound = -np.inf  # a fair target missed: the bound of the targets does not bound this answer
+        elif short:
+            bound = _bound_after_fairness(
+                market=market,
+                master=master,
+                flat=flat,
+                inpool=inpool,
+                targets=targets,
+                penalty=penalty,
+                full=full,
+                deadline=deadline,
+            )
     except fairness.TimeUp:
         return fallback(problem, began=began, why="time_limit")
     placements = _read(problem=problem, market=market, cands=cands, assignment=assignment)
     total = sum((p.total for p in placements.values()), ZERO)
-    lower = None if short else _decimal_floor(bound, hours=problem.hours)
+    lower = _decimal_floor(bound, hours=problem.hours)
     if status == "feasible" and lower is not None and total <= lower * Decimal(1 + LARGE_GAP):
         status = "optimal"
     solution = Solution(
@@ -154,12 +192,50 @@ def solve(problem: Problem, *, time_limit: float, began: float) -> Solution:
     return replace(solution, seconds=time.perf_counter() - began)
 
 
+def _bound_after_fairness(*, market, master, flat, inpool, targets, penalty, full, deadline) -> float:
+    """The lower bound for the fair targets: the LP again (warm) with them; on a large round one more
+    pricing pass for a bound valid over every column. None (-inf) when the LP still falls short (a
+    target out of a demand's reach: the penalties are in the LP's value, not a cost)."""
+    left = deadline - time.perf_counter() - RESERVE
+    if left <= 0.01:
+        return -np.inf
+    master.retarget(targets)
+    lp = master.solve(time_limit=left)
+    if lp.status != "optimal" or np.any(lp.z > 1e-6 * np.maximum(targets, 1.0)):
+        return -np.inf
+    if full:
+        return lp.objective
+    known = np.zeros(len(flat.cost), dtype=bool)
+    known[master.columns] = True
+    best = -np.inf
+    for _ in range(CG_ROUNDS):  # column generation again, for the new targets
+        before = known.copy()
+        bound, added = generation.price(market=market, flat=flat, inpool=known, lp=lp, targets=targets, penalty=penalty)
+        best = max(best, bound)
+        left = deadline - time.perf_counter() - RESERVE
+        if not added or lp.objective - best <= CG_STOP * abs(lp.objective) or left <= 0.01:
+            break
+        master.add(flat=flat, idx=np.flatnonzero(known & ~before))
+        lp = master.solve(time_limit=left)
+        if lp.status != "optimal":
+            break
+    return best
+
+
 def _fair(*, problem, market, cands, picks, full, requested, deadline) -> np.ndarray:
     if not full:
         fairness.widen(cands=cands, picks=picks)
     wide = model.Pool.make(market=market, cands=cands, picks=picks)
+    # the passes may take half the time left; the cost MILP needs the rest
+    share = (deadline - RESERVE - time.perf_counter()) / 2
     return fairness.targets(
-        problem=problem, market=market, pool=wide, cands=cands, requested=requested, deadline=deadline - RESERVE
+        problem=problem,
+        market=market,
+        pool=wide,
+        cands=cands,
+        requested=requested,
+        deadline=time.perf_counter() + share,
+        gap=SMALL_GAP if full else LARGE_GAP,
     )
 
 
@@ -174,51 +250,67 @@ def _short(cands, assignment, targets) -> bool:
 
 
 def _integers(
-    *, problem, market, cands, picks, lp_pool, lp, penalty, order, live, bound, deadline, targets, exact
+    *,
+    problem,
+    market,
+    cands,
+    picks,
+    lp_pool,
+    lp,
+    penalty,
+    order,
+    live,
+    bound,
+    deadline,
+    targets,
+    exact,
+    master,
+    flat,
+    full,
 ) -> tuple[dict, str]:
     """Step 4: the LP rounded, then the MILP from that incumbent; the cheaper answer and its status."""
     nd = len(problem.demands)
-    rounded = rounding.round_lp(
-        market=market,
-        cands=cands,
-        pick_index=lp_pool.pick,
-        pick_demand=lp_pool.demand,
-        x=lp.x,
-        targets=targets,
-        order=order,
-    )
-    for d, (s, taken) in rounded.items():
-        extra = np.array([i for i, _ in taken], dtype=np.int64)
-        if not exact:  # the chosen start's cheapest columns, so the MILP has room to improve
-            here = np.flatnonzero(cands[d].start == s)
-            extra = np.union1d(extra, here[np.argsort(cands[d].ratio()[here], kind="stable")[:POOL_MIN]])
-        picks[d] = np.union1d(picks[d], extra)
-    pool = model.Pool.make(market=market, cands=cands, picks=picks)
-    if not exact:
-        # the LP again with each demand held at its start, rounded again: closer to the bound
-        pool = pool.only_starts({d: s for d, (s, _) in rounded.items()})
+
+    def round_from(x: np.ndarray, index: np.ndarray, demand: np.ndarray) -> dict:
+        return rounding.round_lp(
+            market=market, cands=cands, pick_index=index, pick_demand=demand, x=x, targets=targets, order=order
+        )
+
+    if exact:
+        rounded = round_from(lp.x, lp_pool.pick, lp_pool.demand)
+    else:
+        # each demand at the start carrying most of its LP coverage; the LP again with those starts held
+        # (warm, in the master) and its cheapest columns there added; that LP rounded
+        chosen = _starts(market=market, cands=cands, pool=lp_pool, x=lp.x, live=live)
+        for d in live:
+            here = np.flatnonzero(cands[d].start == chosen[d])
+            here = here[np.argsort(cands[d].ratio()[here], kind="stable")[: generation.POOL_MIN]]
+            picks[d] = np.union1d(picks[d], here)
+        held = model.Pool.make(market=market, cands=cands, picks=picks)
+        held = held.only_starts({d: int(chosen[d]) for d in live})
+        known = np.zeros(len(flat.cost), dtype=bool)
+        known[master.columns] = True
+        wanted = flat.offsets[flat.position[held.demand]] + held.pick
+        master.add(flat=flat, idx=np.unique(wanted[~known[wanted]]))
+        cols = master.columns
+        master.keep_only(chosen[flat.demand[cols]] == flat.start[cols])
         left = deadline - time.perf_counter() - RESERVE
-        if left > 0.01:
-            fixed = model.lp_solve(market=market, pool=pool, targets=targets, penalty=penalty, time_limit=left)
-            if fixed.status == "optimal":
-                again = rounding.round_lp(
-                    market=market,
-                    cands=cands,
-                    pick_index=pool.pick,
-                    pick_demand=pool.demand,
-                    x=fixed.x,
-                    targets=targets,
-                    order=order,
-                )
-                if _cost(cands, again, targets, penalty) < _cost(cands, rounded, targets, penalty):
-                    rounded = again
+        fixed = master.solve(time_limit=left) if left > 0.01 else None
+        if fixed is not None and fixed.status == "optimal":
+            rounded = round_from(fixed.x, flat.local[cols], flat.demand[cols])
+        else:
+            rounded = round_from(lp.x, lp_pool.pick, lp_pool.demand)
+    for d, (_, taken) in rounded.items():
+        picks[d] = np.union1d(picks[d], np.array([i for i, _ in taken], dtype=np.int64))
     assignment, status = rounded, "feasible"
     left = deadline - time.perf_counter() - RESERVE
-    # a large round whose rounding is already within the gap of the bound needs no MILP
-    close = not exact and _cost(cands, rounded, targets, penalty) <= bound * (1 + LARGE_GAP)
+    # a large round runs the MILP only when the rounding is more than POLISH above the bound
+    close = not exact and _cost(cands, rounded, targets, penalty) <= bound * (1 + POLISH)
     if left > 0.01 and not close:
         active = np.zeros(nd, dtype=bool)
         active[[d for d in live if targets[d] > 0]] = True
+        # every start in the pool stays open: a start chosen from the LP may be the wrong one
+        pool = model.Pool.make(market=market, cands=cands, picks=picks)
         x0 = _lots(pool=pool, assignment=rounded)
         sub = pool.only(active)
         milp = model.milp_solve(
@@ -228,7 +320,7 @@ def _integers(
             penalty=penalty,
             active=active,
             time_limit=left,
-            gap=SMALL_GAP if exact else LARGE_GAP,
+            gap=SMALL_GAP if full else LARGE_GAP,
             initial=(x0[active[pool.demand]], {d: s for d, (s, _) in rounded.items()}),
         )
         if milp.has_solution:
@@ -239,6 +331,25 @@ def _integers(
     return assignment, status
 
 
+def _starts(*, market, cands, pool, x: np.ndarray, live: list[int]) -> np.ndarray:
+    """Each demand's start carrying most of its LP coverage (the earlier on ties; a demand the LP left
+    uncovered: its cheapest column's start); -1 for demands with no candidates."""
+    chosen = np.full(len(cands), -1, dtype=np.int64)
+    for d in live:
+        c = cands[d]
+        chosen[d] = c.start[int(np.argmin(c.ratio()))]
+    used = x > 1e-9
+    if used.any():
+        width = market.hours + 1
+        keys, inverse = np.unique(pool.demand[used] * width + pool.start[used], return_inverse=True)
+        cover = np.bincount(inverse, weights=(x * pool.weight)[used])
+        demand, start = keys // width, keys % width
+        order = np.lexsort((start, -cover, demand))
+        first = order[np.r_[True, demand[order][1:] != demand[order][:-1]]]
+        chosen[demand[first]] = start[first]
+    return chosen
+
+
 def _decimal_floor(value: float, *, hours: int) -> Decimal | None:
     """The bound as a Decimal, lowered by what the floats may have added: the solver's tolerance and
     the nudge that breaks ties towards earlier starts (columns.TIE per hour)."""
@@ -246,70 +357,6 @@ def _decimal_floor(value: float, *, hours: int) -> Decimal | None:
         return None
     value -= (TIE * hours + 1e-7) * max(1.0, abs(value))
     return Decimal(repr(float(value))).quantize(Decimal("0.0001"), rounding=ROUND_FLOOR)
-
-
-def _initial(c) -> np.ndarray:
-    """A demand's first columns: its cheapest by cost per weight until they could hold POOL_ROOM
-    times its need, at least POOL_MIN."""
-    order = np.argsort(c.ratio(), kind="stable")
-    room = np.cumsum((c.cap * c.weight)[order])
-    return np.sort(order[: max(POOL_MIN, int(np.searchsorted(room, POOL_ROOM * c.target)) + 1)])
-
-
-class Flat:
-    """Every demand's candidates in one set of arrays (demand-major), for whole-array pricing."""
-
-    def __init__(self, *, market, cands, live: list[int]) -> None:
-        self.live = live
-        sizes = [len(cands[i].cost) for i in live]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.demand = np.repeat(np.array(live, dtype=np.int64), sizes)
-        self.offer = np.concatenate([cands[i].offer for i in live])
-        self.start = np.concatenate([cands[i].start for i in live])
-        self.end = self.start + np.repeat(np.array([cands[i].hours for i in live], dtype=np.int64), sizes)
-        self.cost = np.concatenate([cands[i].cost for i in live])
-        self.weight = np.concatenate([cands[i].weight for i in live])
-        self.lot = market.lot[self.offer]
-        self.whole = market.whole[self.offer]
-
-    def picks(self, inpool: np.ndarray) -> dict[int, np.ndarray]:
-        return {d: np.flatnonzero(inpool[self.offsets[k] : self.offsets[k + 1]]) for k, d in enumerate(self.live)}
-
-    def mark(self, picks: dict[int, np.ndarray]) -> np.ndarray:
-        inpool = np.zeros(len(self.cost), dtype=bool)
-        for k, d in enumerate(self.live):
-            inpool[self.offsets[k] + picks[d]] = True
-        return inpool
-
-
-def _price(*, market, flat: Flat, inpool: np.ndarray, lp, targets, penalty) -> tuple[float, bool]:
-    """One pricing round over every candidate at once: the Lagrangian bound at the LP's capacity
-    prices ν ≥ 0, Σ_d target_d · min(penalty_d, min_j (cost_j + lot_j · Σ_run ν) / weight_j) − Σ ν · capacity,
-    and up to ADD_PER_ROUND columns of negative reduced cost per demand added to the pool (`inpool`)."""
-    hours = market.hours
-    prefix = np.hstack([np.zeros((market.n, 1)), np.cumsum(lp.cap_price[:, :hours], axis=1)])
-    whole_price = lp.cap_price[:, hours]
-    bound = -float(np.sum(lp.cap_price[:, :hours] * market.free) + np.sum(whole_price * market.qty))
-    busy = np.where(
-        flat.whole,
-        whole_price[flat.offer],
-        prefix[flat.offer, np.minimum(flat.end, hours)] - prefix[flat.offer, flat.start],
-    )
-    priced = flat.cost + flat.lot * busy
-    best = np.minimum.reduceat(priced / flat.weight, flat.offsets[:-1])
-    live = np.array(flat.live, dtype=np.int64)
-    bound += float(np.sum(targets[live] * np.minimum(penalty[live], best)))
-    reduced = priced - flat.weight * lp.cover_dual[flat.demand]
-    neg = np.flatnonzero((reduced < -1e-9 * (1.0 + np.abs(flat.cost))) & ~inpool)
-    if not len(neg):
-        return bound, False
-    order = np.lexsort((reduced[neg], flat.demand[neg]))
-    neg = neg[order]
-    group = flat.demand[neg]
-    first = np.r_[True, group[1:] != group[:-1]]
-    rank = np.arange(len(neg)) - np.maximum.accumulate(np.where(first, np.arange(len(neg)), 0))
-    inpool[neg[rank < ADD_PER_ROUND]] = True
-    return bound, True
 
 
 def _lots(*, pool, assignment) -> np.ndarray:

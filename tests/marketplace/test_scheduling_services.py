@@ -457,11 +457,6 @@ def test_a_round_records_itself_and_expires_demands_whose_window_passed(sched, s
     assert scheduling_round() is None  # nothing waits
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sched-core a4b0152: the MILP places 2 H100 (1,978 SCU) for a 2,000 SCU demand with 8 free "
-    "(greedy places 3); reported to the lead",
-)
 def test_a_minimum_scu_demand_is_met_in_tflops_on_any_gpu_class(sched):
     list_on(sched, "nmg", units=8)  # H100: 989 TFLOPS a unit
     demand = submit(sched, resource_class=None, units=None, min_scu=Decimal("2000"))

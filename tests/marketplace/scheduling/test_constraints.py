@@ -228,3 +228,32 @@ def test_scu_demand_counts_tflops_across_gpu_classes():
         assert pl.placed >= Decimal("3000")
         assert pl.requested == Decimal("3000")
         assert violations(p, s) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_free_units_shorter_than_the_horizon_count_as_none(method):
+    # the offer's figures cover only the first 6 hours of the 48-hour horizon
+    p = problem([offer("short", free=[8] * 6)], [demand(units=8, hours=4, earliest=4, latest=20)])
+    s = method(p)
+    assert s.placements["demand:1"].parts == ()
+    assert violations(p, s) == []
+    assert "short: capacity: 8 units at hour 6, 0 free" in violations(
+        p, forced(p, "demand:1", "short", start=4, units=8)
+    )
+
+
+@pytest.mark.parametrize("hours", [1, 4, 8])
+@pytest.mark.parametrize("region", ["NMG", "YRD"])
+def test_scu_demand_buys_the_whole_unit_that_covers_it(hours, region):
+    # 2,000 TFLOPS on H100 (989 a unit): 2 units fall 22 short, so 3 are bought (leaving the demand
+    # short rather than buying a third unit was cheaper under a shortfall penalty priced per TFLOPS)
+    p = problem(
+        [offer("h100", region=region, free=8, price=Decimal("20.00"))],
+        [demand(resource_class=None, min_scu=Decimal("2000"), units=0, hours=hours, latest=hours + 10)],
+    )
+    for method in (schedule, greedy):
+        s = method(p)
+        (part,) = s.placements["demand:1"].parts
+        assert part.units == 3
+        assert s.placements["demand:1"].placed == Decimal("2967")
+        assert violations(p, s) == []

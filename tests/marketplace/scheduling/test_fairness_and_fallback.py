@@ -32,7 +32,9 @@ def test_short_supply_is_shared_pro_rata():
     assert s.method == "milp"
     assert placed(s) == {"demand:1": 4, "demand:2": 3, "demand:3": 3}
     assert violations(p, s) == []
-    assert s.lower_bound is None  # the bound is of the unshared problem: not reported when short
+    # the bound is recomputed for the fair targets (the unshared problem's would not bound this answer)
+    assert s.lower_bound is not None
+    assert s.lower_bound <= s.total
     # the greedy rule is first come, first served
     assert placed(greedy(p)) == {"demand:1": 6, "demand:2": 4, "demand:3": 0}
 
@@ -89,3 +91,20 @@ def test_unplaceable_demand_is_present_with_no_parts():
         assert s.placements["demand:1"].placed == 0
         assert s.placements["demand:2"].placed == 2
         assert violations(p, s) == []
+
+
+def test_fallback_when_highspy_is_not_installed(monkeypatch):
+    # an installation without highspy: importing the solver fails, schedule() still answers
+    import sys
+
+    import marketplace.scheduling as package
+
+    for name in ("solver", "model", "fairness", "rounding"):
+        monkeypatch.delitem(sys.modules, f"marketplace.scheduling.{name}", raising=False)
+        monkeypatch.delattr(package, name, raising=False)
+    monkeypatch.setitem(sys.modules, "highspy", None)
+    p = problem([offer("a", free=4), offer("b", free=8)], [demand(units=10, latest=20)])
+    s = schedule(p)
+    assert s.method == "greedy"
+    assert s.status == "fallback: solver unavailable (highspy)"
+    assert violations(p, s) == []

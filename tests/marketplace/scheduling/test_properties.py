@@ -16,7 +16,7 @@ CLASSES = ("H100-80G", "A100-80G")
 
 
 @st.composite
-def rounds(draw):
+def rounds(draw, ample: bool = False):
     hours = draw(st.integers(8, 30))
     offers = []
     for i in range(draw(st.integers(1, 4))):
@@ -43,7 +43,8 @@ def rounds(draw):
                 )
             )
         else:
-            free = draw(st.lists(st.integers(0, 10), min_size=hours, max_size=hours))
+            low, high = (8, 24) if ample else (0, 10)
+            free = draw(st.lists(st.integers(low, high), min_size=hours, max_size=hours))
             offers.append(
                 offer(
                     f"listing:{i}",
@@ -69,7 +70,7 @@ def rounds(draw):
                 f"demand:{j}",
                 resource_class=None if scu else draw(st.sampled_from(CLASSES)),
                 min_scu=Decimal(draw(st.integers(300, 4000))) if scu else None,
-                units=0 if scu else draw(st.integers(1, 12)),
+                units=0 if scu else draw(st.integers(1, 6 if ample else 12)),
                 hours=length,
                 earliest=earliest,
                 latest=latest,
@@ -99,4 +100,24 @@ def test_schedule_and_greedy_keep_every_constraint(p):
     if everything and s.method == "milp":
         assert all(pl.placed >= pl.requested for pl in s.placements.values())
         if s.status == "optimal":
+            assert s.total <= g.total * (1 + Decimal("1e-5")) + Decimal("1e-6")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rounds(ample=True))
+def test_with_ample_supply_the_solver_is_never_dearer_than_greedy(p):
+    s = schedule(p, time_limit=10.0)
+    g = greedy(p)
+    assert violations(p, s) == []
+    assert violations(p, g) == []
+    # demands greedy placed whole, and no others (the rest have no eligible offer): the solver must place
+    # the same demands whole, and cost no more
+    placed = {k for k, pl in g.placements.items() if pl.parts}
+    if all(g.placements[k].placed >= g.placements[k].requested for k in placed):
+        assert s.method == "milp"
+        assert {k for k, pl in s.placements.items() if pl.parts} >= placed
+        if {k for k, pl in s.placements.items() if pl.parts} == placed:
+            assert s.status == "optimal"
+            assert all(s.placements[k].placed >= s.placements[k].requested for k in placed)
+            assert s.lower_bound is not None and s.lower_bound <= s.total
             assert s.total <= g.total * (1 + Decimal("1e-5")) + Decimal("1e-6")

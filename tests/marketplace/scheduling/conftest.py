@@ -1,1 +1,0 @@
-"""The scheduling core is pure: these tests need no database."""
