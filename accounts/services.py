@@ -1,5 +1,7 @@
 """Operations that write accounts data. Pages, API, admin and commands all call these."""
 
+from decimal import Decimal, InvalidOperation
+
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -9,7 +11,7 @@ from django.utils.translation import gettext
 from accounts.keys import NewKey, key_generate
 from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation, User
 from accounts.selectors import invitations_for_user
-from config.errors import ExchangeError, NotAllowed
+from config.errors import ExchangeError, NotAllowed, required_reason
 
 API_KEY_KIND = "sk"
 
@@ -194,3 +196,37 @@ def api_key_touch(*, key: ApiKey) -> None:
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+
+
+CREDIT_LIMIT_MAX = Decimal("999999999999999999.99")  # the column's 20 digits, 2 decimals
+
+
+@transaction.atomic
+def credit_limit_set(*, actor: User, organisation_id: int, limit, reason: str) -> Organisation:
+    """The operator sets how far below zero an organisation's prepaid funds may go for holds
+    (trading standard §4, §11): at least 0, whole fen; a reason is required; audited with the
+    old and new limits. Setting the limit it already has changes and records nothing."""
+    from accounts.selectors import user_is_operator
+
+    if not user_is_operator(user=actor, acting=True):
+        raise NotAllowed(gettext("Only operators set credit limits."), code="operator_required")
+    reason = required_reason(reason)
+    try:
+        limit = Decimal(str(limit).strip())
+    except InvalidOperation:
+        limit = None
+    if limit is None or not limit.is_finite() or limit < 0 or limit > CREDIT_LIMIT_MAX:
+        raise ExchangeError.on_field("credit_limit", "invalid", gettext("An amount in CNY, 0 or more."))
+    if limit != limit.quantize(Decimal("0.01")):
+        raise ExchangeError.on_field("credit_limit", "invalid", gettext("At most two decimals (whole fen)."))
+    org = Organisation.objects.select_for_update().filter(pk=organisation_id).first()
+    if org is None:
+        raise ExchangeError.on_field("organisation", "not_found", gettext("No such organisation."))
+    old = org.credit_limit
+    if old == limit:
+        return org
+    org.credit_limit = limit.quantize(Decimal("0.01"))
+    org.save(update_fields=["credit_limit"])
+    audit_record(actor=actor, action="organisation.credit_limit", organisation=org, target=org.slug, reason=reason,
+                 detail={"from": str(old), "to": str(org.credit_limit)})  # fmt: skip
+    return org

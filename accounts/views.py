@@ -21,8 +21,52 @@ def dashboard(request):
     if request.organisation is None and not invitations:
         messages.info(request, _("Create or join an organisation first."))
         return redirect("accounts:organisation_create")
-    members = selectors.members_for_org(organisation=request.organisation) if request.organisation else []
-    return render(request, "accounts/dashboard.html", {"members": members, "invitations": invitations})
+    context = {"invitations": invitations, "members": []}
+    if request.organisation is not None:
+        context["members"] = selectors.members_for_org(organisation=request.organisation)
+        context["summary"] = _account_summary(request.organisation)
+    return render(request, "accounts/dashboard.html", context)
+
+
+DASHBOARD_ROWS = 5
+
+
+def _account_summary(organisation) -> dict:
+    """The account at a glance: funds, open orders, latest fills, active contracts and
+    reservations, this month's usage and the last invoice. The page composes the marketplace's and
+    settlement's own reads (imported here: accounts sits below both)."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from marketplace import selectors as market
+    from marketplace.models import Order, ReservationStatus
+    from settlement import selectors as money
+    from settlement.services import available_funds
+    from settlement.services.invoices import period_of
+
+    now = timezone.now()
+    open_orders = Order.objects.for_org(organisation).live().select_related("instrument")
+    contracts = market.contracts_for_org(organisation=organisation).filter(
+        instrument__window_end__gt=now, qty__gt=F("resold")
+    )
+    reservations = market.reservations_for_org(organisation=organisation, status=ReservationStatus.CONFIRMED).filter(
+        end__gt=now
+    )
+    period = period_of(now)
+    return {
+        "funds": available_funds(organisation=organisation),
+        "open_orders": open_orders.count(),
+        "orders": list(open_orders[:DASHBOARD_ROWS]),
+        "fills": list(market.fills_for_org(organisation=organisation)[:DASHBOARD_ROWS]),
+        "contracts": contracts.count(),
+        "contract_rows": list(contracts.order_by("instrument__window_start", "pk")[:DASHBOARD_ROWS]),
+        "reservations": reservations.count(),
+        "reservation_rows": list(reservations.order_by("start", "pk")[:DASHBOARD_ROWS]),
+        "period": period,
+        "usage": money.usage_month(organisation=organisation, period=period),
+        "last_invoice": money.invoices_for_org(organisation=organisation).exclude(status="draft").first(),
+        "draft": money.invoices_for_org(organisation=organisation).filter(status="draft", period=period).first(),
+    }
 
 
 @login_required

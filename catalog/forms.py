@@ -4,6 +4,14 @@ from django.utils.translation import gettext_lazy as _
 from catalog.models import Region, ResourceClass, Tier
 
 
+def _schema_rule(properties: dict, path: str) -> dict:
+    """The JSON Schema rule of a descriptor path, e.g. ``resources.0.units`` or ``location.latitude``."""
+    rule: dict = {"properties": properties}
+    for part in path.split("."):
+        rule = rule.get("items", {}) if part.isdigit() else rule.get("properties", {}).get(part, {})
+    return rule
+
+
 class PoolForm(forms.Form):
     """The grid-connection descriptor as a form; the service validates it by the standard's schema."""
 
@@ -56,6 +64,43 @@ class PoolForm(forms.Form):
                 {"class": name.removeprefix("units_"), "units": d[name]} for name in self.class_fields if d.get(name)
             ],
         }
+
+    # The standard's reason codes (catalog.descriptor), said in the reader's language at the field
+    REASONS = {
+        "required": _("This field is required."),
+        "invalid_format": _("Not in the required format."),
+        "invalid_choice": _("Not one of the allowed values."),
+        "min_value": _("Too small: at least %(limit)s."),
+        "max_value": _("Too large: at most %(limit)s."),
+        "min_items": _("Give the installed units of at least one resource class."),
+        "duplicate": _("You already have a pool with this code."),
+    }
+
+    def apply_descriptor_errors(self, error) -> None:
+        """The service's field-by-field refusal put on the form: each problem at its field (the
+        resource list's at the units), as a sentence with the standard's reason code after it,
+        e.g. "Too large: at most 3. (max_value)". A problem with no field goes on top."""
+        from catalog.selectors import pool_descriptor_schema
+
+        if not error.fields:
+            self.add_error(None, error.detail)
+            return
+        properties = pool_descriptor_schema()["properties"]
+        mapping = self.field_map()
+        for path, problems in error.fields.items():
+            name = mapping.get(path, path)
+            if path == "resources" and self.class_fields:
+                name = self.class_fields[0]
+            rule = _schema_rule(properties, path)
+            for problem in problems:
+                reason = self.REASONS.get(problem["code"])
+                if problem["code"] == "min_value":
+                    limit = rule.get("minimum", rule.get("exclusiveMinimum"))
+                else:
+                    limit = rule.get("maximum")
+                text = str(reason) % {"limit": limit} if reason is not None else problem["detail"]
+                message = f"{text} ({problem['code']})"
+                self.add_error(name if name in self.fields else None, message)
 
     def field_map(self) -> dict:
         """Descriptor paths → form fields, for the service's field errors."""

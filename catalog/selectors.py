@@ -46,6 +46,23 @@ def pool_heartbeats(*, pool: Pool):
     return Heartbeat.objects.filter(pool=pool)
 
 
+def pool_heartbeat_timeline(*, pool: Pool, start, end) -> list[tuple]:
+    """(ts, health, available units per class) of the pool's heartbeats in [start, end), oldest
+    first; at most one a minute is kept over a long range (the chart's resolution), the last of
+    each minute."""
+    rows = list(
+        Heartbeat.objects.filter(pool=pool, ts__gte=start, ts__lt=end)
+        .order_by("ts", "pk")
+        .values_list("ts", "health", "available")
+    )
+    if len(rows) <= 1500:
+        return rows
+    kept: dict = {}
+    for row in rows:
+        kept[row[0].replace(second=0, microsecond=0)] = row
+    return list(kept.values())
+
+
 def tou_tables() -> dict[str, list[str]]:
     """Each region's time-of-use period kind for the local hours 0–23 (trading standard §7)."""
     return dict(Region.objects.values_list("code", "tou_by_local_hour"))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from catalog import views
+from catalog import console, views
 
 app_name = "catalog"
 urlpatterns = [
@@ -22,9 +22,13 @@ urlpatterns = [
         {"action": "revoke"},
         name="pool_key_revoke",
     ),
-    path("operator/", views.operator_overview, name="operator_overview"),
+    path("operator/", console.operator_overview, name="operator_overview"),
+    path("operator/pools/", console.operator_pools, name="operator_pools"),
+    path("operator/organisations/", console.operator_organisations, name="operator_organisations"),
+    path("operator/organisations/<slug:slug>/", console.operator_organisation, name="operator_organisation"),
+    path("operator/order-log/", console.operator_order_log, name="operator_order_log"),
     path("operator/pools/<int:pool_id>/", views.operator_pool, name="operator_pool"),
     path("operator/pools/<int:pool_id>/<slug:action>/", views.operator_pool_action, name="operator_pool_action"),
     path("operator/reference-prices/", views.operator_reference_prices, name="operator_reference_prices"),
-    path("operator/audit/", views.operator_audit, name="operator_audit"),
+    path("operator/audit/", console.operator_audit, name="operator_audit"),
 ]

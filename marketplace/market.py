@@ -13,8 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from catalog.models import Region
@@ -28,6 +30,7 @@ TAPE_LENGTH = 50
 # The SCU index is a price per SCU: far below a fen for most classes (an H100 hour is 989 SCU),
 # so it is published to 6 decimals, half-up; its exact sums are published beside it.
 SCU_INDEX_QUANTUM = Decimal("0.000001")
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # LOCAL by name, for the database's date cut
 _PRICE = DecimalField(max_digits=12, decimal_places=4)
 
 
@@ -244,3 +247,75 @@ def scu_index(*, day: date, region: str | None = None) -> list[ScuIndex]:
         index = (notional / scu).quantize(SCU_INDEX_QUANTUM, rounding=ROUND_HALF_UP) if scu else None
         out.append(ScuIndex(region=code, day=day, trades=count, notional=notional, scu=scu, index=index))
     return out
+
+
+# --- per day, for the operator's dashboard -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketDay:
+    day: date
+    trades: int
+    units: int  # Σ qty
+    unit_hours: int  # Σ qty × window hours
+    notional: Decimal  # CNY, exact
+    scu: Decimal  # Σ qty × window hours × FP16 TFLOPS, classes with an SCU figure only
+    index: Decimal | None  # all regions: their notional / SCU (§2), 6 decimals half-up
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def market_by_day(*, first: date, last: date) -> tuple[list[MarketDay], dict[str, list[ScuIndex]]]:
+    """Every local day in [first, last]: traded volume and notional, and the SCU price index of
+    all regions together and of each region (as ``scu_index`` computes it for one day). One
+    grouped query: trades summed per local day, region, class and window length."""
+    days = _days(first, last)
+    if not days:
+        return [], {}
+    start, end = local_day_bounds(days[0])[0], local_day_bounds(days[-1])[1]
+    rows = (
+        Trade.objects.filter(executed_at__gte=start, executed_at__lt=end)
+        .annotate(day=TruncDate("executed_at", tzinfo=SHANGHAI))
+        .values("day", "instrument__region_id", "instrument__window_hours", "instrument__resource_class__fp16_tflops")
+        .annotate(n=Count("id"), qty=Sum("qty"), notional=Sum("notional"))
+        .order_by()
+    )
+    total: dict[date, list] = defaultdict(lambda: [0, 0, 0, Decimal(0), Decimal(0), Decimal(0)])
+    regional: dict[tuple[date, str], list] = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
+    for row in rows:
+        day, hours, tflops = row["day"], row["instrument__window_hours"], row["instrument__resource_class__fp16_tflops"]
+        t = total[day]
+        t[0] += row["n"]
+        t[1] += row["qty"]
+        t[2] += row["qty"] * hours
+        t[3] += row["notional"]
+        if tflops is not None:  # CPU classes have no SCU figure (§2)
+            scu = row["qty"] * hours * tflops
+            t[4] += scu
+            t[5] += row["notional"]
+            r = regional[(day, row["instrument__region_id"])]
+            r[0] += row["n"]
+            r[1] += row["notional"]
+            r[2] += scu
+
+    def index(notional: Decimal, scu: Decimal) -> Decimal | None:
+        return (notional / scu).quantize(SCU_INDEX_QUANTUM, rounding=ROUND_HALF_UP) if scu else None
+
+    out = []
+    for day in days:
+        n, units, unit_hours, notional, scu, scu_notional = total.get(
+            day, (0, 0, 0, Decimal(0), Decimal(0), Decimal(0))
+        )
+        out.append(MarketDay(day, n, units, unit_hours, notional, scu, index(scu_notional, scu)))
+    per_region = {}
+    for code in Region.objects.order_by("code").values_list("code", flat=True):
+        series = []
+        for day in days:
+            n, notional, scu = regional.get((day, code), (0, Decimal(0), Decimal(0)))
+            series.append(
+                ScuIndex(region=code, day=day, trades=n, notional=notional, scu=scu, index=index(notional, scu))
+            )
+        per_region[code] = series
+    return out, per_region

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q
+from django.db.models import Case, Count, F, Max, Prefetch, Q, Value, When
 
 from catalog.models import PoolStatus
 from marketplace.charges import billable_minutes
@@ -14,6 +14,8 @@ from marketplace.models import (
     ContractLeg,
     Listing,
     Order,
+    OrderAllocation,
+    OrderStatus,
     Reservation,
     ReservationStatus,
     Trade,
@@ -34,6 +36,22 @@ def trades_for_org(*, organisation):
     return (
         Trade.objects.filter(Q(buyer=organisation) | Q(seller=organisation))
         .select_related("instrument")
+        .order_by("-executed_at", "-number")
+    )
+
+
+def fills_for_org(*, organisation):
+    """The organisation's fills, latest first: every trade it was a side of, with ``own_side``
+    ("buy" or "sell") and ``own_order_id``, its order that traded (a trade never has one
+    organisation on both sides: self-trades are prevented)."""
+    mine = Q(buyer=organisation)
+    return (
+        Trade.objects.filter(mine | Q(seller=organisation))
+        .select_related("instrument")
+        .annotate(
+            own_side=Case(When(mine, then=Value("buy")), default=Value("sell")),
+            own_order_id=Case(When(mine, then=F("buy_order_id")), default=F("sell_order_id")),
+        )
         .order_by("-executed_at", "-number")
     )
 
@@ -196,6 +214,79 @@ def reservation_for_usage(*, provider, reservation_id: int) -> UsageWindow | Non
     cls = r.listing.resource_class
     return UsageWindow(r.pk, r.buyer_id, r.pool_id, cls.code, cls.meter, r.billing, r.units, r.price, r.start,
                        r.billed_end)  # fmt: skip
+
+
+# --- one pool, for its provider's portal ---------------------------------------------------------
+
+
+def listings_for_pool(*, pool_id: int):
+    """A pool's retail listings, every status (the pool is already scoped to its provider)."""
+    return Listing.objects.filter(pool_id=pool_id).select_related("resource_class").order_by("-created_at", "-pk")
+
+
+def asks_for_pool(*, pool_id: int):
+    """The pool's units in sell orders still on the book: one allocation per order, with it."""
+    return (
+        OrderAllocation.objects.filter(pool_id=pool_id, order__status__in=(OrderStatus.PENDING, OrderStatus.OPEN))
+        .select_related("order__instrument")
+        .order_by("order__instrument__code", "order__price", "order_id")
+    )
+
+
+def fills_for_pool(*, pool_id: int):
+    """Trades whose contract binds units of the pool: one leg each, with its contract and trade."""
+    return (
+        ContractLeg.objects.filter(pool_id=pool_id)
+        .select_related("contract__trade", "contract__instrument")
+        .order_by("-contract__trade__executed_at", "-contract_id")
+    )
+
+
+# --- supervision: the operator reads every organisation ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Activity:
+    open_orders: int = 0
+    orders: int = 0
+    trades: int = 0
+    last_at: datetime | None = None  # the last order placed or trade made
+
+
+def activity_by_org(*, organisation_ids) -> dict[int, Activity]:
+    """Per organisation: orders live on the book, orders and trades ever, and when it last
+    placed an order or traded — three grouped queries for any number of organisations (a trade
+    between two organisations counts for each)."""
+    ids = list(organisation_ids)
+    if not ids:
+        return {}
+    counts: dict[int, list] = {i: [0, 0, 0, None] for i in ids}
+
+    def later(a, b):
+        return b if a is None or (b is not None and b > a) else a
+
+    live = (OrderStatus.PENDING, OrderStatus.OPEN)
+    orders = (
+        Order.objects.filter(organisation_id__in=ids)
+        .values("organisation_id")
+        .annotate(n=Count("id"), live=Count("id", filter=Q(status__in=live)), last=Max("created_at"))
+        .order_by()
+    )
+    for row in orders:
+        c = counts[row["organisation_id"]]
+        c[0], c[1], c[3] = row["live"], row["n"], later(c[3], row["last"])
+    for side in ("buyer_id", "seller_id"):
+        trades = (
+            Trade.objects.filter(**{f"{side}__in": ids})
+            .values(side)
+            .annotate(n=Count("id"), last=Max("executed_at"))
+            .order_by()
+        )
+        for row in trades:
+            c = counts[row[side]]
+            c[2] += row["n"]
+            c[3] = later(c[3], row["last"])
+    return {i: Activity(*c) for i, c in counts.items()}
 
 
 # --- scheduling (trading standard §10) -----------------------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path(f"market/{CODE}/", views.instrument_detail, name="instrument_detail"),
     path(f"market/{CODE}/live.json", views.instrument_live, name="instrument_live"),
     path("orders/", views.orders, name="orders"),
+    path("orders/live.json", views.orders_live, name="orders_live"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),
     path("contracts/", views.contracts, name="contracts"),
     path("retail/", retail_views.retail_index, name="retail_index"),

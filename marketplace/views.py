@@ -2,6 +2,7 @@
 updates), my orders and my contracts. Every write goes through ``marketplace.services``."""
 
 import uuid
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import groupby, zip_longest
 
 from django.contrib import messages
@@ -19,9 +20,11 @@ from accounts.permissions import organisation_required
 from config.errors import ExchangeError
 from marketplace import market, selectors, services
 from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
-from marketplace.models import Instrument
+from marketplace.models import Instrument, Side
+from settlement.templatetags.money import yuan
 
 OWN_ORDERS = 50
+PRICE_PLACES = Decimal("0.0001")
 
 
 @organisation_required
@@ -146,17 +149,81 @@ def order_cancel(request, order_id: int):
     return redirect(target)
 
 
-@organisation_required
-def orders(request):
-    form = OrderFilterForm(request.GET or None)
-    criteria = form.cleaned_data if form.is_valid() else {}
+ORDERS_PAGE = 50
+RECENT_FILLS = 10
+
+
+def _orders_page(request, criteria: dict):
     rows = selectors.orders_for_org(
         organisation=request.organisation,
         status=criteria.get("status") or None,
         instrument=(criteria.get("instrument") or "").strip() or None,
     )
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    return render(request, "marketplace/orders.html", {"form": form, "page": page})
+    return Paginator(rows, ORDERS_PAGE).get_page(request.GET.get("page"))
+
+
+@organisation_required
+def orders(request):
+    form = OrderFilterForm(request.GET or None)
+    criteria = form.cleaned_data if form.is_valid() else {}
+    page = _orders_page(request, criteria)
+    fills = selectors.fills_for_org(organisation=request.organisation)[:RECENT_FILLS]
+    live_url = reverse("marketplace:orders_live")
+    if request.GET:
+        live_url += "?" + request.GET.urlencode()
+    context = {"form": form, "page": page, "fills": fills, "live_url": live_url}
+    return render(request, "marketplace/orders.html", context)
+
+
+def _order_row(o) -> dict:
+    """An order as the orders page shows it; amounts as strings, never floats."""
+    average = o.average_price
+    return {
+        "id": o.pk,
+        "status": o.status,
+        "status_display": o.get_status_display(),
+        "end_reason_display": o.end_reason_display if o.end_reason else "",
+        "qty": o.qty,
+        "filled_qty": o.filled_qty,
+        "price": _price(o.price),
+        "average_price": None if average is None else f"{average.quantize(PRICE_PLACES, ROUND_HALF_UP)}",
+        "average_price_display": yuan(average, 4) if average is not None else "—",
+        "cancellable": o.cancellable,
+    }
+
+
+@organisation_required
+def orders_live(request):
+    """The orders page's poll (every 2 s): the state of the orders on the page it was drawn with
+    (same filter and page number) and the organisation's latest fills. Only its own."""
+    form = OrderFilterForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        fields = {
+            name: [{"code": e["code"] or "invalid", "detail": e["message"]} for e in errors]
+            for name, errors in form.errors.get_json_data().items()
+        }
+        return JsonResponse({"code": "invalid", "detail": _("Check the filter."), "fields": fields}, status=400)
+    page = _orders_page(request, form.cleaned_data if request.GET else {})
+    fills = selectors.fills_for_org(organisation=request.organisation)[:RECENT_FILLS]
+    return JsonResponse(
+        {
+            "orders": [_order_row(o) for o in page],
+            "fills": [
+                {
+                    "instrument": t.instrument.code,
+                    "number": t.number,
+                    "side": t.own_side,
+                    "side_display": str(Side(t.own_side).label),
+                    "price": _price(t.price),
+                    "price_display": yuan(t.price, 4),
+                    "qty": t.qty,
+                    "order": t.own_order_id,
+                    "executed_at": f"{timezone.localtime(t.executed_at):%Y-%m-%d %H:%M:%S}",
+                }
+                for t in fills
+            ],
+        }
+    )
 
 
 @organisation_required

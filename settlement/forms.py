@@ -37,3 +37,21 @@ class CardTopUpForm(forms.Form):
         choices=[("pm_card_visa", _("Test card: Visa 4242 4242 4242 4242"))],
         help_text=_("Stripe test mode: in live mode the card is entered in Stripe's own form."),
     )
+
+
+class UsageMonthForm(forms.Form):
+    """The month the usage page shows (``?month=YYYY-MM``, local time); this month when absent."""
+
+    month = forms.DateField(
+        label=_("Month"),
+        input_formats=["%Y-%m"],
+        required=False,
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        error_messages={"invalid": _("A month as YYYY-MM, e.g. 2026-12.")},
+    )
+
+    def clean_month(self):
+        month = self.cleaned_data["month"]
+        if month is not None and not (2000 <= month.year <= 2099):
+            raise forms.ValidationError(_("Choose a month from 2000-01 to 2099-12."), code="out_of_range")
+        return month

@@ -2,11 +2,14 @@
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from pathlib import Path
 
-from django.db.models import Count, F, IntegerField, Q, Sum
-from django.db.models.functions import Cast, Round
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, IntegerField, Q, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Round, TruncHour
 from django.utils import timezone
 
 from catalog.selectors import class_meters, tou_multipliers, tou_tables
@@ -22,11 +25,23 @@ from settlement.models import (
     Statement,
     UsageRecord,
 )
-from settlement.rating import Tariff, reference_meters, reference_tariffs, tariff_make
+from settlement.rating import Tariff, reference_meters, reference_tariffs, round_half_up, tariff_make
 
 
 def accounts_for_org(*, organisation):
     return Account.objects.for_org(organisation).order_by("purpose", "currency")
+
+
+def balances_by_org(*, organisation_ids, currency: str = "CNY") -> dict[int, dict[str, Decimal]]:
+    """The cached balance of every account of each organisation, by purpose (one query for any
+    number of organisations; an account never opened is absent, i.e. zero)."""
+    out: dict[int, dict[str, Decimal]] = {i: {} for i in organisation_ids}
+    rows = Account.objects.filter(organisation_id__in=list(out), currency=currency).values_list(
+        "organisation_id", "purpose", "balance"
+    )
+    for organisation_id, purpose, balance in rows:
+        out[organisation_id][purpose] = balance
+    return out
 
 
 def postings_for_org(*, organisation):
@@ -179,3 +194,173 @@ def rating_reference(*, directory: Path | None = None) -> tuple[dict[str, Tariff
         code: tariff_make(tou_by_local_hour=kinds, multipliers=multipliers) for code, kinds in tou_tables().items()
     }
     return tariffs, class_meters()
+
+
+# --- my usage (the usage page and the dashboard) ------------------------------------------------
+
+TOU_KINDS = ("peak", "flat", "valley")  # §7's period kinds, in the order pages show them
+_ONE_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    """One local day of a month: unit-hours metered in each time-of-use period kind."""
+
+    day: date
+    hours: dict[str, Decimal]
+    total: Decimal
+
+    @property
+    def by_kind(self) -> list[Decimal]:
+        """The hours in the order of ``TOU_KINDS`` (peak, flat, valley)."""
+        return [self.hours[k] for k in TOU_KINDS]
+
+
+@dataclass(frozen=True)
+class UsageProduct:
+    """Unit-hours metered on one product (class, region, how it is billed) in each period kind."""
+
+    resource_class: str
+    region: str
+    billing: str  # "per_volume", "per_time" or "wholesale"
+    hours: dict[str, Decimal]
+    total: Decimal
+
+    @property
+    def by_kind(self) -> list[Decimal]:
+        """The hours in the order of ``TOU_KINDS`` (peak, flat, valley)."""
+        return [self.hours[k] for k in TOU_KINDS]
+
+
+@dataclass(frozen=True)
+class UsageMonth:
+    period: date
+    days: list[UsageDay]  # every local day of the month, in order
+    products: list[UsageProduct]
+    hours: dict[str, Decimal]  # the month, by period kind
+    total: Decimal
+
+    @property
+    def by_kind(self) -> list[Decimal]:
+        """The hours in the order of ``TOU_KINDS`` (peak, flat, valley)."""
+        return [self.hours[k] for k in TOU_KINDS]
+
+
+def _unit_hours(unit_seconds: Fraction) -> Decimal:
+    """Exact unit-seconds as unit-hours shown to 6 places, half-up (§1, as on the invoice)."""
+    return round_half_up(Fraction(unit_seconds) / 3600, 6)
+
+
+def usage_month(*, organisation, period: date) -> UsageMonth:
+    """What the organisation's deliveries metered in a month (local time), by local day and
+    time-of-use period kind: every usage record it bought (per-volume and per-time reservations,
+    wholesale contracts), cut at the month's bounds and at the edges of the region's time-of-use
+    blocks by the rating engine (``VolumeUsage``), exactly as the invoice cuts per-volume use.
+
+    Records lying inside one hour — the usual case — are summed per hour in SQL (an exact numeric
+    sum; an hour never straddles two period kinds or two local days), so a large buyer's month
+    costs one grouped query; the others come one by one for the engine to cut."""
+    from settlement.rating import Period as RatingPeriod
+    from settlement.rating import VolumeUsage, instant_us
+    from settlement.rating.inputs import DAY_US, HOUR_US
+    from settlement.services.invoices import period_bounds
+
+    start, end = period_bounds(period)
+    records = UsageRecord.objects.filter(buyer=organisation, start__lt=end, end__gt=start).annotate(
+        region=F("pool__region_id"),
+        billing=Coalesce("reservation__billing", Value("wholesale")),
+        resource_class=Coalesce("reservation__listing__resource_class_id", "contract__instrument__resource_class_id"),
+        hour=TruncHour("start", tzinfo=UTC),
+        last_hour=TruncHour(ExpressionWrapper(F("end") - _ONE_US, output_field=DateTimeField()), tzinfo=UTC),
+    )
+    keyed = ("resource_class", "region", "billing")
+    in_one_hour = (
+        records.filter(hour=F("last_hour")).order_by().values_list(*keyed, "hour").annotate(quantity=Sum("quantity"))
+    )
+    crossing = records.exclude(hour=F("last_hour")).order_by().values_list(*keyed, "start", "end", "quantity")
+
+    tariffs, _ = rating_reference()
+    rating_period = RatingPeriod(period.year, period.month)
+    usages: dict[tuple[str, str, str], VolumeUsage] = {}
+
+    def usage_of(key):
+        if key not in usages:
+            usages[key] = VolumeUsage(tariff=tariffs[key[1]], period=rating_period)
+        return usages[key]
+
+    for cls, region, billing, hour, quantity in in_one_hour:
+        first = instant_us(hour)
+        usage_of((cls, region, billing)).add(first, first + HOUR_US, quantity)
+    for cls, region, billing, first, last, quantity in crossing.iterator(chunk_size=5_000):
+        usage_of((cls, region, billing)).add(instant_us(first), instant_us(last), quantity)
+
+    month_start_us = instant_us(start)
+    day_count = (end - start).days
+    by_day: list[dict[str, Fraction]] = [defaultdict(Fraction) for _ in range(day_count)]
+    products = []
+    for key in sorted(usages):
+        usage = usages[key]
+        per_kind: dict[str, Fraction] = defaultdict(Fraction)
+        for block_start, unit_seconds in usage.blocks():
+            kind = usage.tariff.kind_at(block_start)
+            per_kind[kind] += unit_seconds
+            by_day[(block_start - month_start_us) // DAY_US][kind] += unit_seconds
+        products.append(
+            UsageProduct(*key, hours={k: _unit_hours(per_kind[k]) for k in TOU_KINDS},
+                         total=_unit_hours(sum(per_kind.values(), Fraction(0))))
+        )  # fmt: skip
+    days = [
+        UsageDay(
+            day=period + timedelta(days=n),
+            hours={k: _unit_hours(sums[k]) for k in TOU_KINDS},
+            total=_unit_hours(sum(sums.values(), Fraction(0))),
+        )
+        for n, sums in enumerate(by_day)
+    ]
+    month = defaultdict(Fraction)
+    for sums in by_day:
+        for kind, value in sums.items():
+            month[kind] += value
+    return UsageMonth(
+        period=period,
+        days=days,
+        products=products,
+        hours={k: _unit_hours(month[k]) for k in TOU_KINDS},
+        total=_unit_hours(sum(month.values(), Fraction(0))),
+    )
+
+
+@dataclass(frozen=True)
+class ChargesSoFar:
+    """A month's charges as they stand: what its invoice would say if drafted now (adjustments of
+    earlier months aside). Per-volume use by period kind, through the rating engine as the invoice
+    rates it; per-time reservations and wholesale contracts (with their trade fees) starting in it."""
+
+    volume: dict[str, Decimal]
+    per_time: Decimal
+    wholesale: Decimal
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+    @property
+    def volume_by_kind(self) -> list[Decimal]:
+        return [self.volume.get(k, Decimal("0.00")) for k in TOU_KINDS]
+
+
+def charges_so_far(*, organisation, period: date) -> ChargesSoFar:
+    from settlement.models import InvoiceLineKind
+    from settlement.services.invoices import period_charges, tax_rate_for, totals_of
+
+    lines = period_charges(organisation, period)
+    volume = dict.fromkeys(TOU_KINDS, Decimal("0.00"))
+    per_time = wholesale = Decimal("0.00")
+    for line in lines:
+        if line.kind == InvoiceLineKind.RETAIL_VOLUME:
+            volume[line.tou] = volume.get(line.tou, Decimal("0.00")) + line.amount
+        elif line.kind == InvoiceLineKind.RETAIL_TIME:
+            per_time += line.amount
+        else:
+            wholesale += line.amount
+    totals = totals_of(lines, tax_rate_for(organisation))
+    return ChargesSoFar(volume, per_time, wholesale, totals.subtotal, totals.tax, totals.total)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/", views.invoice_detail, name="invoice_detail"),
     path("invoices/<int:invoice_id>/pdf/", views.invoice_download, name="invoice_pdf"),
     path("invoices/<int:invoice_id>/pay/", views.invoice_pay, name="invoice_pay"),
+    path("usage/", views.usage, name="usage"),
     path("statements/", views.statements, name="statements"),
     path("statements/<int:statement_id>/", views.statement_detail, name="statement_detail"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),

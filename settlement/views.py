@@ -14,12 +14,14 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.models import Organisation
 from accounts.permissions import operator_required, organisation_required
+from config.charts import stacked_bars
 from config.errors import ExchangeError
 from settlement import selectors, services
-from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm
+from settlement.forms import AdjustmentForm, BankTransferForm, CardTopUpForm, PayoutForm, UsageMonthForm
 from settlement.models import CardPayment
 from settlement.pdf import invoice_pdf
-from settlement.services.invoices import period_bounds, period_of
+from settlement.services.invoices import period_before, period_bounds, period_of
+from settlement.templatetags.money import yuan
 
 
 def _statement(request, organisation):
@@ -48,7 +50,7 @@ def funds(request):
             apply_errors(card_form, exc)
         else:
             if payment.status == "succeeded":
-                messages.success(request, _("Card payment received: ¥%(amount)s.") % {"amount": payment.amount})
+                messages.success(request, _("Card payment received: %(amount)s.") % {"amount": yuan(payment.amount)})
             else:
                 messages.warning(
                     request,
@@ -108,7 +110,7 @@ def _operator_post(request, which, form) -> bool:
         if which == "bank":
             txn = services.bank_transfer_record(actor=request.user, **data)
             done = _(
-                "Bank transfer %(id)s: ¥%(amount)s to the prepaid funds of reference %(reference)s. "
+                "Bank transfer %(id)s: %(amount)s to the prepaid funds of reference %(reference)s. "
                 "Unpaid invoices are collected from them within the hour."
             )
         else:
@@ -117,7 +119,7 @@ def _operator_post(request, which, form) -> bool:
                 form.add_error("organisation", _("No organisation with this slug."))
                 return False
             if which == "adjust":
-                done = _("Adjustment of ¥%(amount)s posted to %(organisation)s.")
+                done = _("Adjustment of %(amount)s posted to %(organisation)s.")
                 txn = services.adjustment_post(
                     actor=request.user,
                     idempotency_key=f"web:{key}",
@@ -127,7 +129,7 @@ def _operator_post(request, which, form) -> bool:
                     reason=data["reason"],
                 )
             else:
-                done = _("Payout %(id)s: ¥%(amount)s paid out of %(organisation)s's payable.")
+                done = _("Payout %(id)s: %(amount)s paid out of %(organisation)s's payable.")
                 txn = services.payout_record(
                     actor=request.user,
                     organisation=org,
@@ -140,7 +142,7 @@ def _operator_post(request, which, form) -> bool:
     if not txn.posted_now:  # the same bank transaction id (or a double submit) again
         messages.info(request, _("Already recorded: nothing was posted again."))
         return True
-    facts = {"id": data.get("bank_transaction_id", ""), "amount": data["amount"],
+    facts = {"id": data.get("bank_transaction_id", ""), "amount": yuan(data["amount"]),
              "reference": data.get("reference", ""), "organisation": data.get("organisation", "")}  # fmt: skip
     messages.success(request, done % facts)
     return True
@@ -149,7 +151,7 @@ def _operator_post(request, which, form) -> bool:
 @operator_required
 @require_POST
 def operator_ledger_check(request):
-    report = selectors.ledger_check_run()
+    report = services.ledger_check(actor=request.user)
     if report["ok"]:
         messages.success(request, _("The ledger is consistent."))
     else:
@@ -207,8 +209,8 @@ def invoice_pay(request, invoice_id: int):
     else:
         invoice.refresh_from_db()
         if paid:
-            messages.success(request, _("Paid ¥%(paid)s from prepaid funds; ¥%(due)s left to pay.")
-                             % {"paid": paid, "due": invoice.due})  # fmt: skip
+            messages.success(request, _("Paid %(paid)s from prepaid funds; %(due)s left to pay.")
+                             % {"paid": yuan(paid), "due": yuan(invoice.due)})  # fmt: skip
         else:
             messages.warning(request, _("Nothing paid: your prepaid funds do not cover any of it. Add funds first."))
     return redirect("settlement:invoice_detail", invoice_id=invoice.pk)
@@ -221,6 +223,40 @@ def invoice_download(request, invoice_id: int):
     response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
     return response
+
+
+@organisation_required
+def usage(request):
+    """The organisation's metered usage in a month, by local day and time-of-use period, with the
+    month's charges so far. ``?month=YYYY-MM`` (local time), this month without it."""
+    this_month = period_of(timezone.now())
+    form = UsageMonthForm(request.GET or None, initial={"month": this_month})
+    if request.GET and not form.is_valid():
+        context = {"form": form, "period": None, "this_month": this_month}
+        return render(request, "settlement/usage.html", context, status=400)
+    period = (form.cleaned_data.get("month") if request.GET else None) or this_month
+    month = selectors.usage_month(organisation=request.organisation, period=period)
+    labels = [("peak", _("Peak")), ("flat", _("Flat")), ("valley", _("Valley"))]
+    chart = stacked_bars(
+        categories=[(f"{d.day:%m-%d}", str(d.day.day) if d.day.day == 1 or d.day.day % 5 == 0 else "", d.hours)
+                    for d in month.days],
+        series=selectors.TOU_KINDS,
+    )  # fmt: skip
+    charges = selectors.charges_so_far(organisation=request.organisation, period=period)
+    context = {
+        "form": form,
+        "period": period,
+        "this_month": this_month,
+        "month": month,
+        "used_days": [d for d in month.days if d.total],
+        "chart": chart,
+        "labels": labels,
+        "charges": charges,
+        "volume_charges": list(zip((label for _, label in labels), charges.volume_by_kind, strict=True)),
+        "previous": period_before(period),
+        "next": None if period >= this_month else period_of(period_bounds(period)[1]),
+    }
+    return render(request, "settlement/usage.html", context)
 
 
 @organisation_required

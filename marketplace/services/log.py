@@ -1,6 +1,7 @@
 """An instrument's order log (trading standard §9): its listing (seq 1), its orders and its cancel
 requests, in seq order, in the JSON shape the engine applies and the export writes."""
 
+import json
 from heapq import merge
 
 from marketplace.models import Instrument, Order, OrderCancel
@@ -79,3 +80,10 @@ def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | No
             return
         yield event
         count += 1
+
+
+def log_lines(*, instrument: Instrument):
+    """The order log as JSON Lines, one event a line in seq order: what ``manage.py
+    export_order_log`` writes and the operator console downloads (the same bytes)."""
+    for event in log_events(instrument=instrument):
+        yield json.dumps(event) + "\n"

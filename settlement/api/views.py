@@ -257,7 +257,7 @@ class LedgerCheckView(_OperatorMoneyView):
 
     @extend_schema(request=None, responses={200: dict})
     def post(self, request):
-        return Response(selectors.ledger_check_run())
+        return Response(services.ledger_check(actor=request.user))
 
 
 class _UsagePermission(BasePermission):

@@ -18,7 +18,7 @@ from settlement.services.holds import (
     holds_place_many,
 )
 from settlement.services.invoices import invoice_pay
-from settlement.services.ledger import account_for, ledger_post, transaction_reverse
+from settlement.services.ledger import account_for, ledger_check, ledger_post, transaction_reverse
 from settlement.services.trades import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle, trade_fee
 from settlement.services.transfers import (
     payout_stripe_create,
@@ -57,6 +57,7 @@ __all__ = [
     "holds_expire",
     "holds_place_many",
     "holds_settle",
+    "ledger_check",
     "ledger_post",
     "payout_record",
     "payout_stripe_create",

@@ -287,3 +287,25 @@ def ledger_post_many(
         for pk, delta in change.items():
             locked[pk].balance += delta
     return ids
+
+
+def ledger_check(*, actor) -> dict:
+    """A person (an operator, by page, API or command) runs the ledger's invariant checker now:
+    the report is stored as the last result and the run audited with its outcome. The periodic
+    task runs the selector itself, as the system, without an audit event every hour."""
+    from settlement.selectors import ledger_check_run
+
+    report = ledger_check_run()
+    audit_record(
+        actor=actor,
+        action="ledger.check",
+        target="ok" if report["ok"] else "NOT consistent",
+        detail={
+            "ok": report["ok"],
+            "checked_at": report["checked_at"],
+            "problems": len(report["unbalanced_transactions"])
+            + len(report["transactions_with_fewer_than_two_postings"])
+            + len(report["balance_mismatches"]),
+        },
+    )
+    return report

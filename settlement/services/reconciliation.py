@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
 from accounts.services import audit_record
@@ -50,7 +51,7 @@ class Check:
     document: str  # the invoice, credit note or statement number, or ""
     expected: Decimal
     actual: Decimal
-    cause: str = ""
+    cause: str = ""  # lazily translated: shown in the reader's language
     resolution: str = ""
     invoice_id: int | None = None  # where the rating cases behind it can be downloaded
 
@@ -83,8 +84,8 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
                 "",
                 expected,
                 ZERO,
-                "The month's invoice is not issued yet.",
-                "Wait for the 1st (the hourly task issues it), or check the task runs.",
+                _("The month's invoice is not issued yet."),
+                _("Wait for the 1st (the hourly task issues it), or check the task runs."),
             )  # fmt: skip
         ]
     number = invoice.number
@@ -98,50 +99,51 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
     )
     out.append(
         Check(org, "buyer", "charges_vs_invoice", number, expected, invoice.subtotal - own_adjustments + later,
-              "Charges changed after the invoice was issued and are not (yet) on a later invoice as an adjustment.",
-              "The hourly task redrafts this month's invoice with the adjustment; an overcharge needs a credit note.")
+              _("Charges changed after the invoice was issued and are not (yet) on a later invoice as an adjustment."),
+              _("The hourly task redrafts this month's invoice with the adjustment; an overcharge needs a "
+                "credit note."))
     )  # fmt: skip
     rerated = invoice_rerate(invoice)
     if rerated:
         out.append(
             Check(org, "buyer", "rerate_vs_invoice", number, sum((r.rated for r in rerated), ZERO),
                   sum((r.case.billed for r in rerated), ZERO),
-                  "The invoice's lines differ from re-rating the records behind them (a tariff changed since it "
-                  "was issued, or a defect).",
-                  "Download the rating cases to find the product; a credit note for an overcharge, an adjustment "
-                  "for an undercharge.", invoice_id=invoice.pk)
+                  _("The invoice's lines differ from re-rating the records behind them (a tariff changed since it "
+                  "was issued, or a defect)."),
+                  _("Download the rating cases to find the product; a credit note for an overcharge, an adjustment "
+                  "for an undercharge."), invoice_id=invoice.pk)
         )  # fmt: skip
     if invoice.prepaid:
         out.append(
             Check(org, "buyer", "prepaid_vs_ledger", number, invoice.prepaid, _paid_at_trades(invoice),
-                  "What the invoice says was paid at the trades differs from what the trades took from the "
-                  "buyer's funds.", "Investigate the trades; a credit note or an adjustment with a reason.")
+                  _("What the invoice says was paid at the trades differs from what the trades took from the "
+                  "buyer's funds."), _("Investigate the trades; a credit note or an adjustment with a reason."))
         )  # fmt: skip
     source = f"invoice:{invoice.pk}"
     receivable = _posted(source=source, kind="invoice.issue", purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
     out.append(
         Check(org, "buyer", "invoice_vs_ledger", number, invoice.total - invoice.prepaid, receivable,
-              "The receivable posted at issue differs from what the invoice left to pay.",
-              "Post an adjustment with a reason, or a credit note.")
+              _("The receivable posted at issue differs from what the invoice left to pay."),
+              _("Post an adjustment with a reason, or a credit note."))
     )  # fmt: skip
     paid = -_posted(source=source, kind="invoice.pay", purpose=Purpose.BUYER_RECEIVABLE, organisation=org)
     out.append(
         Check(org, "buyer", "payments_vs_ledger", number, invoice.paid, paid,
-              "Payments recorded on the invoice differ from the ledger's.", "Investigate; adjust with a reason.")
+              _("Payments recorded on the invoice differ from the ledger's."), _("Investigate; adjust with a reason."))
     )  # fmt: skip
     if invoice.due > 0:
         out.append(
             Check(org, "buyer", "invoice_unpaid", number, invoice.total - invoice.prepaid, invoice.paid,
-                  "Not paid yet: the buyer's prepaid funds do not cover it.",
-                  "The buyer tops up (bank transfer or card); the hourly task collects it.")
+                  _("Not paid yet: the buyer's prepaid funds do not cover it."),
+                  _("The buyer tops up (bank transfer or card); the hourly task collects it."))
         )  # fmt: skip
     notes = list(Invoice.objects.filter(corrects=invoice, kind=InvoiceKind.CREDIT_NOTE))
     if notes:
         credited = -_posted(source=source, kind="credit_note.issue", purpose=Purpose.BUYER_CASH, organisation=org)
         out.append(
             Check(org, "buyer", "credit_notes_vs_ledger", number, sum((n.total for n in notes), ZERO), credited,
-                  "The credit notes' credit to prepaid funds differs from the notes.",
-                  "Investigate; adjust with a reason.")
+                  _("The credit notes' credit to prepaid funds differs from the notes."),
+                  _("Investigate; adjust with a reason."))
         )  # fmt: skip
     return out
 
@@ -173,8 +175,8 @@ def _provider_checks(org: Organisation, period: date, now: datetime) -> list[Che
                 "",
                 ZERO,
                 ZERO,
-                "The month's statement is not issued yet.",
-                "It follows the month's invoices in the hourly task.",
+                _("The month's statement is not issued yet."),
+                _("It follows the month's invoices in the hourly task."),
             )  # fmt: skip
         ]
     out = []
@@ -182,14 +184,14 @@ def _provider_checks(org: Organisation, period: date, now: datetime) -> list[Che
     gross_now = now_figures["gross_retail"] + now_figures["gross_wholesale"]
     out.append(
         Check(org, "provider", "statement_vs_charges", statement.number, gross_now, statement.gross,
-              "Charges for the provider's capacity changed after the statement (late usage, adjustments).",
-              "They appear on the next statement.")
+              _("Charges for the provider's capacity changed after the statement (late usage, adjustments)."),
+              _("They appear on the next statement."))
     )  # fmt: skip
     commission = -_posted(source=f"statement:{statement.pk}", kind="statement.commission",
                           purpose=Purpose.COMMISSION_REVENUE, organisation=None)  # fmt: skip
     out.append(
         Check(org, "provider", "commission_vs_ledger", statement.number, statement.commission, commission,
-              "The commission posted differs from the statement's.", "Post an adjustment with a reason.")
+              _("The commission posted differs from the statement's."), _("Post an adjustment with a reason."))
     )  # fmt: skip
     # payouts pay statements oldest first: this one is paid by what was paid out beyond the earlier nets
     earlier = Statement.objects.filter(provider=org, period__lt=period).aggregate(s=Sum("net"))["s"] or ZERO
@@ -197,7 +199,7 @@ def _provider_checks(org: Organisation, period: date, now: datetime) -> list[Che
     paid = min(max(_paid_out(org) - earlier, ZERO), owed)
     out.append(
         Check(org, "provider", "statement_vs_payout", statement.number, owed, paid,
-              "Not paid out yet (or only in part).", "Record the payout (bank or Stripe) on /operator/money/.")
+              _("Not paid out yet (or only in part)."), _("Record the payout (bank or Stripe) on /operator/money/."))
     )  # fmt: skip
     return out
 

@@ -1,4 +1,7 @@
-"""Money in templates: `{{ amount|yuan }}` shows ¥1,234.50; `{{ price|yuan:4 }}` keeps a unit price's four places.
+"""Money in templates: `{{ amount|yuan }}` shows ¥1,234.50; `{{ price|yuan:4 }}` keeps a unit price's four places;
+`{{ tariff|yuan:"4+" }}` shows at least four places and more where the value is finer (a time-of-use
+rate such as 21.3333 × 1.5 = ¥31.99995 is written exactly, never rounded on the page);
+`{{ band.low|yuan:"=" }}` keeps the places the value has (a price on the tick, as a refusal writes it).
 
 Display only: the value is quantized half-up to the places asked (amounts are stored at two places
 already, so nothing moves), grouped by thousands with a comma in both languages (as Chinese
@@ -22,18 +25,23 @@ def _grouped(value: Decimal, places: int) -> str:
 
 @register.filter
 def yuan(value, places=2):
-    """¥ with thousands separators; `places` decimals (2 for amounts, 4 for unit prices)."""
+    """¥ with thousands separators; `places` decimals: 2 for amounts, 4 for unit prices, "4+" for at
+    least 4, "=" for the places the value has."""
     if value is None or value == "":
         return ""
     if isinstance(value, float) or isinstance(value, bool):
         return value
     try:
         number = Decimal(value)
-        places = int(places)
+        as_given = places == "="
+        at_least = isinstance(places, str) and places.endswith("+")
+        places = max(0, -number.as_tuple().exponent) if as_given else int(places[:-1] if at_least else places)
     except (InvalidOperation, TypeError, ValueError):
         return value
     if not number.is_finite():
         return value
+    if at_least:
+        places = max(places, -number.normalize().as_tuple().exponent)
     sign = "−" if number < 0 and number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) != 0 else ""
     return f"{sign}¥{_grouped(number, places)}"
 

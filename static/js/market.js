@@ -14,6 +14,14 @@
     var frac = ((parts[1] || "") + "0000").slice(0, 4);
     return parseInt(parts[0] + frac, 10);
   }
+  function yuan(price) { // "1234.5" -> "¥1,234.5000", as the pages' yuan:4 filter writes a price (strings, no float)
+    if (price === null || price === undefined || price === "") { return ""; }
+    var text = String(price), sign = text.charAt(0) === "-" ? "−" : "";
+    var parts = text.replace("-", "").split(".");
+    var frac = parts[1] || "";
+    while (frac.length < 4) { frac += "0"; }
+    return sign + "¥" + parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + frac;
+  }
   function el(name, attrs, text) {
     var node = document.createElementNS(SVG, name);
     Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
@@ -96,7 +104,7 @@
   function drawTables(data) {
     ["best_bid", "best_ask", "last"].forEach(function (k) {
       var node = document.getElementById(k.replace("_", "-"));
-      if (node) { node.textContent = data[k] || "—"; }
+      if (node) { node.textContent = data[k] ? yuan(data[k]) : "—"; }
     });
     var book = document.getElementById("book");
     if (book) {
@@ -106,7 +114,7 @@
       for (var i = 0; i < n; i++) {
         var b = data.depth.bids[i] || {}, a = data.depth.asks[i] || {};
         var tr = document.createElement("tr");
-        cell(tr, b.qty, "num"); cell(tr, b.price, "num bid"); cell(tr, a.price, "num ask"); cell(tr, a.qty, "num");
+        cell(tr, b.qty, "num"); cell(tr, yuan(b.price), "num bid"); cell(tr, yuan(a.price), "num ask"); cell(tr, a.qty, "num");
         book.appendChild(tr);
       }
     }
@@ -116,7 +124,7 @@
       if (!data.trades.length) { emptyRow(tape, 4, config.dataset.labelNoTrades); }
       data.trades.forEach(function (t) {
         var tr = document.createElement("tr");
-        cell(tr, t.number, "num"); cell(tr, t.price, "num"); cell(tr, t.qty, "num"); cell(tr, localTime(t.executed_at));
+        cell(tr, t.number, "num"); cell(tr, yuan(t.price), "num"); cell(tr, t.qty, "num"); cell(tr, localTime(t.executed_at));
         tape.appendChild(tr);
       });
     }
@@ -128,7 +136,7 @@
       data.orders.forEach(function (o) {
         var tr = document.createElement("tr");
         tr.dataset.order = o.id;
-        cell(tr, o.id, "num"); cell(tr, o.side_display); cell(tr, o.price || config.dataset.labelMarket, "num"); cell(tr, o.qty, "num");
+        cell(tr, o.id, "num"); cell(tr, o.side_display); cell(tr, o.price ? yuan(o.price) : config.dataset.labelMarket, "num"); cell(tr, o.qty, "num");
         cell(tr, o.filled_qty, "num"); cell(tr, o.status_display);
         var td = cell(tr, "");
         if (o.cancellable && token) {

@@ -61,9 +61,16 @@ def test_form_errors_are_shown_on_their_fields_and_nothing_is_lost(client, provi
     r = client.post("/provider/pools/new/", bad)
     assert r.status_code == 200 and Pool.objects.count() == 0
     form = r.context["form"]
-    assert set(form.errors) == {"code", "pue", "__all__"}
-    assert "resources" in form.errors["__all__"][0]
+    # each problem at its field, with the grid-connection standard's reason code
+    assert form.errors == {
+        "code": ["Not in the required format. (invalid_format)"],
+        "pue": ["Too large: at most 3. (max_value)"],
+        form.class_fields[0]: ["Give the installed units of at least one resource class. (min_items)"],
+    }
     assert 'value="No Caps"' in r.content.decode() and 'value="Shanghai"' in r.content.decode()
+    r = client.post("/provider/pools/new/", {**FORM, "latitude": "-91"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert r.context["form"].errors == {"latitude": ["太小：至少为 -90。 (min_value)"]}
+    assert 'value="-91"' in r.content.decode() and Pool.objects.count() == 0
 
 
 def test_buyers_do_not_see_the_provider_portal(client, make_org, reference_data):

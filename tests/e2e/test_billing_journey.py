@@ -46,6 +46,7 @@ from settlement.services.invoices import (
 from settlement.services.reconciliation import period_close
 from settlement.services.statements import statements_issue_due
 from tests.conftest import OPERATOR_TOTP_SECRET, PASSWORD
+from tests.e2e.conftest import VIEWPORT
 from tests.marketplace.conftest import connected_pool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -109,7 +110,8 @@ def row_of(page, first_cell, rows="main table tbody tr"):
 
 
 def money(amount):
-    return f"¥{amount:,.2f}"
+    """As the pages write an amount: ¥ with thousands separators, a negative with a minus sign."""
+    return f"{'−' if amount < 0 else ''}¥{abs(amount):,.2f}"
 
 
 def pdf_text(path):
@@ -164,7 +166,7 @@ def reserve(page, *, units, start, end):
     return quote
 
 
-def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, shelf):
+def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     base = live_server.url
     now = timezone.now()
     # the next minute but one: still ahead when the buyer confirms
@@ -184,30 +186,30 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     volume_id = list_capacity(provider, units=16, price=VOLUME_PRICE, billing="per_volume", minimum=1, until=until)
     time_id = list_capacity(provider, units=4, price=TIME_PRICE, billing="per_time", minimum=60, until=until)
     for listing_id, units, price, billing, minimum in (
-        (volume_id, "16", "21.3600", "Per volume (按量计费)", "1"),
-        (time_id, "4", "20.0000", "Per time (按时计费)", "60"),
+        (volume_id, "16", "¥21.3600", "Per volume (按量计费)", "1"),
+        (time_id, "4", "¥20.0000", "Per time (按时计费)", "60"),
     ):
         expect(row_of(provider, str(listing_id), listings).locator("td")).to_have_text(
             [str(listing_id), "gridco-1", "H100-80G", units, price, billing, minimum,
              re.compile(rf"– {shown(until)}$"), "Active", "Withdraw"]
         )  # fmt: skip
-    provider.screenshot(path=screenshots / "billing-1-provider-listings.png", full_page=True)
+    shoot(provider, "billing-1-provider-listings")
 
     # 2. Acme finds the per-volume listing on the retail shelf, sees the quote and reserves
-    acme = provider.context.browser.new_context(accept_downloads=True).new_page()
+    acme = provider.context.browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
     sign_in(acme, base, shelf["users"]["acme"])
     acme.click("header >> text=Retail")
     acme.select_option("select[name=billing]", "per_volume")
     acme.click("form[aria-label='Filter listings'] button[type=submit]")
     expect(acme.locator("main table tbody tr")).to_have_count(1)
-    acme.screenshot(path=screenshots / "billing-2-buyer-retail.png", full_page=True)
+    shoot(acme, "billing-2-buyer-retail")
     row_of(acme, str(volume_id)).get_by_role("link", name="Reserve").click()
     quote = reserve(acme, units=VOLUME_UNITS, start=start, end=end)
     prices = {kind: VOLUME_PRICE * m for kind, m in MULTIPLIER.items()}
     for kind, price in prices.items():
         expect(quote.locator("li", has_text=f"{kind}:")).to_have_text(f"{kind}: ¥{price:.4f}")  # 32.0400 at peak
-    expect(quote.locator("strong")).to_have_text(f"¥{VOLUME_HOLD}")
-    acme.screenshot(path=screenshots / "billing-2-buyer-quote.png", full_page=True)
+    expect(quote.locator("strong")).to_have_text(money(VOLUME_HOLD))
+    shoot(acme, "billing-2-buyer-quote")
     acme.get_by_role("button", name="Confirm reservation").click()
     expect(acme.locator(".messages li")).to_have_text(
         re.compile(rf"^Reservation #\d+ confirmed: {VOLUME_UNITS} unit\(s\), {VOLUME_HOLD} on hold\.$")
@@ -222,14 +224,14 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     expect(card(acme, "On hold")).to_have_text(money(VOLUME_HOLD))
     expect(card(acme, "Available")).to_have_text(money(ACME_FUNDS - VOLUME_HOLD))
     expect(section(acme, "Open holds").locator("tbody tr td").first).to_have_text(f"reservation {volume_res}")
-    acme.screenshot(path=screenshots / "billing-2-buyer-funds-hold.png", full_page=True)
+    shoot(acme, "billing-2-buyer-funds-hold")
 
     # Bolt reserves the per-time listing with exactly the charge in its funds
-    bolt = provider.context.browser.new_context(accept_downloads=True).new_page()
+    bolt = provider.context.browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
     sign_in(bolt, base, shelf["users"]["bolt"])
     bolt.goto(f"{base}/retail/{time_id}/")
     quote = reserve(bolt, units=TIME_UNITS, start=start, end=end)
-    expect(quote.locator("strong")).to_have_text(f"¥{TIME_CHARGE}")
+    expect(quote.locator("strong")).to_have_text(money(TIME_CHARGE))
     bolt.get_by_role("button", name="Confirm reservation").click()
     expect(bolt.locator(".messages li")).to_contain_text(f"{TIME_UNITS} unit(s), {TIME_CHARGE} on hold.")
     time_res = int(re.search(r"#(\d+)", bolt.locator(".messages li").inner_text()).group(1))
@@ -243,7 +245,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
         [str(time_res), str(time_id), "gridco-1", str(TIME_UNITS), f"{shown(start)} – {shown(end)}",
          "Per time (按时计费)", "—", "Confirmed"]
     )  # fmt: skip
-    provider.screenshot(path=screenshots / "billing-2-provider-reservations.png", full_page=True)
+    shoot(provider, "billing-2-provider-reservations")
 
     # 3. The pool's machines report the first minute through the API, one record twice
     key = shelf["key"]
@@ -265,7 +267,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     assert UsageRecord.objects.count() == 2
     acme.reload()
     expect(used).to_have_text("0.100000")  # 360 GPU-seconds
-    acme.screenshot(path=screenshots / "billing-3-buyer-usage.png", full_page=True)
+    shoot(acme, "billing-3-buyer-usage")
     provider.reload()
     expect(provider.locator("#sold tbody tr").nth(1).locator("td").nth(6)).to_have_text("0.100000")
 
@@ -284,9 +286,9 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     expect(usage_line.locator("td")).to_have_text(
         [f"Metered use, {tou} hours (unit price × {MULTIPLIER[tou]}), no volume discount",
          "H100-80G.YRD.MAIN.retail.volume",
-         "0.100000", "21.3600", "GridCo", f"¥{usage_amount}"]
+         "0.100000", "¥21.3600", "GridCo", money(usage_amount)]
     )  # fmt: skip
-    acme.screenshot(path=screenshots / "billing-3-buyer-draft-invoice.png", full_page=True)
+    shoot(acme, "billing-3-buyer-draft-invoice")
 
     # 4. The month ends: the reservations complete, the invoices are issued
     assert reservations_complete(now=after_month) == 2
@@ -307,15 +309,15 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     acme.click("header >> text=Invoices")
     issued = row_of(acme, acme_invoice.number)
     expect(issued.locator("td").nth(3)).to_have_text("Paid")
-    expect(issued.locator("td").nth(6)).to_have_text(f"¥{acme_total}")
+    expect(issued.locator("td").nth(6)).to_have_text(money(acme_total))
     expect(issued.locator("td").nth(7)).to_have_text("¥0.00")
-    acme.screenshot(path=screenshots / "billing-4-buyer-invoices.png", full_page=True)
+    shoot(acme, "billing-4-buyer-invoices")
     issued.get_by_role("link", name=acme_invoice.number).click()
     expect(acme.locator("h1")).to_have_text(f"Invoice {acme_invoice.number}")
     foot = acme.locator("main table tfoot")
-    expect(foot.locator("tr:has(th:text-is('Total')) td")).to_have_text(f"¥{acme_total}")
+    expect(foot.locator("tr:has(th:text-is('Total')) td")).to_have_text(money(acme_total))
     expect(foot.locator("tr:has(th:text-is('Due')) td")).to_have_text("¥0.00")
-    acme.screenshot(path=screenshots / "billing-4-buyer-invoice.png", full_page=True)
+    shoot(acme, "billing-4-buyer-invoice")
     with acme.expect_download() as download:
         acme.get_by_role("link", name="Download PDF").click()
     assert download.value.suggested_filename == f"{acme_invoice.number}.pdf"
@@ -331,11 +333,11 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     bolt.click("header >> text=Invoices")
     unpaid = row_of(bolt, bolt_invoice.number)
     expect(unpaid.locator("td").nth(3)).to_have_text("Issued")
-    expect(unpaid.locator("td").nth(7)).to_have_text(f"¥{bolt_total - TIME_CHARGE}")
-    bolt.screenshot(path=screenshots / "billing-4-buyer-invoice-unpaid.png", full_page=True)
+    expect(unpaid.locator("td").nth(7)).to_have_text(money(bolt_total - TIME_CHARGE))
+    shoot(bolt, "billing-4-buyer-invoice-unpaid")
 
     # The operator's reconciliation of the month shows the unpaid VAT as a difference, with its cause
-    operator = provider.context.browser.new_context().new_page()
+    operator = provider.context.browser.new_context(viewport=VIEWPORT).new_page()
     sign_in(operator, base, shelf["operator"], totp=True)
     operator.goto(f"{base}/operator/")
     operator.get_by_role("link", name="Reconciliation").click()
@@ -345,9 +347,9 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
         "1 difference is neither zero nor explained."
     )
     unpaid_check = operator.locator("main table tbody tr", has_text="invoice_unpaid")
-    expect(unpaid_check.locator("td").nth(6)).to_have_text(f"¥{TIME_CHARGE - bolt_total}")
+    expect(unpaid_check.locator("td").nth(6)).to_have_text(money(TIME_CHARGE - bolt_total))
     expect(unpaid_check.locator("td").nth(7)).to_contain_text("Not paid yet")
-    operator.screenshot(path=screenshots / "billing-4-operator-reconciliation-unpaid.png", full_page=True)
+    shoot(operator, "billing-4-operator-reconciliation-unpaid")
 
     # The operator records Bolt's bank transfer on /operator/money/; the hourly task collects
     operator.goto(f"{base}/operator/")
@@ -362,12 +364,12 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
         f"Bank transfer E3: ¥{bolt_total - TIME_CHARGE} to the prepaid funds of reference {reference}. "
         "Unpaid invoices are collected from them within the hour."
     )
-    operator.screenshot(path=screenshots / "billing-4-operator-bank-transfer.png", full_page=True)
+    shoot(operator, "billing-4-operator-bank-transfer")
     assert invoices_collect(now=after_month + timedelta(hours=1)) == 1
     bolt.reload()
     expect(row_of(bolt, bolt_invoice.number).locator("td").nth(3)).to_have_text("Paid")
     expect(row_of(bolt, bolt_invoice.number).locator("td").nth(7)).to_have_text("¥0.00")
-    bolt.screenshot(path=screenshots / "billing-4-buyer-invoice-paid.png", full_page=True)
+    shoot(bolt, "billing-4-buyer-invoice-paid")
 
     # 5. The provider's statement: gross = both charges, 5 % commission, net payable
     (statement_number,) = statements_issue_due(now=after_month + timedelta(hours=1))
@@ -375,19 +377,19 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     commission = round_half_up(gross * Decimal("0.05"), CENT)
     net = gross - commission
     provider.click("header >> text=Statements")
-    expect(provider.locator("main p", has_text="Payable to you now")).to_have_text(f"Payable to you now: ¥{net}")
+    expect(provider.locator("main p", has_text="Payable to you now")).to_have_text(f"Payable to you now: {money(net)}")
     statement = row_of(provider, statement_number)
     expect(statement.locator("td")).to_have_text(
-        [statement_number, f"{period:%Y-%m}", f"¥{gross}", "¥0.00", f"¥{commission}", "¥0.00", "¥0.00", f"¥{net}"]
+        [statement_number, f"{period:%Y-%m}", money(gross), "¥0.00", money(commission), "¥0.00", "¥0.00", money(net)]
     )
-    provider.screenshot(path=screenshots / "billing-5-provider-statements.png", full_page=True)
+    shoot(provider, "billing-5-provider-statements")
     statement.get_by_role("link", name=statement_number).click()
     expect(provider.locator("main table tbody tr")).to_have_count(2)
-    provider.screenshot(path=screenshots / "billing-5-provider-statement.png", full_page=True)
+    shoot(provider, "billing-5-provider-statement")
 
     # The operator sees what GridCo is owed and pays it out; the provider's payable drops to nothing
     operator.goto(f"{base}/operator/money/")
-    expect(operator.locator("#payables tbody tr td")).to_have_text(["GridCo", "gridco", f"¥{net}"])
+    expect(operator.locator("#payables tbody tr td")).to_have_text(["GridCo", "gridco", money(net)])
     payout = operator.locator("form", has=operator.locator("h2:text-is('Provider payout sent')"))
     payout.get_by_label("Provider (slug)").fill("gridco")
     payout.get_by_label("Amount (¥)").fill(str(net))
@@ -395,7 +397,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     payout.get_by_role("button", name="Record payout").click()
     expect(operator.locator(".messages li")).to_have_text(f"Payout P1: ¥{net} paid out of gridco's payable.")
     expect(operator.locator("#payables tbody tr")).to_have_text(["No provider is owed anything."])
-    operator.screenshot(path=screenshots / "billing-5-operator-payout.png", full_page=True)
+    shoot(operator, "billing-5-operator-payout")
     provider.click("header >> text=Statements")
     expect(provider.locator("main p", has_text="Payable to you now")).to_have_text("Payable to you now: ¥0.00")
 
@@ -409,10 +411,10 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, screenshots, she
     # (the month is the one running now on the real clock: the page says it cannot close yet)
     expect(operator.locator("#not-ended")).to_be_visible()
     expect(operator.get_by_role("button", name="Close the period")).to_be_disabled()
-    operator.screenshot(path=screenshots / "billing-5-operator-reconciliation.png", full_page=True)
+    shoot(operator, "billing-5-operator-reconciliation")
     period_close(actor=shelf["operator"], period=period, now=after_month + timedelta(hours=2))
     operator.reload()
     expect(operator.locator("main .status")).to_have_text("closed")
-    operator.screenshot(path=screenshots / "billing-5-operator-reconciliation-closed.png", full_page=True)
+    shoot(operator, "billing-5-operator-reconciliation-closed")
     for context in (acme.context, bolt.context, operator.context):
         context.close()

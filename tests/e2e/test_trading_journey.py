@@ -6,27 +6,16 @@ cost (notional + taker fee, exact to the fen), the provider cancels the rest, an
 tick or outside the band is refused next to the price field. A second test makes the same trade
 through the REST API with API keys.
 
-The worker and this process talk through a Redis database of their own (not the one in
-REDIS_URL): other runs leave matching tasks for their own databases on the shared queues, and
-another engineer's worker must neither take ours nor hand us theirs."""
+The matching worker is tests/e2e/conftest.py's (a Redis database of its own); the screenshots are
+bilingual (``shoot``)."""
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -37,12 +26,11 @@ from settlement.models import Hold
 from settlement.selectors import ledger_check_run
 from settlement.services import bank_reference_for, bank_transfer_record
 from tests.conftest import PASSWORD
+from tests.e2e.conftest import VIEWPORT, wait_for
 from tests.marketplace.conftest import connected_pool, next_week_code
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-BROKER_DB = 13  # the worker's and this process's own Redis database (the cache uses 15)
 LIVE = 30_000  # ms: a worker round trip plus a poll or two
 
 PRICE = Decimal("12.35")  # on the 0.01 tick, inside the band
@@ -50,15 +38,6 @@ HOURS = 168  # a week's window
 NOTIONAL = Decimal("16598.40")  # 12.35 × 8 × 168
 TAKER_FEE = Decimal("49.80")  # 0.3 % of 16,598.40 = 49.7952, half-up to the fen
 FUNDED = Decimal("1000000.00")
-
-
-def wait_for(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture
@@ -78,48 +57,6 @@ def exchange(make_org, reference_data, operator):
            "orgs": {"gridco": gridco, "acme": acme}}  # fmt: skip
     report = ledger_check_run(store=False)
     assert report["ok"], report
-
-
-@pytest.fixture
-def matching_worker(exchange, tmp_path, monkeypatch):
-    """A real matching worker (``celery worker -Q matching-0,matching-1``) on the test database;
-    the live server's acceptances reach it after they commit, as in production."""
-    from config.celery import app
-
-    broker = urlunsplit(urlsplit(settings.REDIS_URL)._replace(path=f"/{BROKER_DB}"))
-    redis.Redis.from_url(broker).flushdb()
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration; the producer
-    # pools are built on first use, so they are dropped here and built again for this broker.
-    monkeypatch.setenv("CELERY_BROKER_URL", broker)
-    monkeypatch.setattr(app, "_pool", None)
-    monkeypatch.setattr(app.amqp, "_producer_pool", None)
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}"
-        f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": broker,
-    }
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", "matching-0,matching-1",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", "trading-e2e@%h",
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        started = wait_for(lambda: worker.poll() is not None or " ready." in log_path.read_text(), 60)
-        assert started and worker.poll() is None, log_path.read_text()[-3000:]
-        yield log_path
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(10)
 
 
 def sign_in(page, base, user):
@@ -164,14 +101,15 @@ def section(page, title):
 
 
 def money(amount):
-    return f"¥{amount:,.2f}"
+    """As the pages write an amount: ¥ with thousands separators, a negative with a minus sign."""
+    return f"{'−' if amount < 0 else ''}¥{abs(amount):,.2f}"
 
 
-def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, matching_worker):
+def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matching_worker):
     base = live_server.url
     instrument = exchange["instrument"]
     code = instrument.code
-    price = f"{PRICE:.4f}"
+    price = f"¥{PRICE:,.4f}"  # as the pages write a price
 
     # 1. The provider posts an ask through the instrument page's form and sees it in its orders
     provider = page
@@ -185,21 +123,21 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
         [str(ask_id), "Sell (ask)", price, "16", "0", "Resting on the book", "Cancel"], timeout=LIVE
     )
     expect(provider.locator("#best-ask")).to_have_text(price, timeout=LIVE)
-    provider.screenshot(path=screenshots / "trading-1-provider-ask.png", full_page=True)
+    shoot(provider, "trading-1-provider-ask")
 
     # 2. The buyer finds the instrument on the market, opens it, sees the ask in the book, bids
-    buyer = provider.context.browser.new_context().new_page()
+    buyer = provider.context.browser.new_context(viewport=VIEWPORT).new_page()
     sign_in(buyer, base, exchange["users"]["acme"])
     buyer.click("header >> text=Market")
     expect(buyer).to_have_url(f"{base}/market/")
     listed = buyer.locator("tr", has=buyer.locator(f"a:has-text('{code}')"))
     expect(listed.locator("td").nth(5)).to_have_text(price)  # best ask
-    buyer.screenshot(path=screenshots / "trading-2-buyer-market.png", full_page=True)
+    shoot(buyer, "trading-2-buyer-market")
     buyer.click(f"a:has-text('{code}')")
     expect(buyer.locator("#book tr").first.locator("td")).to_have_text(["", "", price, "16"])
     expect(buyer.locator("#depth-chart path.ask")).to_have_count(1)
     expect(buyer.locator("#depth-chart path.bid")).to_have_count(0)
-    buyer.screenshot(path=screenshots / "trading-2-buyer-instrument.png", full_page=True)
+    shoot(buyer, "trading-2-buyer-instrument")
     bid_id = place_order(buyer, side="buy", price=PRICE, qty=8)
 
     # 3. Without a reload, the buyer's page shows the bid filled and the trade on the tape
@@ -212,7 +150,7 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     expect(buyer.locator("#book tr").first.locator("td")).to_have_text(["", "", price, "8"])
     expect(buyer.locator("#price-chart rect")).to_have_count(1)  # the first hourly bar
     assert not_reloaded(buyer)
-    buyer.screenshot(path=screenshots / "trading-3-buyer-filled-live.png", full_page=True)
+    shoot(buyer, "trading-3-buyer-filled-live")
 
     # 4. The buyer's contract, and the money: the hold captured notional + taker fee
     buyer.click("header >> text=Contracts")
@@ -223,7 +161,7 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     expect(contract.locator("td")).to_have_text(
         [re.compile(r"^\d+$"), code, f"{start} – {end}", price, "8", "0", "gridco-1 · GridCo · Shanghai · 8"]
     )
-    buyer.screenshot(path=screenshots / "trading-4-buyer-contracts.png", full_page=True)
+    shoot(buyer, "trading-4-buyer-contracts")
     buyer.click("header >> text=Funds")
     paid = NOTIONAL + TAKER_FEE
     assert NOTIONAL == (PRICE * 8 * HOURS).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -239,19 +177,19 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     statement = section(buyer, "Statement of account").locator("tbody tr")
     # (account, what, amount): the hold set the money aside, the trade took all of it
     expect(statement.locator("td:nth-child(3), td:nth-child(4) code, td:nth-child(6)")).to_have_text(
-        ["Funds on hold", "trade.settle", f"{paid:,}",
-         "Funds on hold", "hold.place", f"-{paid:,}",
-         "Prepaid funds", "hold.place", f"{paid:,}",
-         "Prepaid funds", "topup.bank", f"-{FUNDED:,}"]
+        ["Funds on hold", "trade.settle", money(paid),
+         "Funds on hold", "hold.place", money(-paid),
+         "Prepaid funds", "hold.place", money(paid),
+         "Prepaid funds", "topup.bank", money(-FUNDED)]
     )  # fmt: skip
-    buyer.screenshot(path=screenshots / "trading-4-buyer-funds.png", full_page=True)
+    shoot(buyer, "trading-4-buyer-funds")
 
     # 5. The provider's page (never reloaded) shows its ask half filled; it cancels the rest
     expect(ask.locator("td")).to_have_text(
         [str(ask_id), "Sell (ask)", price, "16", "8", "Resting on the book", "Cancel"], timeout=LIVE
     )
     assert not_reloaded(provider)
-    provider.screenshot(path=screenshots / "trading-5-provider-partly-filled.png", full_page=True)
+    shoot(provider, "trading-5-provider-partly-filled")
     ask.get_by_role("button", name="Cancel").click()
     expect(provider.locator(".messages li")).to_have_text(f"Cancellation of order #{ask_id} requested.")
     expect(ask.locator("td")).to_have_text([str(ask_id), "Sell (ask)", price, "16", "8", "Cancelled", ""], timeout=LIVE)
@@ -261,7 +199,7 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
     expect(mine).to_have_count(1)
     expect(mine.locator("td").nth(6)).to_have_text("8")
     expect(mine.locator("td").nth(8)).to_contain_text("Cancelled")
-    provider.screenshot(path=screenshots / "trading-5-provider-cancelled.png", full_page=True)
+    shoot(provider, "trading-5-provider-cancelled")
     assert Order.objects.get(pk=ask_id).status == OrderStatus.CANCELLED
 
     # 6. Refusals are shown next to the price field, say what the page's facts say, and place nothing
@@ -284,9 +222,19 @@ def test_trade_a_block_in_the_browser(live_server, page, screenshots, exchange, 
         expect(field.locator(".error")).to_have_text(reason)
         expect(buyer.locator("#order-form input[name=qty]")).to_have_value("8")
         expect(buyer.locator(".messages li", has_text="accepted")).to_have_count(0)
-        buyer.screenshot(path=screenshots / f"trading-6-refused-{wrong}.png", full_page=True)
+        again = lambda other, wrong=wrong: refuse_again(other, base, code, wrong)  # noqa: E731
+        shoot(buyer, f"trading-6-refused-{wrong}", redo=again)
     assert (Order.objects.count(), Hold.objects.count()) == (orders, holds)
     buyer.context.close()
+
+
+def refuse_again(page, base, code, wrong):
+    """The refusal is the answer to a POST: the other language's page is refused the same way."""
+    page.goto(f"{base}/market/{code}/")
+    page.fill("#order-form input[name=price]", wrong)
+    page.fill("#order-form input[name=qty]", "8")
+    page.click("#order-form button[type=submit]")
+    expect(page.locator("#order-form .field.has-error")).to_have_count(1)
 
 
 def api(base, method, path, token, body=None, key=None):

@@ -28,6 +28,7 @@ from settlement.services.invoices import (
     period_bounds,
     period_of,
 )
+from settlement.templatetags.money import yuan
 
 pytestmark = pytest.mark.django_db
 
@@ -221,9 +222,9 @@ def test_the_buyer_reads_its_invoices_and_downloads_the_pdf(market, client, api)
     invoice = Invoice.objects.get(number=number)
     client.force_login(market["users"]["acme"])
     page = client.get("/invoices/")
-    assert number in page.content.decode() and "17146.96" in page.content.decode()
+    assert number in page.content.decode() and "¥17,146.96" in page.content.decode()
     detail = client.get(f"/invoices/{invoice.pk}/").content.decode()
-    assert "16128.00" in detail and "48.38" in detail and "paid at the trade" in detail
+    assert "¥16,128.00" in detail and "¥48.38" in detail and "paid at the trade" in detail
     r = client.get(f"/invoices/{invoice.pk}/pdf/")
     assert r["Content-Type"] == "application/pdf" and r.content.startswith(b"%PDF")
     text = pdf_text(r.content)
@@ -298,10 +299,10 @@ def test_the_providers_statement_nets_gross_commission_fees_and_chargebacks_like
     payout_record(actor=operator, organisation=market["orgs"]["gridco"], amount=s.net, bank_transaction_id="po-1")
     client.force_login(market["users"]["gridco"])
     page = client.get("/statements/").content.decode()
-    assert number in page and str(s.net) in page and "bank transfer" in page
-    assert page.count(f"¥{s.net}") >= 2  # the statement's net and the payout of it
+    assert number in page and yuan(s.net) in page and "bank transfer" in page
+    assert page.count(yuan(s.net)) >= 2  # the statement's net and the payout of it
     detail = client.get(f"/statements/{s.pk}/").content.decode()
-    assert "16128.00" in detail and "32256.00" in detail and "1612.80" in detail
+    assert "¥16,128.00" in detail and "¥32,256.00" in detail and "¥1,612.80" in detail
     assert "Acme" not in detail  # the provider sees the charge, not who paid it
     (row,) = api(market["users"]["gridco"]).get("/api/v1/statements/").data["results"]
     assert (row["number"], row["net"], row["chargebacks"], row["period"]) == (

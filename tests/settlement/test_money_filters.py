@@ -17,6 +17,13 @@ from settlement.templatetags.money import grouped, yuan
         (Decimal("12.3456"), 4, "¥12.3456"),
         ("999.5", 0, "¥1,000"),
         (7, 2, "¥7.00"),
+        (Decimal("31.99995"), "4+", "¥31.99995"),  # at least 4 places, exact where finer
+        (Decimal("21.3333"), "4+", "¥21.3333"),
+        (Decimal("30"), "4+", "¥30.0000"),
+        (Decimal("1E+3"), "4+", "¥1,000.0000"),
+        (Decimal("5.79"), "=", "¥5.79"),  # as given: a band on a 0.01 tick, as a refusal writes it
+        (Decimal("0.1200"), "=", "¥0.1200"),
+        (Decimal("1234"), "=", "¥1,234"),
     ],
 )
 def test_yuan(value, places, shown):

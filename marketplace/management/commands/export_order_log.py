@@ -1,9 +1,7 @@
-import json
-
 from django.core.management.base import BaseCommand, CommandError
 
 from marketplace.models import Instrument
-from marketplace.services.log import log_events
+from marketplace.services.log import log_lines
 
 
 class Command(BaseCommand):
@@ -19,8 +17,7 @@ class Command(BaseCommand):
             raise CommandError(f"No instrument {instrument}.")
         if output:
             with open(output, "w", encoding="utf-8") as stream:
-                for event in log_events(instrument=found):
-                    stream.write(json.dumps(event) + "\n")
+                stream.writelines(log_lines(instrument=found))
         else:
-            for event in log_events(instrument=found):
-                self.stdout.write(json.dumps(event))
+            for line in log_lines(instrument=found):
+                self.stdout.write(line, ending="")
