@@ -194,6 +194,10 @@ class DemandForm(forms.Form):
         self.fields["regions"].choices = [(code, f"{code} · {name}") for code, name in regions]
         self.fields["residency"].choices = [("", _("No requirement"))] + [(c, f"{c} · {n}") for c, n in regions]
 
+    def single_fields(self):
+        """Every field but the regions' checkboxes (which the page shows as a fieldset)."""
+        return [field for field in self if field.name != "regions"]
+
     def terms(self):
         from marketplace.services.scheduling import DemandTerms
 

@@ -20,21 +20,13 @@ from marketplace.services import ListingTerms, listing_create
 from marketplace.services.scheduling import scheduling_round
 from settlement.selectors import ledger_check_run
 from settlement.services import bank_reference_for, bank_transfer_record
-from tests.conftest import PASSWORD
+from tests.e2e.steps import sign_in
 from tests.marketplace.conftest import connected_pool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 HOURS = 2
 LIVE = 15_000  # ms: a poll or two
-
-
-def sign_in(page, base, user):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def local_hour(moment):
@@ -76,43 +68,52 @@ def network(make_org, reference_data, operator, settings):
     assert report["ok"], report
 
 
-def test_state_a_demand_see_the_placement_confirm_and_find_the_reservations(live_server, page, screenshots, network):
-    base = live_server.url
-    listings = network["listings"]
-    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
-    finish = start + timedelta(hours=HOURS)
-
-    # 1. Acme opens "Schedule for me" from the navigation and states what it needs
-    sign_in(page, base, network["acme"])
-    page.click("header >> text=Schedule for me")
-    expect(page).to_have_url(f"{base}/schedule/")
-    expect(page.locator("#demands tbody tr")).to_have_text(["No demands yet."])
+def fill_demand(page, *, start, finish, city):
     form = page.locator("#demand-form")
     form.locator("select[name=resource_class]").select_option("H100-80G")
     form.locator("input[name=units]").fill("12")
     form.locator("input[name=hours]").fill(str(HOURS))
     form.locator("input[name=earliest_start]").fill(local_hour(start))
     form.locator("input[name=latest_finish]").fill(local_hour(finish))
-    form.locator("select[name=city]").select_option("SH")
+    form.locator("select[name=city]").select_option(city)
     form.locator("input[name=max_rtt_ms]").fill("10")
     form.locator("input[name=carbon_weight]").fill("0.1")
+    form.locator("button[type=submit]").click()
+
+
+def test_state_a_demand_see_the_placement_confirm_and_find_the_reservations(live_server, page, shoot, network):
+    base = live_server.url
+    listings = network["listings"]
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    finish = start + timedelta(hours=HOURS)
+
+    # 1. Acme opens "Schedule for me" from the navigation and states what it needs
+    sign_in(page, base, email=network["acme"].email)
+    page.click("header >> text=Schedule for me")
+    expect(page).to_have_url(f"{base}/schedule/")
+    expect(page.locator("#demands tbody tr")).to_have_text(["No demands yet."])
+    shoot(page, "scheduling-01-form")
     # a first try with a latency ceiling but no city is refused next to the field, and nothing is lost
-    form.locator("select[name=city]").select_option("")
-    form.get_by_role("button", name="Submit demand").click()
+    fill_demand(page, start=start, finish=finish, city="")
     expect(page.locator("#id_city_error")).to_contain_text("A latency ceiling needs the city core")
     expect(page.locator("input[name=max_rtt_ms]")).to_have_value("10")
     expect(page.locator("input[name=units]")).to_have_value("12")
-    page.screenshot(path=screenshots / "scheduling-1-demand-refused.png", full_page=True)
+
+    def refused_again(other):
+        other.goto(f"{base}/schedule/")
+        fill_demand(other, start=start, finish=finish, city="")
+
+    shoot(page, "scheduling-02-refused", redo=refused_again, guide_at="#id_city_error")
     assert not Demand.objects.exists()
     page.locator("#demand-form select[name=city]").select_option("SH")
-    page.locator("#demand-form").get_by_role("button", name="Submit demand").click()
+    page.locator("#demand-form button[type=submit]").click()
 
     # 2. The demand page waits for a round, and shows the proposal when one has run
     expect(page.locator(".messages li")).to_contain_text("submitted: a scheduling round is placing it")
     expect(page.locator("#waiting")).to_be_visible()
     demand = Demand.objects.get()
     assert (demand.units, demand.hours, demand.city, demand.max_rtt_ms) == (12, HOURS, "SH", 10)
-    page.screenshot(path=screenshots / "scheduling-2-waiting.png", full_page=True)
+    shoot(page, "scheduling-03-waiting")
     assert scheduling_round() is not None
     expect(page.locator("#parts")).to_be_visible(timeout=LIVE)
     expect(page.locator("#demand-status")).to_contain_text("Placement proposed")
@@ -129,7 +130,7 @@ def test_state_a_demand_see_the_placement_confirm_and_find_the_reservations(live
     expect(page.locator("#single")).to_contain_text(f"Listing #{listings['yrd-c'].pk}")
     expect(page.locator("#saving")).to_contain_text("you save ¥64.00")
     expect(page.locator(f"text=Listing #{listings['nmg-a'].pk}")).to_have_count(0)  # 35 ms from Shanghai
-    page.screenshot(path=screenshots / "scheduling-3-proposal.png", full_page=True)
+    shoot(page, "scheduling-04-proposal", guide_at="#parts")
 
     # 3. Acme confirms; the reservations are placed and linked
     page.click("#confirm")
@@ -143,7 +144,7 @@ def test_state_a_demand_see_the_placement_confirm_and_find_the_reservations(live
     for r in reservations:
         expect(page.locator("#placed")).to_contain_text(f"Reservation #{r.pk}")
     assert Demand.objects.get().status == DemandStatus.CONFIRMED
-    page.screenshot(path=screenshots / "scheduling-4-confirmed.png", full_page=True)
+    shoot(page, "scheduling-05-confirmed", guide_at="#placed")
 
     # 4. ... and finds them among its reservations
     placed.first.get_by_role("link", name="My reservations").click()
@@ -153,15 +154,11 @@ def test_state_a_demand_see_the_placement_confirm_and_find_the_reservations(live
     for r in reservations:
         expect(page.locator("main table tbody")).to_contain_text(str(r.pk))
     expect(table.locator("td:nth-child(4)")).to_have_text(["4", "8"])
-    page.screenshot(path=screenshots / "scheduling-5-reservations.png", full_page=True)
+    shoot(page, "scheduling-06-reservations")
 
-    # 5. The same demand in Chinese
+    # 5. The same demand, read in Chinese
     page.goto(f"{base}/schedule/{demand.pk}/")
     page.select_option("#lang", "zh-hans")
     expect(page.locator("h1")).to_contain_text("需求")
     expect(page.locator("#demand-status")).to_contain_text("已确认")
     expect(page.locator("#placed")).to_contain_text("我的预订")
-    page.screenshot(path=screenshots / "scheduling-6-confirmed-zh.png", full_page=True)
-    page.goto(f"{base}/schedule/")
-    expect(page.locator("h1")).to_contain_text("智能调度")
-    page.screenshot(path=screenshots / "scheduling-7-schedule-zh.png", full_page=True)
