@@ -152,3 +152,26 @@ def capacity_summary(*, pool_ids, start: datetime, end: datetime, resource_class
         s["offered"] = max(s["offered"], r.offered)
         s["sellable"] = min(s["sellable"], r.sellable)
     return list(summary.values())
+
+
+def standing_units_at(*, offers: dict[str, datetime], pool_ids) -> dict[str, int]:
+    """For many standing offers at once (prefix → an instant), the units each still offers in
+    the whole hour holding its instant (0 where it offers nothing then): what a buyer can take
+    from it now, or from its first hour if it starts later. One query over the offers' open
+    pieces (see ``catalog.services.standing``), whatever the number of offers."""
+    if not offers:
+        return {}
+    hours = {prefix: hour_floor(at) for prefix, at in offers.items()}
+    pieces = (
+        CapacityCommitment.objects.open()
+        .filter(kind=CommitmentKind.OFFERED, pool_id__in=list(pool_ids), source__contains="@")
+        .filter(start__lte=max(hours.values()), end__gt=min(hours.values()))
+        .values_list("source", "start", "end", "units")
+    )
+    out = dict.fromkeys(offers, 0)
+    for source, start, end, units in pieces:
+        prefix = source.rpartition("@")[0]
+        hour = hours.get(prefix)
+        if hour is not None and start <= hour < end:
+            out[prefix] = units
+    return out

@@ -6,6 +6,18 @@ from django.utils.translation import gettext_lazy as _
 from catalog.models import Region, ResourceClass, Tier
 from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatus, Side, TimeInForce, WindowKind
 from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
+from marketplace.shelf.rules import CITIES, Criteria
+
+CITY_NAMES = {"BJ": _("Beijing"), "SH": _("Shanghai"), "GZ": _("Guangzhou"), "CD": _("Chengdu")}
+TRADE_MODE_CHOICES = [("wholesale", _("Wholesale (批发)")), ("retail", _("Retail (零售)"))]
+SORT_CHOICES = [
+    ("", _("Product")),
+    ("price", _("Price, lowest first")),
+    ("scu_price", _("Price per SCU, lowest first")),
+    ("latency", _("Latency, lowest first")),
+    ("green", _("Green power, highest first")),
+    ("availability", _("Availability, most first")),
+]
 
 
 def _region_name() -> str:
@@ -147,6 +159,61 @@ class ListingForm(forms.Form):
 
 class ReservationFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=_any(ReservationStatus.choices), required=False)
+
+
+# --- the shelf (货架) ----------------------------------------------------------------------------
+
+
+class ShelfForm(forms.Form):
+    """The shelf's filters and sort, read from the query string so a link shows the same shelf.
+    A value that does not fit is reported on its field and left out; the rest still apply."""
+
+    city = forms.ChoiceField(label=_("Your city"), choices=[(c, c) for c in CITIES], required=False,
+                             help_text=_("Latency is the round trip from the region to this city core."))  # fmt: skip
+    resource_class = forms.ChoiceField(label=_("Class"), required=False)
+    region = forms.ChoiceField(label=_("Region"), required=False)
+    tier = forms.ChoiceField(label=_("Site tier"), choices=_any(Tier.choices), required=False)
+    mode = forms.ChoiceField(label=_("Trade mode"), choices=_any(TRADE_MODE_CHOICES), required=False)
+    billing = forms.ChoiceField(label=_("Billing"), choices=_any(Billing.choices), required=False)
+    max_price = forms.DecimalField(label=_("Max price (¥ per unit-hour)"), max_digits=12, decimal_places=4,
+                                   min_value=0, required=False)  # fmt: skip
+    max_latency = forms.DecimalField(label=_("Max latency (ms)"), max_digits=8, decimal_places=2, min_value=0,
+                                     required=False)  # fmt: skip
+    min_green = forms.DecimalField(label=_("Min green power (%)"), max_digits=5, decimal_places=2, min_value=0,
+                                   max_value=100, required=False)  # fmt: skip
+    available = forms.BooleanField(label=_("Available now only"), required=False)
+    sort = forms.ChoiceField(label=_("Sort by"), choices=SORT_CHOICES, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["city"].choices = [
+            (c, name)
+            for c, name in zip(CITIES, (_("Beijing"), _("Shanghai"), _("Guangzhou"), _("Chengdu")), strict=True)
+        ]
+        self.fields["resource_class"].choices = _any(
+            (c, c) for c in ResourceClass.objects.values_list("code", flat=True)
+        )
+        self.fields["region"].choices = _any(Region.objects.values_list("code", _region_name()))
+
+    def values(self) -> dict:
+        """The valid values (every field, invalid ones as if left empty)."""
+        if not self.is_bound:
+            return dict.fromkeys(self.fields)
+        self.is_valid()
+        return {name: self.cleaned_data.get(name) for name in self.fields}
+
+    def criteria(self) -> Criteria:
+        v = self.values()
+        return Criteria(
+            resource_class=v["resource_class"] or "", region=v["region"] or "", tier=v["tier"] or "",
+            mode=v["mode"] or "", billing=v["billing"] or "", max_price=v["max_price"],
+            max_latency=v["max_latency"], min_green=v["min_green"], available_only=bool(v["available"]),
+            sort=v["sort"] or "",
+        )  # fmt: skip
+
+    def chosen_city(self) -> str:
+        """The city asked for, or "" (the caller's default)."""
+        return self.values()["city"] or ""
 
 
 # --- scheduling (§10) ----------------------------------------------------------------------------

@@ -14,10 +14,12 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.permissions import organisation_required, provider_required
 from catalog.models import PoolStatus
-from catalog.selectors import pools_for_org
+from catalog.selectors import pools_for_org, tou_multipliers
 from config.errors import ExchangeError
 from marketplace import selectors, services
 from marketplace.forms import ListingForm, ReservationFilterForm, ReservationForm, RetailFilterForm
+from marketplace.models import Billing
+from marketplace.shelf.rules import tou_hours
 from settlement.selectors import usage_by_reservation
 
 PAGE = 50
@@ -30,39 +32,56 @@ def retail_index(request):
     return render(request, "marketplace/retail_index.html", {"form": form, "page": page})
 
 
-@organisation_required
-def listing_detail(request, listing_id: int):
-    """A listing and its reservation form: "Quote" shows the exact charge (per time) or the price
-    per time-of-use period (per volume) and the hold; "Confirm" reserves those very terms."""
-    listing = selectors.listings_open().filter(pk=listing_id).first()
-    if listing is None:
-        raise Http404
+def reservation_flow(request, listing):
+    """The reservation form of a listing (its page's and a retail product page's): "Quote" checks
+    the terms and shows the exact charge (per time) or the tariff by time-of-use period and the
+    hold (per volume), storing nothing; "Confirm" recomputes it all and reserves those very terms.
+    Returns (form, quote, redirect after a confirmation or None)."""
     form = ReservationForm(request.POST or None, initial={"units": 1})
     quote = None
     if request.method == "POST" and form.is_valid():
         terms = form.terms(listing_id=listing.pk)
-        if request.POST.get("confirm"):
-            key = request.POST.get("idempotency_key") or uuid.uuid4().hex
-            try:
+        try:
+            if request.POST.get("confirm"):
+                key = request.POST.get("idempotency_key") or uuid.uuid4().hex
                 reservation = services.reservation_place(
                     actor=request.user, organisation=request.organisation, terms=terms, idempotency_key=f"web:{key}"
                 )
-            except ExchangeError as exc:
-                apply_errors(form, exc)
-            else:
                 messages.success(
                     request,
                     _("Reservation #%(id)s confirmed: %(units)s unit(s), %(hold)s on hold.")
                     % {"id": reservation.pk, "units": reservation.units, "hold": reservation.hold_amount},
                 )
-                return redirect("marketplace:reservations")
-        elif terms.end > terms.start:
-            quote = services.reservation_quote(listing=listing, units=terms.units, start=terms.start, end=terms.end)
+                return form, None, redirect("marketplace:reservations")
+            quote = services.reservation_preview(organisation=request.organisation, terms=terms)
+        except ExchangeError as exc:
+            apply_errors(form, exc)
+    return form, quote, None
+
+
+def listing_tariff(listing) -> list:
+    """A per-volume listing's price in each time-of-use period of its region, with the local
+    hours of each (§7); empty for per-time."""
+    if listing.billing != Billing.PER_VOLUME:
+        return []
+    return tou_hours(by_local_hour=listing.pool.region.tou_by_local_hour, multipliers=tou_multipliers(),
+                     price=listing.price)  # fmt: skip
+
+
+@organisation_required
+def listing_detail(request, listing_id: int):
+    listing = selectors.listings_open().filter(pk=listing_id).first()
+    if listing is None:
+        raise Http404
+    form, quote, done = reservation_flow(request, listing)
+    if done is not None:
+        return done
     return render(
         request,
         "marketplace/listing.html",
-        {"listing": listing, "form": form, "quote": quote, "form_key": uuid.uuid4().hex},
-    )
+        {"listing": listing, "form": form, "quote": quote, "tariff": listing_tariff(listing),
+         "form_key": uuid.uuid4().hex},
+    )  # fmt: skip
 
 
 @organisation_required

@@ -81,7 +81,7 @@ def listings_open(*, resource_class: str | None = None, region: str | None = Non
     listings = (
         Listing.objects.open()
         .filter(pool__status=PoolStatus.CONNECTED)
-        .select_related("pool__region", "pool__provider", "resource_class")
+        .select_related("pool__region", "provider", "resource_class")
         .order_by("resource_class_id", "pool__region_id", "pool__tier", "price", "pk")
     )
     if resource_class:

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from marketplace import retail_views, scheduling_views, views
+from marketplace import retail_views, scheduling_views, shelf_views, views
 
 app_name = "marketplace"
 CODE = "<str:code>"
 urlpatterns = [
+    path("shelf/", shelf_views.shelf, name="shelf"),
+    path("shelf/<str:product>/", shelf_views.product, name="product"),
     path("market/", views.market_index, name="index"),
     path(f"market/{CODE}/", views.instrument_detail, name="instrument_detail"),
     path(f"market/{CODE}/live.json", views.instrument_live, name="instrument_live"),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.permissions import organisation_required
 from config.errors import ExchangeError
-from marketplace import market, selectors, services
+from marketplace import charts, market, selectors, services
 from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
 from marketplace.models import Instrument, Side
 from settlement.templatetags.money import yuan
@@ -46,21 +46,24 @@ def _instrument_or_404(code: str) -> Instrument:
 
 
 def _own_orders(request, instrument):
+    if request.organisation is None:
+        return []
     return selectors.orders_for_org(organisation=request.organisation).filter(instrument=instrument)[:OWN_ORDERS]
 
 
-@organisation_required
-def instrument_detail(request, code: str):
-    instrument = _instrument_or_404(code)
+def order_ticket(request, instrument, *, done_url: str):
+    """The order form of an instrument (the instrument page's and a product page's): on a valid
+    POST the order goes to ``order_place`` and the answer is a redirect to ``done_url``; else
+    the form (bound, with the service's refusals next to its fields) and None."""
     org = request.organisation
-    side = "sell" if org.is_provider and not org.is_buyer else "buy"
+    side = "sell" if org is not None and org.is_provider and not org.is_buyer else "buy"
     form = OrderForm(request.POST or None, tick=instrument.tick, initial={"side": side, "type": "limit", "tif": "GTC"})
     if request.method == "POST" and form.is_valid():
         key = request.POST.get("idempotency_key") or uuid.uuid4().hex
         try:
             order = services.order_place(
                 actor=request.user,
-                organisation=request.organisation,
+                organisation=org,
                 terms=form.terms(instrument=instrument.code),
                 idempotency_key=f"web:{key}",
             )
@@ -72,22 +75,37 @@ def instrument_detail(request, code: str):
                 _("Order #%(id)s accepted (%(side)s %(qty)s): it is being matched.")
                 % {"id": order.pk, "side": order.get_side_display(), "qty": order.qty},
             )
-            return redirect("marketplace:instrument_detail", code=instrument.code)
-    live = _live(request, instrument)
-    return render(
-        request,
-        "marketplace/instrument.html",
-        {
-            "instrument": instrument,
-            "band": market.instrument_band(instrument),
-            "live": live,
-            "book": list(zip_longest(live["depth"]["bids"], live["depth"]["asks"])),
-            "form": form,
-            # a fresh key per rendering: a double submit of one form places one order
-            "form_key": uuid.uuid4().hex,
-            "live_url": reverse("marketplace:instrument_live", kwargs={"code": instrument.code}),
-        },
+            return form, redirect(done_url)
+    return form, None
+
+
+def instrument_context(request, instrument, *, form) -> dict:
+    """What the instrument panel (templates/marketplace/_instrument_panel.html) draws: facts,
+    the book and the tape, both charts drawn on the server, the order form and the live URL."""
+    live, depth, bars = _live_data(request, instrument)
+    return {
+        "instrument": instrument,
+        "band": market.instrument_band(instrument),
+        "live": live,
+        "book": list(zip_longest(live["depth"]["bids"], live["depth"]["asks"])),
+        "depth_chart": charts.depth_chart(bids=depth.bids, asks=depth.asks),
+        "price_chart": charts.price_chart(bars=bars),
+        "form": form,
+        # a fresh key per rendering: a double submit of one form places one order
+        "form_key": uuid.uuid4().hex,
+        "live_url": reverse("marketplace:instrument_live", kwargs={"code": instrument.code}),
+    }
+
+
+@organisation_required
+def instrument_detail(request, code: str):
+    instrument = _instrument_or_404(code)
+    form, done = order_ticket(
+        request, instrument, done_url=reverse("marketplace:instrument_detail", kwargs={"code": instrument.code})
     )
+    if done is not None:
+        return done
+    return render(request, "marketplace/instrument.html", instrument_context(request, instrument, form=form))
 
 
 def _price(value) -> str | None:
@@ -95,9 +113,11 @@ def _price(value) -> str | None:
     return None if value is None else f"{value:.4f}"
 
 
-def _live(request, instrument) -> dict:
-    """What the instrument page draws and its poll redraws: book, tape, hourly bars, own orders."""
+def _live_data(request, instrument):
+    """What the instrument page draws and its poll redraws: book, tape, hourly bars, and the
+    organisation's own orders (none for a visitor); with the depth and the bars as read."""
     depth = market.instrument_depth(instrument=instrument)
+    bars = market.instrument_ohlcv(instrument=instrument, interval="1h")[-72:]
 
     def levels(rows):
         return [{"price": str(r.price), "qty": r.qty, "orders": r.orders, "cumulative": r.cumulative} for r in rows]
@@ -116,7 +136,7 @@ def _live(request, instrument) -> dict:
         "bars": [
             {"start": b.start, "open": str(b.open), "high": str(b.high), "low": str(b.low),
              "close": str(b.close), "volume": b.volume}
-            for b in market.instrument_ohlcv(instrument=instrument, interval="1h")[-72:]
+            for b in bars
         ],
         "orders": [
             {"id": o.pk, "side": o.side, "side_display": o.get_side_display(), "type": o.type,
@@ -125,13 +145,13 @@ def _live(request, instrument) -> dict:
              "tif": o.tif, "created_at": timezone.localtime(o.created_at), "cancellable": o.cancellable}
             for o in _own_orders(request, instrument)
         ],
-    }  # fmt: skip
+    }, depth, bars  # fmt: skip
 
 
-@organisation_required
 def instrument_live(request, code: str):
-    """The instrument page's poll (every 2 s): the same data the page was drawn from."""
-    return JsonResponse(_live(request, _instrument_or_404(code)))
+    """The instrument page's poll (every 2 s): the same data the page was drawn from. Public
+    market data, as the shelf is; the own orders only for a signed-in organisation."""
+    return JsonResponse(_live_data(request, _instrument_or_404(code))[0])
 
 
 @organisation_required

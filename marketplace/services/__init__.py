@@ -15,6 +15,7 @@ from marketplace.services.reservations import (
     reservation_cancel,
     reservation_place,
     reservation_place_within,
+    reservation_preview,
     reservation_quote,
     reservations_complete,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "reservation_cancel",
     "reservation_place",
     "reservation_place_within",
+    "reservation_preview",
     "reservation_quote",
     "reservations_complete",
     "upcoming_windows",

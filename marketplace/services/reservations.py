@@ -22,6 +22,7 @@ from config.errors import Conflict, ExchangeError
 from marketplace.charges import billable_minutes, per_volume_ceiling
 from marketplace.models import Billing, Listing, ListingStatus, Reservation, ReservationStatus
 from marketplace.services.listings import writer_check
+from marketplace.shelf.rules import exact_price
 from settlement.rating.per_time import time_amount
 from settlement.services import funds_lock, hold_place, hold_release
 
@@ -56,16 +57,21 @@ def reservation_quote(*, listing: Listing, units: int, start: datetime, end: dat
     if listing.billing == Billing.PER_TIME:
         charge = time_amount(price=listing.price, units=units, minutes=minutes)
         return Quote(listing.billing, minutes, charge, charge, {})
-    periods = {t.kind: _as_price(listing.price * t.multiplier) for t in TouPeriod.objects.all()}
+    periods = {t.kind: exact_price(listing.price * t.multiplier) for t in TouPeriod.objects.all()}
     hold = per_volume_ceiling(price=listing.price, units=units, minutes=minutes)
     return Quote(listing.billing, minutes, hold, None, periods)
 
 
-def _as_price(value: Decimal) -> Decimal:
-    """A price per unit-hour written as prices are (4 places: 32.0400, not 32.04000000), or
-    exactly when a time-of-use multiplier made it finer (31.99995)."""
-    four = value.quantize(Decimal("0.0001"))
-    return four if four == value else value.normalize()
+def reservation_preview(*, organisation: Organisation, terms: ReservationTerms, now: datetime | None = None) -> Quote:
+    """The quote a buyer sees before confirming, with the checks confirmation makes on the terms
+    themselves (whole minutes, not in the past, the listing open and not the buyer's own, the
+    minimum duration, inside the availability), refused with the same reason codes. Nothing is
+    stored or held; capacity and funds are checked again, under the locks, on confirmation."""
+    now = now or timezone.now()
+    _check_times(terms, now=now)
+    listing = Listing.objects.select_related("pool").filter(pk=terms.listing_id).first()
+    _check_listing(listing, terms, buyer=organisation, now=now)
+    return reservation_quote(listing=listing, units=terms.units, start=terms.start, end=terms.end)
 
 
 def _same_terms(reservation: Reservation, terms: ReservationTerms) -> bool:

@@ -48,12 +48,13 @@ def yuan(value, places=2):
 
 @register.filter
 def grouped(value, places=0):
-    """A quantity with thousands separators (units, unit-hours, kg), no currency sign."""
+    """A quantity with thousands separators (units, unit-hours, kg), no currency sign; `places`
+    decimals, or "=" for the places the value needs (trailing zeros dropped: 12.50 ms shows 12.5)."""
     if value is None or value == "" or isinstance(value, float | bool):
         return value
     try:
         number = Decimal(value)
-        places = int(places)
+        places = max(0, -number.normalize().as_tuple().exponent) if places == "=" else int(places)
     except (InvalidOperation, TypeError, ValueError):
         return value
     if not number.is_finite():

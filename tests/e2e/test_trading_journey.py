@@ -128,8 +128,9 @@ def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matchi
     # 2. The buyer finds the instrument on the market, opens it, sees the ask in the book, bids
     buyer = provider.context.browser.new_context(viewport=VIEWPORT).new_page()
     sign_in(buyer, base, exchange["users"]["acme"])
-    buyer.click("header >> text=Market")
-    expect(buyer).to_have_url(f"{base}/market/")
+    buyer.click("header >> text=Market")  # the shelf (货架); its wholesale windows are also listed on /market/
+    expect(buyer).to_have_url(f"{base}/shelf/")
+    buyer.goto(f"{base}/market/")
     listed = buyer.locator("tr", has=buyer.locator(f"a:has-text('{code}')"))
     expect(listed.locator("td").nth(5)).to_have_text(price)  # best ask
     shoot(buyer, "trading-2-buyer-market")

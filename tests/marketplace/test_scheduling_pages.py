@@ -35,6 +35,7 @@ def test_the_form_labels_every_field_and_is_linked_from_the_navigation(client, s
     assert 'name="regions"' in page and "Allowed regions" in page
     assert 'href="/schedule/"' in client.get("/retail/").content.decode()
     assert 'href="/schedule/"' in client.get("/market/").content.decode()
+    assert 'href="/schedule/"' in client.get("/shelf/").content.decode()
 
 
 def test_a_refused_submit_shows_errors_inline_and_keeps_what_was_typed(client, sched):

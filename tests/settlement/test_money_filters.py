@@ -47,3 +47,9 @@ def test_in_a_template_in_chinese():
     with translation.override("zh-hans"):
         out = Template("{{ a|yuan }} {{ p|yuan:4 }}").render(Context({"a": Decimal("10000"), "p": Decimal("3.5")}))
     assert out == "¥10,000.00 ¥3.5000"
+
+
+def test_grouped_as_needed():
+    assert grouped(Decimal("12.50"), "=") == "12.5"
+    assert grouped(Decimal("25"), "=") == "25"
+    assert grouped(Decimal("1E+3"), "=") == "1,000"
