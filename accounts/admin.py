@@ -73,8 +73,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(AuditedModelAdmin):
-    list_display = ["name", "slug", "is_buyer", "is_provider", "is_platform", "created_at"]
-    list_filter = ["is_buyer", "is_provider", "is_platform"]
+    list_display = ["name", "slug", "is_buyer", "is_provider", "is_platform", "scheduling_priority", "created_at"]
+    list_filter = ["is_buyer", "is_provider", "is_platform", "scheduling_priority"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
 

@@ -70,6 +70,11 @@ class Organisation(models.Model):
         validators=[RegexValidator(r"^acct_[A-Za-z0-9]+$", _("A Stripe account id, acct_…"))],
         help_text=_("Where payouts by Stripe Connect go; set by the operator."),
     )
+    scheduling_priority = models.PositiveSmallIntegerField(
+        _("scheduling priority class"), default=0,
+        help_text=_("0 normal; higher classes (e.g. public-service workloads) are served first when a "
+                    "scheduling round's demand exceeds supply. Set by the operator."),
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OrganisationQuerySet.as_manager()
@@ -163,6 +168,8 @@ class ApiKeyScope(models.TextChoices):
     ORDERS_WRITE = "orders:write", _("Place and cancel orders")
     RETAIL_READ = "retail:read", _("Read retail listings and reservations")
     RETAIL_WRITE = "retail:write", _("List capacity, withdraw listings, reserve and cancel reservations")
+    DEMANDS_READ = "demands:read", _("Read scheduling demands and their proposals")
+    DEMANDS_WRITE = "demands:write", _("State, confirm and cancel scheduling demands (confirming reserves and orders)")
     OPERATOR = "operator", _("Operator actions (platform organisation only)")
 
 

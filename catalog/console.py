@@ -19,7 +19,7 @@ from accounts.forms import apply_errors
 from accounts.models import AuditEvent, Organisation
 from accounts.permissions import operator_required
 from accounts.selectors import audit_events, members_for_org, user_is_operator
-from accounts.services import credit_limit_set
+from accounts.services import SCHEDULING_PRIORITY_MAX, credit_limit_set, scheduling_priority_set
 from catalog import selectors
 from catalog.fleet import LOCAL, fleet_now, local_day_bounds, ratio, utilisation_by_day
 from catalog.models import PoolStatus, Region, ResourceClass, Tier
@@ -220,6 +220,17 @@ class CreditLimitForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Reason"), widget=forms.Textarea(attrs={"rows": 2}), max_length=500)
 
 
+class SchedulingPriorityForm(forms.Form):
+    """The organisation's scheduling priority class (§10): who is served first when supply is short."""
+
+    scheduling_priority = forms.IntegerField(
+        label=gettext_lazy("Scheduling priority class (0 normal, higher first)"),
+        min_value=0,
+        max_value=SCHEDULING_PRIORITY_MAX,
+    )
+    reason = forms.CharField(label=gettext_lazy("Reason"), widget=forms.Textarea(attrs={"rows": 2}), max_length=500)
+
+
 @operator_required
 def operator_organisation(request, slug: str):
     """One organisation as the operator supervises it: orders, trades, contracts, reservations,
@@ -227,8 +238,28 @@ def operator_organisation(request, slug: str):
     organisation = Organisation.objects.filter(slug=slug).first()
     if organisation is None:
         raise Http404
-    form = CreditLimitForm(request.POST or None, initial={"credit_limit": organisation.credit_limit})
-    if request.method == "POST" and form.is_valid():
+    setting_priority = request.method == "POST" and request.POST.get("form") == "priority"
+    priority_form = SchedulingPriorityForm(
+        request.POST if setting_priority else None, initial={"scheduling_priority": organisation.scheduling_priority}
+    )
+    if setting_priority and priority_form.is_valid():
+        try:
+            scheduling_priority_set(
+                actor=request.user,
+                organisation_id=organisation.pk,
+                priority=priority_form.cleaned_data["scheduling_priority"],
+                reason=priority_form.cleaned_data["reason"],
+            )
+        except ExchangeError as exc:
+            apply_errors(priority_form, exc)
+        else:
+            messages.success(request, _("Scheduling priority class set."))
+            return redirect("catalog:operator_organisation", slug=slug)
+    form = CreditLimitForm(
+        request.POST if request.method == "POST" and not setting_priority else None,
+        initial={"credit_limit": organisation.credit_limit},
+    )
+    if request.method == "POST" and not setting_priority and form.is_valid():
         try:
             credit_limit_set(
                 actor=request.user,
@@ -254,6 +285,7 @@ def operator_organisation(request, slug: str):
         "pools": selectors.pools_for_org(organisation=organisation),
         "events": audit_events(organisation=organisation)[:20],
         "form": form,
+        "priority_form": priority_form,
         "can_act": user_is_operator(user=request.user, acting=True),
     }
     return render(

@@ -8,6 +8,7 @@ from catalog.api import views as catalog_views
 from marketplace.api import market as market_views
 from marketplace.api import orders as order_views
 from marketplace.api import retail as retail_views
+from marketplace.api import scheduling as scheduling_views
 from settlement.api import views as settlement_views
 
 router = DefaultRouter(trailing_slash=True)
@@ -36,6 +37,7 @@ router.register("contracts", order_views.ContractViewSet, basename="contract")
 router.register("instruments", market_views.InstrumentViewSet, basename="instrument")
 router.register("listings", retail_views.ListingViewSet, basename="listing")
 router.register("reservations", retail_views.ReservationViewSet, basename="reservation")
+router.register("demands", scheduling_views.DemandViewSet, basename="demand")
 
 app_name = "api"
 urlpatterns = [

@@ -214,3 +214,72 @@ class ShelfForm(forms.Form):
     def chosen_city(self) -> str:
         """The city asked for, or "" (the caller's default)."""
         return self.values()["city"] or ""
+
+
+# --- scheduling (§10) ----------------------------------------------------------------------------
+
+LOCAL_HOUR = {
+    "input_formats": ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    "widget": forms.DateTimeInput(attrs={"type": "datetime-local", "step": 3600}, format="%Y-%m-%dT%H:%M"),
+}
+
+
+class DemandForm(forms.Form):
+    """A demand's terms ("Schedule for me"); every rule is the service's, which names the field."""
+
+    resource_class = forms.ChoiceField(
+        label=_("Class"), required=False, help_text=_("Or leave empty and give a minimum SCU: any GPU class.")
+    )
+    units = forms.IntegerField(label=_("Units"), required=False, min_value=0, max_value=10**6)
+    min_scu = forms.DecimalField(label=_("Minimum SCU (FP16 TFLOPS), instead of a class"), required=False,
+                                 max_digits=14, decimal_places=2)  # fmt: skip
+    hours = forms.IntegerField(label=_("Duration (hours)"), min_value=0, max_value=10**4, initial=4)
+    earliest_start = forms.DateTimeField(label=_("Earliest start (local time, on the hour)"), **LOCAL_HOUR)
+    latest_finish = forms.DateTimeField(label=_("Latest finish (local time, on the hour)"), **LOCAL_HOUR)
+    city = forms.ChoiceField(label=_("City core for the latency ceiling"), required=False)
+    max_rtt_ms = forms.IntegerField(label=_("Latency ceiling (ms round trip)"), required=False, max_value=10**4)
+    regions = forms.MultipleChoiceField(label=_("Allowed regions (none ticked: any)"), required=False,
+                                        widget=forms.CheckboxSelectMultiple)  # fmt: skip
+    residency = forms.ChoiceField(label=_("Data must stay in"), required=False,
+                                  help_text=_("Only pools in that region that guarantee residency."))  # fmt: skip
+    carbon_weight = forms.DecimalField(
+        label=_("Carbon weight (¥ per kg CO₂)"), max_digits=12, decimal_places=4, initial=0,
+        help_text=_("0: carbon does not count; higher favours green power."),
+    )  # fmt: skip
+    max_price = forms.DecimalField(label=_("Maximum price (¥ per unit-hour)"), required=False, max_digits=12,
+                                   decimal_places=4)  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resource_class"].choices = [("", _("— any GPU class, by SCU —"))] + [
+            (c, c) for c in ResourceClass.objects.values_list("code", flat=True)
+        ]
+        from marketplace.models import CityCore
+
+        self.fields["city"].choices = [("", _("None"))] + list(CityCore.choices)
+        regions = list(Region.objects.values_list("code", _region_name()))
+        self.fields["regions"].choices = [(code, f"{code} · {name}") for code, name in regions]
+        self.fields["residency"].choices = [("", _("No requirement"))] + [(c, f"{c} · {n}") for c, n in regions]
+
+    def single_fields(self):
+        """Every field but the regions' checkboxes (which the page shows as a fieldset)."""
+        return [field for field in self if field.name != "regions"]
+
+    def terms(self):
+        from marketplace.services.scheduling import DemandTerms
+
+        d = self.cleaned_data
+        return DemandTerms(
+            resource_class=d["resource_class"] or None, units=d["units"], min_scu=d["min_scu"], hours=d["hours"],
+            earliest_start=d["earliest_start"], latest_finish=d["latest_finish"], city=d["city"] or None,
+            max_rtt_ms=d["max_rtt_ms"], regions=tuple(d["regions"]), residency=d["residency"] or None,
+            carbon_weight=d["carbon_weight"] if d["carbon_weight"] is not None else 0, max_price=d["max_price"],
+        )  # fmt: skip
+
+
+class DemandFilterForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        from marketplace.models import DemandStatus
+
+        super().__init__(*args, **kwargs)
+        self.fields["status"] = forms.ChoiceField(label=_("Status"), choices=_any(DemandStatus.choices), required=False)

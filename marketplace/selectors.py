@@ -287,3 +287,39 @@ def activity_by_org(*, organisation_ids) -> dict[int, Activity]:
             c[2] += row["n"]
             c[3] = later(c[3], row["last"])
     return {i: Activity(*c) for i, c in counts.items()}
+
+
+# --- scheduling (trading standard §10) -----------------------------------------------------------
+
+
+def demands_for_org(*, organisation, status: str | None = None):
+    """The organisation's demands, newest first, with the class and residency region read along."""
+    from marketplace.models import Demand
+
+    demands = Demand.objects.for_org(organisation).select_related("resource_class", "residency")
+    if status:
+        demands = demands.filter(status=status)
+    return demands.order_by("-created_at", "-pk")
+
+
+def demand_get(*, organisation, demand_id: int):
+    """One of the organisation's demands (None for another's), with its proposals, newest first,
+    and their parts (pool, region, listing, instrument, and what confirmation placed)."""
+    from django.db.models import Prefetch
+
+    from marketplace.models import Proposal, ProposalPart
+
+    parts = ProposalPart.objects.select_related("pool", "region", "instrument", "reservation", "order")
+    proposals = Proposal.objects.order_by("-created_at", "-pk").prefetch_related(Prefetch("parts", queryset=parts))
+    return (
+        demands_for_org(organisation=organisation)
+        .prefetch_related(Prefetch("proposals", queryset=proposals))
+        .filter(pk=demand_id)
+        .first()
+    )
+
+
+def demand_proposal(demand):
+    """The proposal to show: the open one, else the latest (confirmed, refused, expired…), or None."""
+    proposals = list(demand.proposals.all())
+    return next((p for p in proposals if p.status == "open"), proposals[0] if proposals else None)

@@ -57,3 +57,13 @@ def _match_backlog_on_start(sender, **kwargs) -> None:
 def reservations_complete_task() -> int:
     """Periodic: retail reservations past their end become ``completed`` (idempotent)."""
     return reservations_complete()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def scheduling_round_task() -> int | None:
+    """Periodic (every 30 s) and kicked after each submitted demand: one scheduling round over
+    every waiting demand (idempotent: a demand is proposed once; one round at a time)."""
+    from marketplace.services.scheduling import scheduling_round
+
+    record = scheduling_round()
+    return record.pk if record else None

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace import retail_views, shelf_views, views
+from marketplace import retail_views, scheduling_views, shelf_views, views
 
 app_name = "marketplace"
 CODE = "<str:code>"
@@ -20,4 +20,9 @@ urlpatterns = [
     path("reservations/<int:reservation_id>/cancel/", retail_views.reservation_cancel, name="reservation_cancel"),
     path("listings/", retail_views.my_listings, name="my_listings"),
     path("listings/<int:listing_id>/withdraw/", retail_views.listing_withdraw, name="listing_withdraw"),
+    path("schedule/", scheduling_views.schedule, name="schedule"),
+    path("schedule/<int:demand_id>/", scheduling_views.demand_detail, name="demand_detail"),
+    path("schedule/<int:demand_id>/live.json", scheduling_views.demand_live, name="demand_live"),
+    path("schedule/<int:demand_id>/confirm/", scheduling_views.demand_confirm, name="demand_confirm"),
+    path("schedule/<int:demand_id>/cancel/", scheduling_views.demand_cancel_view, name="demand_cancel"),
 ]

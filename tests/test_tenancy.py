@@ -15,7 +15,7 @@ from accounts.models import ApiKey, AuditEvent, Invitation, Membership
 from accounts.services import api_key_create, invitation_create
 from catalog.models import Heartbeat, Pool, PoolKey, PoolTransition
 from catalog.services import heartbeat_record, pool_apply, pool_key_create, pool_verify
-from marketplace.models import Contract, Listing, Order, OrderCancel, Reservation
+from marketplace.models import Contract, Demand, Listing, Order, OrderCancel, Proposal, Reservation
 from marketplace.services import (
     ListingTerms,
     OrderTerms,
@@ -27,6 +27,7 @@ from marketplace.services import (
     order_place,
     reservation_place,
 )
+from marketplace.services.scheduling import DemandTerms, demand_submit, scheduling_round
 from settlement.models import Account, Hold, Invoice, Posting, Statement, UsageRecord
 from settlement.services import bank_reference_for, bank_transfer_record, hold_place
 from settlement.services.invoices import invoice_draft, period_of
@@ -183,6 +184,16 @@ CASES = {
     "marketplace:reservation_cancel": {"reservation_id": "reservation"},
     "marketplace:my_listings": None,
     "marketplace:listing_withdraw": {"listing_id": "listing"},
+    # scheduling: a buyer's demands and their proposals are its own
+    "api:demand-list": None,
+    "api:demand-detail": {"pk": "demand"},
+    "api:demand-confirm": {"pk": "demand"},
+    "api:demand-cancel": {"pk": "demand"},
+    "marketplace:schedule": None,
+    "marketplace:demand_detail": {"demand_id": "demand"},
+    "marketplace:demand_live": {"demand_id": "demand"},
+    "marketplace:demand_confirm": {"demand_id": "demand"},
+    "marketplace:demand_cancel": {"demand_id": "demand"},
 }
 
 
@@ -278,6 +289,11 @@ def world(make_org, reference_data, operator):
         minimum_minutes=60, available_from=start, available_until=start + timedelta(days=2)))  # fmt: skip
     reserved = ReservationTerms(shelf_listing.pk, 2, start, start + timedelta(hours=2))
     reservation = reservation_place(actor=victim_user, organisation=victim, idempotency_key="victim-r", terms=reserved)
+    # scheduling: the victim states a demand (with a price ceiling nobody else should read) and a round proposes it
+    demand = demand_submit(actor=victim_user, organisation=victim, idempotency_key="victim-d", terms=DemandTerms(
+        resource_class="H100-80G", units=2, hours=2, earliest_start=start, latest_finish=start + timedelta(hours=4),
+        max_price=Decimal("98.7654")))  # fmt: skip
+    scheduling_round()
     attacker, attacker_org = make_org(provider=True, name="Attacker Inc", slug="attacker")
     pool_apply(actor=attacker, organisation=attacker_org, descriptor=descriptor(code="attacker-pool"))
     return {
@@ -286,14 +302,15 @@ def world(make_org, reference_data, operator):
         "ids": {"pool": pool.pk, "pool_key": key.pk, "api_key": api_key.pk, "switch": victim.pk,
                 "invitation": invitation.pk, "hold": hold.hold.pk, "transaction": topup.pk,
                 "order": resting.pk, "contract": contract.pk, "invoice": invoice.pk,
-                "statement": statement.pk, "listing": listing.pk, "reservation": reservation.pk},
+                "statement": statement.pk, "listing": listing.pk, "reservation": reservation.pk,
+                "demand": demand.pk},
         "public": {"instrument": instrument.code, "open_listing": listing.pk,
                    "product": "H100-80G.YRD.MAIN.retail.per_time"},
         "secrets": ["victim-secret-pool", "Hidden Site", "victim-owner@b.test", "victim-rack", "victim-erp",
                     api_key.lookup, key.lookup, "victim-hire@b.test",
                     "victim-secret-order", "123.45", bank_reference_for(organisation=victim).code, "victim-bank-1",
                     "victim-secret-buy", "victim-secret-sell", seller_pool.code, "Third Party Compute",
-                    "victim-secret-usage", "ST-VICTIM-SECRET", "777.77", shelf_pool.code],
+                    "victim-secret-usage", "ST-VICTIM-SECRET", "777.77", shelf_pool.code, "98.7654"],
     }  # fmt: skip
 
 
@@ -320,6 +337,8 @@ def victim_state(world):
         list(Invoice.objects.filter(organisation=victim).values_list("pk", "status", "total", "paid")),
         list(Listing.objects.filter(provider=victim).values_list("pk", "status", "units")),
         list(Reservation.objects.filter(buyer=victim).values_list("pk", "status", "actual_end")),
+        list(Demand.objects.filter(organisation=victim).values_list("pk", "status", "reason")),
+        list(Proposal.objects.filter(demand__organisation=victim).values_list("pk", "status")),
     )
 
 

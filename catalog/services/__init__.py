@@ -30,6 +30,7 @@ from catalog.services.standing import (
     capacity_undraw,
     capacity_withdraw_standing,
     standing_free,
+    standing_free_by_hour,
 )
 
 __all__ = [
@@ -61,4 +62,5 @@ __all__ = [
     "pools_suspend_silent",
     "reference_data_load",
     "standing_free",
+    "standing_free_by_hour",
 ]

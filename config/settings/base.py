@@ -203,6 +203,9 @@ MATCHING_BATCH = env.int("MATCHING_BATCH", default=5000)  # events matched per t
 # Off only for benchmarks and bulk loads: acceptance then sends no task, and the periodic sweep
 # (or a worker starting) matches the backlog.
 MATCHING_DISPATCH = env.bool("MATCHING_DISPATCH", default=True)
+# Scheduling (§10): a submitted demand asks a worker for a round at once; beat runs one every 30 s.
+SCHEDULING_DISPATCH = env.bool("SCHEDULING_DISPATCH", default=True)
+SCHEDULING_TIME_LIMIT = env.float("SCHEDULING_TIME_LIMIT", default=2.0)  # the solver's seconds per round
 CELERY_BEAT_SCHEDULE = {
     "instruments-list": {"task": "marketplace.tasks.instruments_list_task", "schedule": 3600.0},
     "instruments-sweep": {"task": "marketplace.tasks.instruments_sweep_task", "schedule": 15.0},
@@ -213,6 +216,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-check": {"task": "settlement.tasks.ledger_check_task", "schedule": 3600.0},
     "invoices": {"task": "settlement.tasks.invoices_task", "schedule": 3600.0},
     "reservations-complete": {"task": "marketplace.tasks.reservations_complete_task", "schedule": 300.0},
+    "scheduling-round": {"task": "marketplace.tasks.scheduling_round_task", "schedule": 30.0},
 }
 
 # Stripe: the real API unless STRIPE_API_BASE points elsewhere (localstripe in tests).

@@ -365,3 +365,17 @@ from marketplace.models.retail import (  # noqa: E402, F401
     Reservation,
     ReservationStatus,
 )
+
+# Scheduling's models (trading standard §10) live in their own module too.
+from marketplace.models.scheduling import (  # noqa: E402, F401
+    DEMAND_TRANSITIONS,
+    CityCore,
+    Demand,
+    DemandStatus,
+    PartKind,
+    Proposal,
+    ProposalPart,
+    ProposalStatus,
+    SchedulingMethod,
+    SchedulingRound,
+)

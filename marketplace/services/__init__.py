@@ -9,11 +9,12 @@ from marketplace.services.matching import (
     instruments_due_for_sweep,
     instruments_with_backlog,
 )
-from marketplace.services.orders import OrderTerms, order_cancel, order_place, orders_place_batch
+from marketplace.services.orders import OrderTerms, order_cancel, order_place, order_place_within, orders_place_batch
 from marketplace.services.reservations import (
     ReservationTerms,
     reservation_cancel,
     reservation_place,
+    reservation_place_within,
     reservation_preview,
     reservation_quote,
     reservations_complete,
@@ -34,9 +35,11 @@ __all__ = [
     "listing_withdraw",
     "order_cancel",
     "order_place",
+    "order_place_within",
     "orders_place_batch",
     "reservation_cancel",
     "reservation_place",
+    "reservation_place_within",
     "reservation_preview",
     "reservation_quote",
     "reservations_complete",

@@ -51,6 +51,8 @@ def writer_check(*, actor: User | None, organisation: Organisation, what: str) -
             "cancel reservations": gettext("Only owners, admins and traders cancel reservations."),
             "list capacity": gettext("Only owners, admins and traders list capacity."),
             "withdraw listings": gettext("Only owners, admins and traders withdraw listings."),
+            "state demands": gettext("Only owners, admins and traders state demands."),
+            "confirm demands": gettext("Only owners, admins and traders confirm or cancel demands."),
         }.get(what, f"Only owners, admins and traders {what}.")
         raise NotAllowed(message, code="role_required")
 

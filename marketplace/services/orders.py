@@ -474,6 +474,34 @@ def _place(*, actor, organisation, items: list[tuple[OrderTerms, str]]) -> list[
             collided, repeats = repeats, True
 
 
+def order_place_within(
+    *, actor: User | None, organisation: Organisation, terms: OrderTerms, idempotency_key: str
+) -> Order:
+    """``order_place`` inside the caller's transaction (which must be open), for an operation
+    that places several things at once or none (a scheduled demand's confirmation): the same
+    rules and locks in the same order (the buyer's funds, then the instrument), the same
+    refusals; the order is accepted when the caller commits, and matching is asked for then. A
+    key used before is looked up (not taken as new: the caller's transaction cannot be retried
+    from here)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("order_place_within needs the caller's transaction")
+    _trader(actor=actor, organisation=organisation)
+    floor = None
+    while True:
+        try:
+            with transaction.atomic():  # a savepoint: a run decided again leaves nothing behind
+                intake = _Intake(actor=actor, organisation=organisation, floor=floor, repeats=True)
+                (result,) = intake.run([(terms, idempotency_key)])
+        except _Later as later:
+            floor = later.now
+            continue
+        except IntegrityError:
+            raise Conflict(gettext("This order collided with another (same Idempotency-Key).")) from None
+        if isinstance(result, ExchangeError):
+            raise result
+        return result
+
+
 def order_place(*, actor: User | None, organisation: Organisation, terms: OrderTerms, idempotency_key: str) -> Order:
     """Accept an order or refuse it with a reason code; once per idempotency key."""
     _trader(actor=actor, organisation=organisation)

@@ -186,6 +186,20 @@ def reservation_place(
     raise AssertionError("unreachable")
 
 
+def reservation_place_within(
+    *, actor: User | None, organisation: Organisation, terms: ReservationTerms, idempotency_key: str
+) -> Reservation:
+    """``reservation_place`` inside the caller's transaction (which must be open), for an
+    operation that places several things at once or none (a scheduled demand's confirmation):
+    the same checks and locks (the pool, then the buyer's funds), refusing with the same reason
+    codes; nothing is committed until the caller commits."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("reservation_place_within needs the caller's transaction")
+    writer_check(actor=actor, organisation=organisation, what="reserve capacity")
+    with transaction.atomic():  # a savepoint: a key taken concurrently fails this alone
+        return _confirm(actor=actor, buyer=organisation, terms=terms, key=idempotency_key)
+
+
 def _used_ceiling(reservation: Reservation, used: timedelta) -> Decimal:
     """What the hold must keep once billing stops after ``used``."""
     if reservation.billing == Billing.PER_TIME:

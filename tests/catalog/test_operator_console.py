@@ -225,6 +225,43 @@ def test_credit_limit_is_set_with_a_reason_audited_and_bad_input_changes_nothing
     assert "¥5,000.00" in op.get("/operator/organisations/acme/").content.decode()
 
 
+def test_scheduling_priority_is_set_with_a_reason_audited_and_bad_input_changes_nothing(scenario, op, operator):  # noqa: F811
+    acme = scenario["orgs"]["acme"]
+    page = op.get("/operator/organisations/acme/").content.decode()
+    assert 'id="priority-form"' in page and "Class 0:" in page
+    bad = op.post("/operator/organisations/acme/", {"form": "priority", "scheduling_priority": "12", "reason": "x"})
+    assert bad.status_code == 400 and "scheduling_priority" in bad.context["priority_form"].errors
+    assert 'value="12"' in bad.content.decode()  # what was typed is kept
+    no_reason = op.post("/operator/organisations/acme/", {"form": "priority", "scheduling_priority": "2", "reason": ""})
+    assert no_reason.status_code == 400 and "reason" in no_reason.context["priority_form"].errors
+    acme.refresh_from_db()
+    assert acme.scheduling_priority == 0 and acme.credit_limit == Decimal("0.00")
+    assert not AuditEvent.objects.filter(action="organisation.scheduling_priority")
+    ok = op.post("/operator/organisations/acme/",
+                 {"form": "priority", "scheduling_priority": "2", "reason": "City hospital imaging"})  # fmt: skip
+    assert ok.status_code == 302
+    acme.refresh_from_db()
+    assert acme.scheduling_priority == 2 and acme.credit_limit == Decimal("0.00")  # the credit form untouched
+    event = AuditEvent.objects.get(action="organisation.scheduling_priority")
+    assert (event.organisation, event.reason, event.detail) == (acme, "City hospital imaging", {"from": 0, "to": 2})
+    assert "Class 2:" in op.get("/operator/organisations/acme/").content.decode()
+
+
+def test_only_operators_set_scheduling_priorities(scenario, operator):  # noqa: F811 (the fixture imported above)
+    from accounts.services import scheduling_priority_set
+    from config.errors import NotAllowed
+
+    acme = scenario["orgs"]["acme"]
+    buyer = acme.memberships.first().user
+    with pytest.raises(NotAllowed):
+        scheduling_priority_set(actor=buyer, organisation_id=acme.pk, priority=5, reason="me first")
+    Membership.objects.filter(user=operator).update(role=Membership.Role.VIEWER)
+    with pytest.raises(NotAllowed):
+        scheduling_priority_set(actor=operator, organisation_id=acme.pk, priority=5, reason="why")
+    acme.refresh_from_db()
+    assert acme.scheduling_priority == 0
+
+
 def test_viewer_operators_cannot_set_credit_limits(scenario, operator):  # noqa: F811 (the fixture imported above)
     from accounts.services import credit_limit_set
     from config.errors import NotAllowed

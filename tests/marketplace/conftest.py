@@ -144,3 +144,7 @@ def build_shop(*, make_org, operator, fund) -> dict:
     reservation_place(actor=a_user, organisation=acme, idempotency_key="r1", terms=terms)
     return {"users": users, "orgs": orgs, "week": week, "day": day, "jjj": jjj,
             "listings": {"per_time": per_time, "per_volume": per_volume, "cpu": cpu}}  # fmt: skip
+
+
+# the scheduling tests' fixtures (tests/marketplace/test_scheduling_*.py)
+from tests.marketplace.scheduling_setup import sched, sched_clock  # noqa: E402, F401
