@@ -6,6 +6,7 @@ from decimal import Decimal
 from io import BytesIO
 
 from django.conf import settings
+from django.utils import translation
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -16,6 +17,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from settlement.models import Invoice, InvoiceKind, InvoiceStatus
 from settlement.services.invoices import LOCAL
+from settlement.wording import describe
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -82,6 +84,10 @@ def invoice_pdf(invoice: Invoice, lines=None) -> bytes:
     rows = [[Paragraph(h, SMALL) for h in header]]
     for line in invoice.lines.all() if lines is None else lines:
         text = _escape(line.description)
+        with translation.override("zh-hans"):
+            chinese = describe(line.description)
+        if chinese != line.description:
+            text += f"<br/>{_escape(chinese)}"
         if line.product:
             text += f"<br/><font size=7>{_escape(line.product)}</font>"
         if line.prepaid:

@@ -61,3 +61,12 @@ def grouped(value, places=0):
         return value
     sign = "−" if number < 0 else ""
     return f"{sign}{_grouped(number, places)}"
+
+
+@register.filter
+def described(value):
+    """A text a service wrote into a record (an invoice line, a journal memo), in the reader's
+    language: see settlement/wording.py."""
+    from settlement.wording import describe
+
+    return describe(value) if isinstance(value, str) else value
