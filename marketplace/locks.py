@@ -64,4 +64,9 @@ def instruments_lock(*, codes) -> dict[str, Instrument]:
 
 
 def match_state_lock(*, instrument_id: int) -> MatchState:
-    return MatchState.objects.select_for_update(of=("self",), no_key=True).get(pk=instrument_id)
+    """The instrument's match state, locked, with its instrument (read, not locked)."""
+    return (
+        MatchState.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("instrument")
+        .get(pk=instrument_id)
+    )

@@ -65,9 +65,13 @@ def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | No
     cancels = cancels.order_by("seq").values("seq", "created_at", "order_id")
     if limit is not None:
         orders, cancels = orders[:limit], cancels[:limit]
+    if limit is None:  # the whole log (export, replay): streamed from server-side cursors
+        orders, cancels = orders.iterator(chunk_size=2000), cancels.iterator(chunk_size=2000)
+    # else a batch (matching): fetched at once, one round trip each (a server-side cursor's
+    # DECLARE, FETCH and CLOSE are three, and matching reads every few milliseconds under load)
     events = merge(
-        (_order_event(instrument, row) for row in orders.iterator(chunk_size=2000)),
-        (_cancel_event(instrument, row) for row in cancels.iterator(chunk_size=2000)),
+        (_order_event(instrument, row) for row in orders),
+        (_cancel_event(instrument, row) for row in cancels),
         key=lambda e: e["seq"],
     )
     count = 0
