@@ -8,7 +8,7 @@ backend's CPU (/proc/<pid>/stat), SQL statements and Redis round trips; the same
 ``--profile``, cProfile's top functions of the web side.
 
 Usage: .venv/bin/python bench/single_order.py [--orders 400] [--profile]
-Database suanli_bench_single (dropped and recreated), Redis db 7 (flushed).
+Database suanli_bench_single (dropped and recreated), Redis db 9 (flushed).
 """
 
 import argparse
@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/suanli_bench_single")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ["THROTTLE_ORGANISATION"] = "10000000/min"  # the throttle runs, out of the way
+os.environ["MATCHING_INTERVAL_MS"] = "0"  # --match-every stands for the orders a run gathers
 from djangobench import django_setup, ensure_database  # noqa: E402
 
 django_setup("suanli_bench_single")
@@ -62,29 +63,35 @@ class Meter:
         self.pid = connection.connection.info.backend_pid
         self.cpu = self.db = 0.0
         self.statements = self.round_trips = 0
+        self.keep_sql = False
 
     def __enter__(self):
         from django.db import connection
-        from django.test.utils import CaptureQueriesContext
 
-        connection.queries_log.clear()
-        self.capture = CaptureQueriesContext(connection)
-        self.capture.__enter__()
+        self.last = []
+        self.wrapper = connection.execute_wrapper(self._count)  # no debug cursor: it costs CPU itself
+        self.wrapper.__enter__()
         self.t0, self.d0, self.r0 = time.process_time(), backend_cpu(self.pid), self.redis.count
         return self
+
+    def _count(self, execute, sql, params, many, context):
+        self.last.append(sql if self.keep_sql else None)
+        return execute(sql, params, many, context)
 
     def __exit__(self, *exc):
         self.cpu += time.process_time() - self.t0
         self.db += backend_cpu(self.pid) - self.d0
         self.round_trips += self.redis.count - self.r0
-        self.capture.__exit__(*exc)
-        self.statements += len(self.capture.captured_queries)
-        self.last = [q["sql"] for q in self.capture.captured_queries]
+        self.wrapper.__exit__(*exc)
+        self.statements += len(self.last)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--match-every", type=int, default=1,
+                        help="run matching (the worker's task) after every N orders: the orders one wake-up "
+                        "gathers under load")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="cProfile the web side, top 40 by own time")
     parser.add_argument("--profile-match", action="store_true", help="cProfile matching instead of the web side")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of the last buy and sell")
@@ -97,7 +104,7 @@ def main():
     from django.db import connection
     from django.test import Client
 
-    from marketplace.services import instrument_match
+    from marketplace.tasks import instrument_match_task
 
     ensure_database()
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
@@ -107,6 +114,7 @@ def main():
     client = Client(SERVER_NAME="127.0.0.1")
     counter = RedisCounter()
     web, match = Meter(counter), Meter(counter)
+    web.keep_sql = match.keep_sql = args.show_sql
     print(f"dispatch {'on' if settings.MATCHING_DISPATCH else 'off'}; DEBUG {settings.DEBUG}; "
           f"load avg {loadgen.load_average()}")  # fmt: skip
 
@@ -121,7 +129,7 @@ def main():
 
     for i in range(50):  # warm: imports, caches, plans
         post(args.orders + i)
-        instrument_match(instrument_id=instrument.pk)
+        instrument_match_task.run(instrument.pk)
     profiler = cProfile.Profile(time.process_time) if args.profile or args.profile_match else None
     sql = {}
     for i in range(args.orders):
@@ -132,18 +140,22 @@ def main():
         if args.profile:
             profiler.disable()
         sql[side] = web.last
+        if (i + 1) % args.match_every:
+            continue
         if args.profile_match:
             profiler.enable()
         with match:
-            instrument_match(instrument_id=instrument.pk)
+            instrument_match_task.run(instrument.pk)  # as the worker runs it, wake-up flag included
         if args.profile_match:
             profiler.disable()
         sql["matching"] = match.last
     n = args.orders
-    print(f"{n} single orders, one after another (load avg {loadgen.load_average()}):")
-    for name, m in (("web (request)", web), ("matching (per order)", match)):
+    print(f"{n} single orders, one after another, matching after every {args.match_every} "
+          f"(load avg {loadgen.load_average()}):")  # fmt: skip
+    for name, m in (("web (request)", web), (f"matching (per order; runs of {args.match_every})", match)):
         print(f"  {name}: CPU {m.cpu / n * 1e3:.2f} ms, PostgreSQL {m.db / n * 1e3:.2f} ms, "
-              f"{m.statements / n:.2f} statements, {m.round_trips / n:.2f} Redis round trips")  # fmt: skip
+              f"{m.statements / n:.2f} statements (BEGIN, COMMIT and COPY not counted), "
+              f"{m.round_trips / n:.2f} Redis round trips")  # fmt: skip
     total = (web.cpu + web.db + match.cpu + match.db) / n
     print(f"  total CPU per order: {total * 1e3:.2f} ms (PostgreSQL backend {connection.connection.info.backend_pid})")
     if args.show_sql:
@@ -151,6 +163,7 @@ def main():
             print(f"--- {side}: {len(statements)} statements")
             for s in statements:
                 print("   ", s[:300])
+            print("    (not listed: BEGIN and COMMIT, which the connection sends, and any COPY)")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
