@@ -10,7 +10,7 @@ from marketplace.services import (
     instruments_with_backlog,
     reservations_complete,
 )
-from marketplace.services.dispatch import matching_queue, matching_ran, matching_woken
+from marketplace.services.dispatch import matching_queue, matching_woken
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -18,10 +18,7 @@ def instrument_match_task(instrument_id: int) -> int:
     """Drain an instrument's accepted events (idempotent: continues from the committed seq): the
     wake-up acceptance sends (see marketplace.services.dispatch)."""
     matching_woken(instrument_id=instrument_id)
-    try:
-        return instrument_match(instrument_id=instrument_id)
-    finally:
-        matching_ran(instrument_id=instrument_id)
+    return instrument_match(instrument_id=instrument_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -9,9 +9,9 @@ on its way and will read this order. The task clears the flag before it reads th
 order committed before the clearing is read by that run, and one committed after finds no flag
 and sends a task of its own: nothing accepted is left unmatched. The flag expires after
 ``WAKE_SECONDS``, so a task lost with a killed worker holds back later wake-ups no longer than
-that (the periodic sweep and a starting worker match any backlog too). A worker runs an
-instrument at most once per ``MATCHING_INTERVAL_MS``: a run that comes sooner waits, with the
-flag still up, and the orders accepted meanwhile join its batch (under load, one run covers many
+that (the periodic sweep and a starting worker match any backlog too). A worker starts a
+run of an instrument at most once per ``MATCHING_INTERVAL_MS``: a run that comes sooner waits,
+with the flag still up, and the orders accepted meanwhile join its batch (under load, one run covers many
 orders; idle, an order is matched at once). Without Redis (the cache in local memory, which
 processes do not share) every acceptance sends a task, as before.
 """
@@ -25,7 +25,7 @@ from config.rediscache import cache_redis
 
 WAKE_SECONDS = 10
 
-_last_run: dict[int, float] = {}  # this worker: instrument id -> when its last run ended (monotonic)
+_last_run: dict[int, float] = {}  # this worker: instrument id -> when its last run started (monotonic)
 
 
 def matching_queue(instrument_id: int) -> str:
@@ -54,9 +54,10 @@ def matching_request(*, instrument_id: int) -> None:
 
 
 def matching_woken(*, instrument_id: int) -> None:
-    """A worker's wake-up task is about to drain the instrument: wait out the interval since its
-    last run here (the flag still up, so orders accepted meanwhile send nothing and join the
-    run), then clear the flag. Call before reading the log, never after."""
+    """A worker's wake-up task is about to drain the instrument: wait until ``MATCHING_INTERVAL_MS``
+    after the start of its last run here (the flag still up, so orders accepted meanwhile send
+    nothing and join this run; a run that took longer than the interval is followed at once),
+    then clear the flag. Call before reading the log, never after."""
     from django.core.cache import cache
 
     interval = settings.MATCHING_INTERVAL_MS / 1000
@@ -65,10 +66,7 @@ def matching_woken(*, instrument_id: int) -> None:
         wait = last + interval - time.monotonic()
         if wait > 0:
             time.sleep(min(wait, interval))
+    _last_run[instrument_id] = time.monotonic()
     client = cache_redis(cache)
     if client is not None:
         client.delete(_wake_key(cache, instrument_id))
-
-
-def matching_ran(*, instrument_id: int) -> None:
-    _last_run[instrument_id] = time.monotonic()

@@ -7,7 +7,7 @@ from django.test import override_settings
 from config.errors import ExchangeError
 from marketplace.models import MatchState
 from marketplace.services import instrument_match
-from marketplace.services.dispatch import matching_queue, matching_ran, matching_woken
+from marketplace.services.dispatch import matching_queue, matching_woken
 from marketplace.tasks import instrument_match_task
 from tests.marketplace.test_orders import place
 
@@ -51,6 +51,20 @@ def test_while_a_wake_up_is_on_its_way_orders_send_nothing_and_its_run_reads_the
     place(market, "gridco", "sell", 8, "12.00")  # after the flag was cleared: a wake-up of its own
     assert len(sent) == 2
     assert instrument_match(instrument_id=instrument.pk) == 4
-    matching_ran(instrument_id=instrument.pk)
     instrument.refresh_from_db()
     assert MatchState.objects.get(pk=instrument.pk).matched_seq == instrument.last_seq
+
+
+def test_a_worker_starts_an_instrument_at_most_once_per_interval(monkeypatch):
+    from marketplace.services import dispatch
+
+    slept = []
+    monkeypatch.setattr(dispatch.time, "sleep", slept.append)  # the clock: a boundary
+    with override_settings(MATCHING_INTERVAL_MS=50):
+        matching_woken(instrument_id=990001)  # the first run of an instrument here: at once
+        matching_woken(instrument_id=990001)  # right after: waits for the rest of the 50 ms
+        matching_woken(instrument_id=990002)  # another instrument: at once
+    assert len(slept) == 1 and 0.04 < slept[0] <= 0.05
+    with override_settings(MATCHING_INTERVAL_MS=0):
+        matching_woken(instrument_id=990001)
+    assert len(slept) == 1
