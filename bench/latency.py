@@ -141,6 +141,30 @@ class MatchObserver:
         self.conn.close()
 
 
+class SingleCpu:
+    """CPU seconds of the web workers, the database's backends, the matching worker's processes and
+    this process (the load generator) from now on; ``per_order(n)`` says them per order."""
+
+    def __init__(self, port: int, db_name: str):
+        self.selects = (
+            lambda pid, cmd: "gunicorn" in cmd and f"127.0.0.1:{port}" in cmd,
+            lambda pid, cmd: cmd.startswith("postgres:") and f" {db_name} " in cmd,
+            lambda pid, cmd: "celery" in cmd and "matcher@" in cmd,
+        )
+        self.seen = ({}, {}, {})
+        self.before = self._now()
+
+    def _now(self):
+        return [loadgen.cpu_seconds(select, seen) for select, seen in zip(self.selects, self.seen, strict=True)] + [
+            time.process_time()
+        ]
+
+    def per_order(self, n: int) -> str:
+        web, db, worker, here = ((b - a) / max(n, 1) * 1e3 for a, b in zip(self.before, self._now(), strict=True))
+        return (f"CPU per order: web {web:.2f} ms, PostgreSQL {db:.2f} ms, matching worker {worker:.2f} ms "
+                f"(total {web + db + worker:.2f} ms), load generator {here:.2f} ms")  # fmt: skip
+
+
 def wait_matched(instrument_id: int, timeout: float = 120) -> None:
     from marketplace.models import Instrument, MatchState
 
@@ -267,14 +291,15 @@ def main():
               f"load avg {loadgen.load_average()}"))  # fmt: skip
         wait_matched(live.pk)
         load = loadgen.load_average()
+        meter = SingleCpu(port, db_name)
         samples, wall = closed_loop(args.sustained_clients, len(stream), send, seconds=args.sustained_seconds)
+        wait_matched(live.pk)  # the worker's CPU for these orders included
         accepted = sum(s.status == 201 for s in samples)
         sustained = rate(accepted, wall)
         show(("sustained single-order rate (closed loop)", f"{sustained:,.0f} orders/s",
               f"{args.sustained_clients} clients for {wall:.1f} s; answers: {statuses(samples)}; request p50 "
               f"{ms(percentile([s.done - s.sent for s in samples], 50))}; worker matching meanwhile; "
-              f"load avg {load}"))  # fmt: skip
-        wait_matched(live.pk)
+              f"{meter.per_order(accepted)}; load avg {load}"))  # fmt: skip
 
         match_rate = args.match_rate or max(1.0, sustained / 2)
         observer = MatchObserver(live.pk)
@@ -321,13 +346,14 @@ def main():
               f"every 10th order ({len(via_get):,}), polled every 10 ms"))  # fmt: skip
         n = int(args.single_rate * args.seconds)
         load = loadgen.load_average()
+        meter = SingleCpu(port, db_name)
         samples = single_orders(port, market, live, args.single_rate, n, "s", seed=11, drain=args.drain)
+        wait_matched(live.pk)
         lat = [s.latency if s.status else float("inf") for s in samples]
         show((f"single orders at {args.single_rate:,.0f}/s open loop, {args.seconds:g} s: p50 / p99",
               f"{late(percentile(lat, 50))} / {late(percentile(lat, 99))}",
               f"answers: {statuses(samples)}; from each request's scheduled time; worker matching "
-              f"meanwhile; load avg {load}"))  # fmt: skip
-        wait_matched(live.pk)
+              f"meanwhile; {meter.per_order(sum(s.status == 201 for s in samples))}; load avg {load}"))  # fmt: skip
         failed_tasks = sum("raised unexpected" in line for _, line in worker_out.lines)
         deadlocks = sum("deadlock detected" in line for _, line in worker_out.lines if "raised unexpected" in line)
         print(f"  worker: {sum('succeeded in' in line for _, line in worker_out.lines):,} matching tasks succeeded, "

@@ -5,6 +5,7 @@ from django.conf import settings
 from rest_framework import pagination, throttling
 
 from config.errors import ExchangeError
+from config.rediscache import cache_redis
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -46,7 +47,7 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
         self.now = self.timer()
         window = int(self.now // self.duration)
         current, previous = f"{key}:{window}", f"{key}:{window - 1}"
-        client = _redis_client(self.cache)
+        client = cache_redis(self.cache)
         if client is not None:
             return self._allow_redis(client, current, previous, window)
         counts = self.cache.get_many([previous, current])
@@ -87,27 +88,6 @@ class OrganisationRateThrottle(throttling.SimpleRateThrottle):
             return self.duration - self.elapsed
         # previous × (1 − t/duration) + current < num_requests from t on
         return max(self.duration * (1 - (self.num_requests - current) / previous) - self.elapsed, 1.0)
-
-
-_redis_clients: dict[tuple, object] = {}
-
-
-def _redis_client(cache):
-    """A Redis client for a cache on Django's Redis backend, kept for the process (one per set of
-    servers: it holds a connection pool, and is safe across threads), or None for any other
-    backend."""
-    from django.core.cache import ConnectionProxy
-    from django.core.cache.backends.redis import RedisCache
-
-    if isinstance(cache, ConnectionProxy):  # django.core.cache.cache: this thread's default cache
-        cache = cache._connections[cache._alias]
-    if not isinstance(cache, RedisCache):
-        return None
-    servers = tuple(cache._servers)
-    client = _redis_clients.get(servers)
-    if client is None:
-        client = _redis_clients[servers] = cache._cache.get_client(write=True)
-    return client
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

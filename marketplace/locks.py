@@ -64,4 +64,30 @@ def instruments_lock(*, codes) -> dict[str, Instrument]:
 
 
 def match_state_lock(*, instrument_id: int) -> MatchState:
-    return MatchState.objects.select_for_update(of=("self",), no_key=True).get(pk=instrument_id)
+    """The instrument's match state, locked, with its instrument (read, not locked). On
+    PostgreSQL one plain query (a matching run takes this every few tens of milliseconds under
+    load, and compiling the ORM's query cost more than running it)."""
+    connection = connections[router.db_for_write(MatchState)]
+    if connection.vendor != "postgresql":
+        return (
+            MatchState.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("instrument")
+            .get(pk=instrument_id)
+        )
+    parts = [(MatchState, "m"), (Instrument, "i")]
+    columns = ", ".join(f'{alias}."{f.column}"' for model, alias in parts for f in model._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {MatchState._meta.db_table} m "  # noqa: S608
+            f"JOIN {Instrument._meta.db_table} i ON i.id = m.instrument_id "
+            "WHERE m.instrument_id = %s FOR NO KEY UPDATE OF m",
+            [instrument_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise MatchState.DoesNotExist(f"No match state for instrument {instrument_id}.")
+    n = len(MatchState._meta.concrete_fields)
+    state = MatchState.from_db(connection.alias, [f.attname for f in MatchState._meta.concrete_fields], row[:n])
+    instrument = Instrument.from_db(connection.alias, [f.attname for f in Instrument._meta.concrete_fields], row[n:])
+    state._state.fields_cache["instrument"] = instrument
+    return state

@@ -10,12 +10,14 @@ from marketplace.services import (
     instruments_with_backlog,
     reservations_complete,
 )
-from marketplace.services.dispatch import matching_queue
+from marketplace.services.dispatch import matching_queue, matching_woken
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def instrument_match_task(instrument_id: int) -> int:
-    """Drain an instrument's accepted events (idempotent: continues from the committed seq)."""
+    """Drain an instrument's accepted events (idempotent: continues from the committed seq): the
+    wake-up acceptance sends (see marketplace.services.dispatch)."""
+    matching_woken(instrument_id=instrument_id)
     return instrument_match(instrument_id=instrument_id)
 
 

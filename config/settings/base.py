@@ -40,15 +40,17 @@ INSTALLED_APPS = [
     "settlement",
 ]
 
+# Sessions, session authentication and messages are skipped for API requests
+# that carry an organisation API key (accounts/middleware.py): they need none of them.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "accounts.middleware.BrowserSessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.BrowserAuthenticationMiddleware",
+    "accounts.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.ActiveOrganisationMiddleware",
@@ -200,6 +202,10 @@ CELERY_TIMEZONE = "UTC"
 # Matching runs on its own queues, an instrument always on the same one (instrument id modulo)
 MATCHING_QUEUES = env.int("MATCHING_QUEUES", default=2)
 MATCHING_BATCH = env.int("MATCHING_BATCH", default=5000)  # events matched per transaction
+# A worker drains an instrument at most once per this many ms: orders accepted meanwhile join the
+# next run (one wake-up and one matching transaction for many orders under load; see
+# marketplace/services/dispatch.py). 0: run at every wake-up.
+MATCHING_INTERVAL_MS = env.int("MATCHING_INTERVAL_MS", default=20)
 # Off only for benchmarks and bulk loads: acceptance then sends no task, and the periodic sweep
 # (or a worker starting) matches the backlog.
 MATCHING_DISPATCH = env.bool("MATCHING_DISPATCH", default=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.pricing import CENT, round_half_up
@@ -57,12 +58,15 @@ class HoldEnd:
 
 
 class _Accounts:
-    """Accounts by (purpose, organisation), read together and created on first use."""
+    """Accounts by (purpose, organisation), read together — the organisations' and the
+    platform's (fee revenue) in one query — and created on first use."""
 
     def __init__(self, organisation_ids):
         self.cache: dict[tuple, Account] = {
             (a.purpose, a.organisation_id): a
-            for a in Account.objects.filter(organisation_id__in=organisation_ids, currency=CNY)
+            for a in Account.objects.filter(
+                Q(organisation_id__in=organisation_ids) | Q(organisation_id=None), currency=CNY
+            )
         }
 
     def __call__(self, purpose: str, organisation_id: int | None = None) -> Account:

@@ -88,3 +88,19 @@ def test_the_web_page_shows_the_secret_once(client, provider):
     assert f"sk_{key.lookup}_" in body and "will not be shown again" in body
     again = client.get("/organisation/api-keys/").content.decode()
     assert "will not be shown again" not in again and f"sk_{key.lookup}_…" in again
+
+
+def test_a_key_request_skips_the_session_and_never_falls_back_to_one(api, provider, make_org):
+    user, org = provider
+    _, secret = api_key_create(actor=user, organisation=org, name="erp", scopes=["pools:read"])
+    r = api(token=secret).get("/api/v1/me/")
+    assert r.status_code == 200 and r.json()["organisation"]["slug"] == org.slug
+    assert "Cookie" not in r.get("Vary", "") and not r.cookies  # no session read or written
+    # a signed-in person whose request carries a wrong key is refused, not served by the session
+    other_user, _ = make_org()
+    signed_in = api(other_user)
+    assert signed_in.get("/api/v1/me/").status_code == 200
+    assert "Cookie" in signed_in.get("/api/v1/me/")["Vary"]  # the session path, as before
+    signed_in.credentials(HTTP_AUTHORIZATION=f"Bearer {secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}")
+    r = signed_in.get("/api/v1/me/")
+    assert r.status_code == 401 and r.json()["code"] == "invalid_api_key"
