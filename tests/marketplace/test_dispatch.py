@@ -22,6 +22,10 @@ def sent(monkeypatch):
     return calls
 
 
+LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@override_settings(CACHES=LOCAL_CACHE)  # without Redis even when the run has it
 @pytest.mark.django_db(transaction=True)
 def test_without_redis_every_accepted_order_sends_a_task_after_commit(market, sent):
     instrument = market["instrument"]
