@@ -118,6 +118,8 @@ _SHAPES: list[tuple[re.Pattern, Callable[[dict], str]]] = [
     ),
     (re.compile(r"Payout to (?P<to>\S+)"), lambda g: gettext("Payout to %(to)s") % g),
     (re.compile(r"Card top-up (?P<id>\S+)"), lambda g: gettext("Card top-up %(id)s") % g),
+    (re.compile(r"(?:reservation|order|demand) \d+"), lambda g: None),  # a hold's reference alone: below
+    (re.compile(r"system"), lambda g: pgettext("actor", "system")),
     (re.compile(r"Trades: notional and fees"), lambda g: gettext("Trades: notional and fees")),
     (
         re.compile(r"Reversal of #(?P<id>\d+): (?P<reason>.*)", re.S),
@@ -134,5 +136,5 @@ def describe(text: str) -> str:
     for pattern, word in _SHAPES:
         m = pattern.fullmatch(text)
         if m is not None:
-            return word(m.groupdict())
+            return word(m.groupdict()) or _reference(text)
     return text

@@ -37,6 +37,8 @@ SHAPES = [
     ("Card top-up pi_123", "银行卡充值 pi_123"),
     ("Trades: notional and fees", "成交：名义金额与手续费"),
     ("Reversal of #7: wrong amount", "冲正 #7：wrong amount"),
+    ("reservation 5", "预订 5"),
+    ("system", "系统"),
 ]
 
 
