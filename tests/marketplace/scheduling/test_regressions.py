@@ -88,3 +88,35 @@ def test_the_milp_answer_is_the_optimum_it_proved_not_the_incumbent_it_was_given
     }
     assert s.total == g.total == Decimal("13.711050")
     assert s.lower_bound is not None and s.lower_bound <= s.total
+
+
+def _parts(s):
+    return {k: [(x.offer, x.units) for x in pl.parts] for k, pl in s.placements.items()}
+
+
+def test_one_lot_wanted_by_two_demands_goes_pro_rata_not_first_come():
+    # the only H100 is one wholesale lot of 8, bought whole: demand:0 (1 unit) and demand:2 (3 units) cannot
+    # both have it, so supply is short. Greedy serves demand:0 first; pro rata gives demand:2 two of the three
+    # units and demand:0 one, and missing demand:0's one unit is the smaller miss
+    p = _one_lot_round(second=3)
+    s = schedule(p, time_limit=10.0)
+    assert violations(p, s) == []
+    assert (s.method, s.status) == ("milp", "optimal")
+    placed = _parts(s)
+    assert (placed["demand:0"], placed["demand:2"]) == ([], [("ask:2", 8)])
+    assert [units for _, units in placed["demand:1"]] == [1]  # on one of the three equal A100 listings
+    assert _parts(greedy(p))["demand:0"] == [("ask:2", 8)]
+    # a bound for what is placed, though demand:0's fair target was missed
+    assert s.lower_bound is not None and s.lower_bound <= s.total
+
+
+def test_a_missed_fair_target_still_has_a_lower_bound():
+    # as above with demand:2 asking 2: both fair targets are 1 unit and one lot holds only one of them
+    p = _one_lot_round(second=2)
+    s = schedule(p, time_limit=10.0)
+    assert violations(p, s) == []
+    assert (s.method, s.status) == ("milp", "optimal")
+    placed = _parts(s)
+    assert [units for _, units in placed["demand:1"]] == [1]
+    assert sorted([placed["demand:0"], placed["demand:2"]]) == [[], [("ask:2", 8)]]
+    assert s.lower_bound is not None and s.lower_bound <= s.total
