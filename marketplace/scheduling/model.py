@@ -9,6 +9,7 @@ y = binary choice of a demand's start. Rows: capacity per (retail offer, hour) a
 with y relaxed, any split of the coverage over starts is feasible, so the LP below is the MILP's
 relaxation."""
 
+import time
 from dataclasses import dataclass
 
 import highspy
@@ -178,11 +179,10 @@ def milp_solve(
     rows = np.concatenate([pair_of_col, r_cap0 + row, np.arange(npair), r_choice0 + choice_of_pair, np.arange(npair)])
     cols = np.concatenate([np.arange(ncol), col, y0 + np.arange(npair), y0 + np.arange(npair), z0 + np.arange(npair)])
     vals = np.concatenate([pool.weight, val, -targets[pair_demand], np.ones(npair), np.ones(npair)])
-    h = highs(time_limit=time_limit, gap=gap)
     integer = np.concatenate([np.ones(ncol, bool), np.ones(npair, bool), np.zeros(npair, bool)])
-    _pass(
-        h,
-        cost=np.concatenate([pool.cost * cost_scale, np.zeros(npair), penalty[pair_demand]]),
+    cost = np.concatenate([pool.cost * cost_scale, np.zeros(npair), penalty[pair_demand]])
+    model = dict(
+        cost=cost,
         lower=np.zeros(ncol + 2 * npair),
         upper=np.concatenate([np.full(ncol, INF), np.ones(npair), targets[pair_demand]]),
         row_lower=np.concatenate([np.zeros(npair), np.ones(len(act)), np.full(ncap, -INF)]),
@@ -192,6 +192,7 @@ def milp_solve(
         vals=vals,
         integer=integer,
     )
+    start = None
     if initial is not None:
         # a starting incumbent: lots per pool column and each demand's start
         x0, start0 = initial
@@ -204,15 +205,19 @@ def milp_solve(
                 y0v[mine[0]] = 1.0
         cover = np.bincount(pair_of_col, weights=pool.weight * x0 * (y0v[pair_of_col] > 0), minlength=npair)
         z0v = np.maximum(targets[pair_demand] * y0v - cover, 0.0)
-        sol = highspy.HighsSolution()
-        sol.col_value = np.concatenate([x0.astype(float), y0v, z0v]).tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
+        start = np.concatenate([x0.astype(float), y0v, z0v])
+    began = time.perf_counter()
+    h, values, has = _run(model, start=start, time_limit=time_limit, gap=gap, presolve=True)
+    if has and not _agrees(h, cost=cost, values=values):
+        # HiGHS (1.16) can report the optimum it proved while handing back the starting incumbent's
+        # values (seen when presolve solves the model outright): those values are not the optimum, so
+        # solve again without presolve, which hands back the solution it proved
+        left = time_limit - (time.perf_counter() - began)
+        h, values, has = _run(model, start=start, time_limit=left, gap=gap, presolve=False)
+        # still not the solution it reports: no solution (the caller keeps its own incumbent)
+        has = has and _agrees(h, cost=cost, values=values)
     status = h.modelStatusToString(h.getModelStatus()).lower()
     info = h.getInfo()
-    has = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    values = np.array(h.getSolution().col_value) if has else np.zeros(ncol + 2 * npair)
     chosen: dict[int, int] = {}
     if has:
         y = values[y0:z0]
@@ -223,13 +228,38 @@ def milp_solve(
                 chosen[int(d)] = int(pair_start[best])
     return MilpResult(
         status=status,
-        x=np.rint(values[:ncol]).astype(np.int64),
+        x=np.rint(values[:ncol]).astype(np.int64) if has else np.zeros(ncol, dtype=np.int64),
         chosen=chosen,
         objective=info.objective_function_value,
         bound=info.mip_dual_bound,
         gap=info.mip_gap,
         has_solution=has,
     )
+
+
+def _run(
+    model: dict, *, start: np.ndarray | None, time_limit: float, gap: float, presolve: bool
+) -> tuple[highspy.Highs, np.ndarray, bool]:
+    """One MILP run: HiGHS, its solution's values and whether it has a feasible one."""
+    h = highs(time_limit=time_limit, gap=gap)
+    if not presolve:
+        h.setOptionValue("presolve", "off")
+    _pass(h, **model)
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = start.tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    has = h.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+    values = np.array(h.getSolution().col_value) if has else np.zeros(len(model["cost"]))
+    return h, values, has
+
+
+def _agrees(h: highspy.Highs, *, cost: np.ndarray, values: np.ndarray) -> bool:
+    """Whether the values handed back are the solution whose objective HiGHS reports."""
+    reported = h.getInfo().objective_function_value
+    return abs(float(cost @ values) - reported) <= 1e-6 * max(1.0, abs(reported))
 
 
 class Master:

@@ -9,7 +9,7 @@
    Lagrangian lower bound valid for the whole model, and the best of them is the `lower_bound`.
 3. If the LP cannot meet every demand, supply is short: policy fairness (fairness.py) fixes each
    demand's target, priority class by priority class, pro rata (and the bound is recomputed for
-   those targets).
+   the targets the answer reaches: the fair ones, or less where a lot could go to one demand only).
 4. Integers (`_integers`): on a large round each demand's start is the one carrying most of its LP
    coverage, the LP is solved again with those starts held, and rounded (rounding.py: units rounded
    down, the rest filled cheapest first with the capacity left). The MILP (model.milp_solve, one
@@ -163,15 +163,16 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
                 deadline=deadline,
             )
             assignment, status = _integers(**work, targets=targets, exact=True)
-        if short and _short(cands, assignment, targets):
-            bound = -np.inf  # a fair target missed: the bound of the targets does not bound this answer
-        elif short:
+        if short:
+            # the bound for what the answer places: the fair targets, or less where one was missed (a lot
+            # that only one of two demands can have); the bound of the fair targets themselves would not
+            # bound an answer that misses one
             bound = _bound_after_fairness(
                 market=market,
                 master=master,
                 flat=flat,
                 inpool=inpool,
-                targets=targets,
+                targets=np.minimum(targets, _reached(cands, assignment)),
                 penalty=penalty,
                 full=full,
                 deadline=deadline,
@@ -237,6 +238,14 @@ def _fair(*, problem, market, cands, picks, full, requested, deadline) -> np.nda
         deadline=time.perf_counter() + share,
         gap=SMALL_GAP if full else LARGE_GAP,
     )
+
+
+def _reached(cands, assignment) -> np.ndarray:
+    """Weight units each demand's assignment covers."""
+    out = np.zeros(len(cands))
+    for d, (_, taken) in assignment.items():
+        out[d] = sum(lots * cands[d].weight[i] for i, lots in taken)
+    return out
 
 
 def _short(cands, assignment, targets) -> bool:
