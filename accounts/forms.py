@@ -1,13 +1,19 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ApiKeyScope, Membership
+from accounts.models import ApiKeyScope, CityCore, Membership
 
 
 class OrganisationForm(forms.Form):
     name = forms.CharField(label=_("Organisation name"), max_length=120)
     is_buyer = forms.BooleanField(label=_("We buy compute"), required=False, initial=True)
     is_provider = forms.BooleanField(label=_("We provide compute (connect resource pools)"), required=False)
+    city = forms.ChoiceField(
+        label=_("Nearest city core"),
+        choices=[("", _("None"))] + list(CityCore.choices),
+        required=False,
+        help_text=_("The shelf shows each product's latency to it."),
+    )
 
 
 class MemberForm(forms.Form):

@@ -49,6 +49,15 @@ class OrganisationQuerySet(models.QuerySet):
         return self.filter(memberships__user=user).distinct()
 
 
+class CityCore(models.TextChoices):
+    """The city cores every region publishes a round trip to (data/regions.json's rtt_ms)."""
+
+    BJ = "BJ", _("Beijing")
+    SH = "SH", _("Shanghai")
+    GZ = "GZ", _("Guangzhou")
+    CD = "CD", _("Chengdu")
+
+
 class Organisation(models.Model):
     """A company on the exchange: a buyer, a provider, both, or the platform operator."""
 
@@ -74,6 +83,10 @@ class Organisation(models.Model):
         _("scheduling priority class"), default=0,
         help_text=_("0 normal; higher classes (e.g. public-service workloads) are served first when a "
                     "scheduling round's demand exceeds supply. Set by the operator."),
+    )  # fmt: skip
+    city = models.CharField(
+        _("nearest city core"), max_length=2, blank=True, choices=CityCore.choices,
+        help_text=_("Where the organisation's users and data sit: the shelf shows latency to it by default."),
     )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 
 from accounts.keys import NewKey, key_generate
-from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation, User
+from accounts.models import ApiKey, ApiKeyScope, AuditEvent, CityCore, Invitation, Membership, Organisation, User
 from accounts.selectors import invitations_for_user
 from config.errors import ExchangeError, NotAllowed, required_reason
 
@@ -57,9 +57,12 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def organisation_create(*, user: User, name: str, is_buyer: bool, is_provider: bool) -> Organisation:
+def organisation_create(*, user: User, name: str, is_buyer: bool, is_provider: bool, city: str = "") -> Organisation:
     name = (name or "").strip()
+    city = (city or "").strip().upper()
     fields = {}
+    if city and city not in CityCore.values:
+        fields["city"] = [{"code": "invalid_choice", "detail": gettext("One of BJ, SH, GZ or CD, or none.")}]
     if not name:
         fields["name"] = [{"code": "required", "detail": gettext("Give the organisation a name.")}]
     elif len(name) > 120:
@@ -68,7 +71,9 @@ def organisation_create(*, user: User, name: str, is_buyer: bool, is_provider: b
         fields["is_buyer"] = [{"code": "no_role", "detail": gettext("An organisation buys, provides, or both.")}]
     if fields:
         raise ExchangeError(gettext("The organisation is not valid."), fields=fields)
-    org = Organisation.objects.create(name=name, slug=_unique_slug(name), is_buyer=is_buyer, is_provider=is_provider)
+    org = Organisation.objects.create(
+        name=name, slug=_unique_slug(name), is_buyer=is_buyer, is_provider=is_provider, city=city
+    )
     Membership.objects.create(user=user, organisation=org, role=Membership.Role.OWNER)
     audit_record(actor=user, action="organisation.create", organisation=org, target=org.slug)
     return org

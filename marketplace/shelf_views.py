@@ -21,8 +21,8 @@ from marketplace.views import instrument_context, order_ticket
 
 
 def _default_city(request) -> str:
-    """The buyer's own city core when its organisation records one, else Beijing. (Organisations
-    do not record a city yet: until they do, this is Beijing for everyone.)"""
+    """The buyer's own city core when its organisation records one (``Organisation.city``), else
+    Beijing."""
     city = getattr(request.organisation, "city", "")
     return city if city in CITIES else DEFAULT_CITY
 

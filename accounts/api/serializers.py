@@ -1,12 +1,12 @@
 from rest_framework import serializers
 
-from accounts.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Organisation
+from accounts.models import ApiKey, ApiKeyScope, AuditEvent, CityCore, Invitation, Membership, Organisation
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organisation
-        fields = ["id", "name", "slug", "is_buyer", "is_provider", "is_platform", "created_at"]
+        fields = ["id", "name", "slug", "is_buyer", "is_provider", "is_platform", "city", "created_at"]
         read_only_fields = ["id", "slug", "is_platform", "created_at"]
 
 
@@ -14,6 +14,7 @@ class OrganisationCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     is_buyer = serializers.BooleanField(default=True)
     is_provider = serializers.BooleanField(default=False)
+    city = serializers.ChoiceField(choices=CityCore.choices, required=False, allow_blank=True, default="")
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -149,3 +149,26 @@ def test_password_reset_by_email(client):
     assert r.status_code == 302
     user.refresh_from_db()
     assert user.check_password("a-brand-new-phrase-77")
+
+
+def test_an_organisation_records_its_nearest_city_core_and_the_shelf_measures_latency_to_it(client):
+    user = UserFactory()
+    client.force_login(user)
+    r = client.post("/organisations/new/", {"name": "Acme", "is_buyer": "on", "city": "SH"})
+    assert r.status_code == 302
+    assert Organisation.objects.get().city == "SH"
+    assert client.get("/shelf/").context["city_name"] == "Shanghai"  # latency measured to it by default
+
+
+def test_an_unknown_city_core_is_refused_and_nothing_is_created():
+    with pytest.raises(ExchangeError) as refused:
+        organisation_create(user=UserFactory(), name="Acme", is_buyer=True, is_provider=False, city="XX")
+    assert refused.value.fields["city"][0]["code"] == "invalid_choice"
+    assert Organisation.objects.count() == 0
+
+
+def test_the_api_takes_the_city_core_too(api):
+    api_client = api(user=UserFactory())
+    r = api_client.post("/api/v1/organisations/", {"name": "Bolt", "is_buyer": True, "city": "GZ"}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["city"] == "GZ" and Organisation.objects.get().city == "GZ"
