@@ -89,6 +89,7 @@ class Market:
         self.cls = np.array([self.class_ids[o.resource_class] for o in offers], dtype=np.int64)
         self.region = np.array([o.region for o in offers], dtype=object)
         self.residency = np.array([o.residency for o in offers], dtype=bool)
+        self.seller = np.array([o.seller for o in offers], dtype=object)
         cities = sorted({c for o in offers for c in o.rtt_ms})
         self.rtt = {c: np.array([float(o.rtt_ms.get(c, INF)) for o in offers]) for c in cities}
         self.levels = sorted(set(problem.tou_multipliers.values()))
@@ -114,6 +115,8 @@ class Market:
             mask &= self.volume | _le(self.price, self.price_exact, demand.max_price)
         mask &= self.minimum <= demand.hours * 60
         mask &= ~self.whole | (self.we > self.ws)
+        if demand.buyer:
+            mask &= self.seller != demand.buyer
         return np.flatnonzero(mask)
 
     def candidates(self, index: int, demand: Demand) -> Candidates | None:

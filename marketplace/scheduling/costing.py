@@ -81,6 +81,8 @@ def static_reason(*, demand: Demand, offer: Offer) -> str | None:
         return f"minimum: {demand.hours} h under the listing's {offer.minimum_minutes} minutes"
     if offer.kind == "wholesale" and offer.window is None:
         return "wholesale offer without a window"
+    if demand.buyer and offer.seller == demand.buyer:
+        return f"own offer: {offer.key} is sold by the buyer itself"
     return None
 
 

@@ -34,6 +34,9 @@ class Offer:
     tou: tuple[str, ...]  # 24 period kinds ("peak"/"flat"/"valley") by LOCAL hour (Asia/Shanghai, UTC+8)
     carbon_kg_per_kwh: Decimal  # the region's grid intensity
     green_share: Decimal  # the pool's green-power share 0..1 (green kWh emit nothing)
+    # who sells it ("org:<id>"), or "" when unknown or mixed (wholesale levels): a demand of the same
+    # buyer never uses it (an exchange does not sell a buyer its own capacity)
+    seller: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class Demand:
     # ceiling on an offer's price (CNY per unit-hour; for per-volume offers the price × the peak multiplier it may pay)
     max_price: Decimal | None
     priority: int = 0  # operator-set priority class: higher is served first when supply is short
+    buyer: str = ""  # who asks ("org:<id>"): offers with the same seller are not for it
 
 
 @dataclass(frozen=True, slots=True)

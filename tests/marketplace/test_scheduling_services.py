@@ -570,3 +570,17 @@ def test_a_submitted_demand_asks_for_a_round_once_it_commits(sched, settings, dj
     assert len(sent) == 1
     demand.refresh_from_db()
     assert demand.status == DemandStatus.PROPOSED and SchedulingRound.objects.count() == 1
+
+
+def test_a_provider_that_also_buys_is_never_proposed_its_own_listing(sched):
+    gridco = sched["orgs"]["gridco"]
+    gridco.is_buyer = True
+    gridco.save(update_fields=["is_buyer"])
+    sched["fund"](gridco, "100000.00")
+    own = list_on(sched, "yrd_open", price="11.0000", units=8)  # GridCo's, the cheapest
+    other = list_on(sched, "nmg", price="13.0000", units=8)  # WestDC's
+    mine = submit(sched, who="gridco", key="g1", latest_finish=NEXT + 4 * H)
+    theirs = submit(sched, who="acme", key="a1", units=8, latest_finish=NEXT + 4 * H)
+    scheduling_round()
+    assert {p.listing_id for p in _proposal(mine).parts.all()} == {other.pk}
+    assert {p.listing_id for p in _proposal(theirs).parts.all()} == {own.pk}

@@ -76,6 +76,7 @@ def _core_demand(demand: Demand, horizon_start: datetime) -> scheduling.Demand:
         carbon_weight=demand.carbon_weight,
         max_price=demand.max_price,
         priority=demand.organisation.scheduling_priority,
+        buyer=f"org:{demand.organisation_id}",
     )
 
 
@@ -112,6 +113,7 @@ def problem_build(*, demands: list[Demand], now: datetime) -> tuple[scheduling.P
                 residency=pool.data_residency, power_kw=_exact(cls.unit_power_kw), pue=_exact(pool.pue),
                 power_price=_exact(region.flat_price_per_kwh), tou=tuple(region.tou_by_local_hour),
                 carbon_kg_per_kwh=_exact(region.carbon_kg_per_kwh), green_share=_exact(pool.green_power_share),
+                seller=f"org:{listing.provider_id}",
             )
         )  # fmt: skip
         meta[key] = {"kind": PartKind.RETAIL, "listing": listing, "instrument": None, "pool": pool,

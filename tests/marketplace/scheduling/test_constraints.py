@@ -257,3 +257,17 @@ def test_scu_demand_buys_the_whole_unit_that_covers_it(hours, region):
         assert part.units == 3
         assert s.placements["demand:1"].placed == Decimal("2967")
         assert violations(p, s) == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_buyer_is_never_placed_on_its_own_offer(method):
+    p = problem([offer("mine", price=CHEAP, seller="org:7"), offer("theirs", seller="org:8")], [demand(buyer="org:7")])
+    s = method(p)
+    assert used(s) == {"theirs"}
+    assert violations(p, s) == []
+    assert any("own offer" in v for v in violations(p, forced(p, "demand:1", "mine", start=0, units=8)))
+    # another buyer takes the cheaper one
+    other = problem(
+        [offer("mine", price=CHEAP, seller="org:7"), offer("theirs", seller="org:8")], [demand(buyer="org:9")]
+    )
+    assert used(method(other)) == {"mine"}
