@@ -3,12 +3,13 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import CityCore
 from catalog.models import Region, ResourceClass, Tier
 from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatus, Side, TimeInForce, WindowKind
 from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
-from marketplace.shelf.rules import CITIES, Criteria
+from marketplace.shelf.rules import Criteria
 
-CITY_NAMES = {"BJ": _("Beijing"), "SH": _("Shanghai"), "GZ": _("Guangzhou"), "CD": _("Chengdu")}
+CITY_NAMES = dict(CityCore.choices)
 TRADE_MODE_CHOICES = [("wholesale", _("Wholesale (批发)")), ("retail", _("Retail (零售)"))]
 SORT_CHOICES = [
     ("", _("Product")),
@@ -168,7 +169,7 @@ class ShelfForm(forms.Form):
     """The shelf's filters and sort, read from the query string so a link shows the same shelf.
     A value that does not fit is reported on its field and left out; the rest still apply."""
 
-    city = forms.ChoiceField(label=_("Your city"), choices=[(c, c) for c in CITIES], required=False,
+    city = forms.ChoiceField(label=_("Your city"), choices=CityCore.choices, required=False,
                              help_text=_("Latency is the round trip from the region to this city core."))  # fmt: skip
     resource_class = forms.ChoiceField(label=_("Class"), required=False)
     region = forms.ChoiceField(label=_("Region"), required=False)
@@ -186,10 +187,6 @@ class ShelfForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["city"].choices = [
-            (c, name)
-            for c, name in zip(CITIES, (_("Beijing"), _("Shanghai"), _("Guangzhou"), _("Chengdu")), strict=True)
-        ]
         self.fields["resource_class"].choices = _any(
             (c, c) for c in ResourceClass.objects.values_list("code", flat=True)
         )
@@ -254,7 +251,6 @@ class DemandForm(forms.Form):
         self.fields["resource_class"].choices = [("", _("— any GPU class, by SCU —"))] + [
             (c, c) for c in ResourceClass.objects.values_list("code", flat=True)
         ]
-        from marketplace.models import CityCore
 
         self.fields["city"].choices = [("", _("None"))] + list(CityCore.choices)
         regions = list(Region.objects.values_list("code", _region_name()))

@@ -8,19 +8,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organisation
+from accounts.models import CityCore, Organisation  # noqa: F401 (CityCore: marketplace.models re-exports it)
 from catalog.models import Pool, Region, ResourceClass
 
 # Exact costs: unit prices have 4 places, power and carbon figures a few more; their products
 # are kept unrounded (the standard rounds only invoice lines): room for 20 places.
 EXACT = {"max_digits": 40, "decimal_places": 20}
-
-
-class CityCore(models.TextChoices):
-    BJ = "BJ", _("Beijing")
-    SH = "SH", _("Shanghai")
-    GZ = "GZ", _("Guangzhou")
-    CD = "CD", _("Chengdu")
 
 
 class DemandStatus(models.TextChoices):
