@@ -23,25 +23,43 @@ def _grouped(value: Decimal, places: int) -> str:
     return f"{groups}.{fraction}" if fraction else groups
 
 
+def _number(value) -> Decimal | None:
+    """``value`` as a finite Decimal, or None for what is not a number (a float never is money)."""
+    if isinstance(value, float | bool):
+        return None
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _shown(value, spec) -> tuple[Decimal, int] | None:
+    """``value`` as a finite Decimal with the decimals to show — N; "N+": at least N and more where
+    the value is finer; "=": the places it is written with — or None when either does not parse."""
+    number = _number(value)
+    if number is None:
+        return None
+    try:
+        if spec == "=":
+            return number, max(0, -number.as_tuple().exponent)
+        if isinstance(spec, str) and spec.endswith("+"):
+            return number, max(int(spec[:-1]), -number.normalize().as_tuple().exponent)
+        return number, int(spec)
+    except (TypeError, ValueError):
+        return None
+
+
 @register.filter
 def yuan(value, places=2):
     """¥ with thousands separators; `places` decimals: 2 for amounts, 4 for unit prices, "4+" for at
     least 4, "=" for the places the value has."""
     if value is None or value == "":
         return ""
-    if isinstance(value, float) or isinstance(value, bool):
+    shown = _shown(value, places)
+    if shown is None:
         return value
-    try:
-        number = Decimal(value)
-        as_given = places == "="
-        at_least = isinstance(places, str) and places.endswith("+")
-        places = max(0, -number.as_tuple().exponent) if as_given else int(places[:-1] if at_least else places)
-    except (InvalidOperation, TypeError, ValueError):
-        return value
-    if not number.is_finite():
-        return value
-    if at_least:
-        places = max(places, -number.normalize().as_tuple().exponent)
+    number, places = shown
     sign = "−" if number < 0 and number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP) != 0 else ""
     return f"{sign}¥{_grouped(number, places)}"
 
@@ -50,15 +68,12 @@ def yuan(value, places=2):
 def grouped(value, places=0):
     """A quantity with thousands separators (units, unit-hours, kg), no currency sign; `places`
     decimals, or "=" for the places the value needs (trailing zeros dropped: 12.50 ms shows 12.5)."""
-    if value is None or value == "" or isinstance(value, float | bool):
+    if value is None or value == "":
         return value
-    try:
-        number = Decimal(value)
-        places = max(0, -number.normalize().as_tuple().exponent) if places == "=" else int(places)
-    except (InvalidOperation, TypeError, ValueError):
+    shown = _shown(value, "0+" if places == "=" else places)
+    if shown is None:
         return value
-    if not number.is_finite():
-        return value
+    number, places = shown
     sign = "−" if number < 0 else ""
     return f"{sign}{_grouped(number, places)}"
 
