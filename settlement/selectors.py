@@ -202,13 +202,8 @@ TOU_KINDS = ("peak", "flat", "valley")  # §7's period kinds, in the order pages
 _ONE_US = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class UsageDay:
-    """One local day of a month: unit-hours metered in each time-of-use period kind."""
-
-    day: date
+class _ByKind:
     hours: dict[str, Decimal]
-    total: Decimal
 
     @property
     def by_kind(self) -> list[Decimal]:
@@ -217,7 +212,16 @@ class UsageDay:
 
 
 @dataclass(frozen=True)
-class UsageProduct:
+class UsageDay(_ByKind):
+    """One local day of a month: unit-hours metered in each time-of-use period kind."""
+
+    day: date
+    hours: dict[str, Decimal]
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class UsageProduct(_ByKind):
     """Unit-hours metered on one product (class, region, how it is billed) in each period kind."""
 
     resource_class: str
@@ -225,11 +229,6 @@ class UsageProduct:
     billing: str  # "per_volume", "per_time" or "wholesale"
     hours: dict[str, Decimal]
     total: Decimal
-
-    @property
-    def by_kind(self) -> list[Decimal]:
-        """The hours in the order of ``TOU_KINDS`` (peak, flat, valley)."""
-        return [self.hours[k] for k in TOU_KINDS]
 
 
 @dataclass(frozen=True)
