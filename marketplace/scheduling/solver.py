@@ -123,16 +123,13 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
         pool = flat.as_pool(market=market, idx=master.columns[: len(lp.x)])
         short = bool(np.any(lp.z > 1e-6 * np.maximum(targets, 1.0)))
         requested = targets
+
+        def fair_targets():
+            return _fair(problem=problem, market=market, cands=cands, picks=picks, full=full,
+                         requested=requested, deadline=deadline)  # fmt: skip
+
         if short:
-            targets = _fair(
-                problem=problem,
-                market=market,
-                cands=cands,
-                picks=picks,
-                full=full,
-                requested=requested,
-                deadline=deadline,
-            )
+            targets = fair_targets()
         work = dict(
             problem=problem,
             market=market,
@@ -153,15 +150,7 @@ def solve(problem: Problem, *, time_limit: float, began: float, stats: dict | No
         if not short and _short(cands, assignment, targets):
             # the LP could split a demand over several starts; with one start it cannot be met: short supply
             short = True
-            targets = _fair(
-                problem=problem,
-                market=market,
-                cands=cands,
-                picks=picks,
-                full=full,
-                requested=requested,
-                deadline=deadline,
-            )
+            targets = fair_targets()
             assignment, status = _integers(**work, targets=targets, exact=True)
         if short:
             # the bound for what the answer places: the fair targets, or less where one was missed (a lot
