@@ -12,7 +12,7 @@ from django.utils.translation import gettext, gettext_noop
 from accounts.models import Organisation, User
 from catalog.locks import pools_lock
 from config.errors import ExchangeError
-from marketplace.models import Demand, DemandStatus, PartKind, Proposal, ProposalStatus, Side, TimeInForce
+from marketplace.models import Demand, DemandStatus, PartKind, Proposal, ProposalPart, ProposalStatus, Side, TimeInForce
 from marketplace.services.listings import writer_check
 from marketplace.services.orders import OrderTerms, order_place_within
 from marketplace.services.reservations import ReservationTerms, reservation_place_within
@@ -59,7 +59,6 @@ def _place(*, actor, organisation: Organisation, demand: Demand, proposal: Propo
             )
         except ExchangeError as refusal:
             raise _Refused(_part_says(part, refusal), code=refusal.code) from refusal
-        part.save(update_fields=["reservation"])
     for part in wholesale:
         terms = OrderTerms(instrument=part.instrument.code, side=Side.BUY, type="limit", qty=part.units,
                            tif=TimeInForce.IOC, price=part.price)  # fmt: skip
@@ -69,7 +68,7 @@ def _place(*, actor, organisation: Organisation, demand: Demand, proposal: Propo
             )
         except ExchangeError as refusal:
             raise _Refused(_part_says(part, refusal), code=refusal.code) from refusal
-        part.save(update_fields=["order"])
+    ProposalPart.objects.bulk_update(parts, ["reservation", "order"])  # what each part became, in one statement
     proposal.status, proposal.decided_at = ProposalStatus.CONFIRMED, now
     proposal.save(update_fields=["status", "decided_at"])
     demand.transition_to(DemandStatus.CONFIRMED, actor=actor, at=now)
