@@ -224,16 +224,26 @@ def credit_limit_set(*, actor: User, organisation_id: int, limit, reason: str) -
         raise ExchangeError.on_field("credit_limit", "invalid", gettext("An amount in CNY, 0 or more."))
     if limit != limit.quantize(Decimal("0.01")):
         raise ExchangeError.on_field("credit_limit", "invalid", gettext("At most two decimals (whole fen)."))
+    return _organisation_field_set(actor=actor, organisation_id=organisation_id, field="credit_limit",
+                                   value=limit.quantize(Decimal("0.01")), reason=reason, shown=str)  # fmt: skip
+
+
+def _organisation_field_set(
+    *, actor: User, organisation_id: int, field: str, value, reason: str, shown
+) -> Organisation:
+    """An operator's setting of one organisation field, the value already checked: under the
+    organisation's row lock; the same value again changes and records nothing; otherwise saved and
+    audited as ``organisation.<field>`` with the old and new values (``shown`` writes them)."""
     org = Organisation.objects.select_for_update().filter(pk=organisation_id).first()
     if org is None:
         raise ExchangeError.on_field("organisation", "not_found", gettext("No such organisation."))
-    old = org.credit_limit
-    if old == limit:
+    old = getattr(org, field)
+    if old == value:
         return org
-    org.credit_limit = limit.quantize(Decimal("0.01"))
-    org.save(update_fields=["credit_limit"])
-    audit_record(actor=actor, action="organisation.credit_limit", organisation=org, target=org.slug, reason=reason,
-                 detail={"from": str(old), "to": str(org.credit_limit)})  # fmt: skip
+    setattr(org, field, value)
+    org.save(update_fields=[field])
+    audit_record(actor=actor, action=f"organisation.{field}", organisation=org, target=org.slug, reason=reason,
+                 detail={"from": shown(old), "to": shown(value)})  # fmt: skip
     return org
 
 
@@ -261,14 +271,5 @@ def scheduling_priority_set(*, actor: User, organisation_id: int, priority, reas
             "invalid",
             gettext("A whole number from 0 (normal) to %(max)s.") % {"max": SCHEDULING_PRIORITY_MAX},
         )
-    org = Organisation.objects.select_for_update().filter(pk=organisation_id).first()
-    if org is None:
-        raise ExchangeError.on_field("organisation", "not_found", gettext("No such organisation."))
-    old = org.scheduling_priority
-    if old == priority:
-        return org
-    org.scheduling_priority = priority
-    org.save(update_fields=["scheduling_priority"])
-    audit_record(actor=actor, action="organisation.scheduling_priority", organisation=org, target=org.slug,
-                 reason=reason, detail={"from": old, "to": priority})  # fmt: skip
-    return org
+    return _organisation_field_set(actor=actor, organisation_id=organisation_id, field="scheduling_priority",
+                                   value=priority, reason=reason, shown=int)  # fmt: skip
