@@ -231,6 +231,20 @@ class SchedulingPriorityForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Reason"), widget=forms.Textarea(attrs={"rows": 2}), max_length=500)
 
 
+def _setting_apply(request, form, done: str, save) -> bool:
+    """An operator's setting posted to the organisation page: ``save(cleaned_data)`` when the
+    form is posted and valid; the service's refusal goes onto the form's fields. True when saved."""
+    if not form.is_bound or not form.is_valid():
+        return False
+    try:
+        save(form.cleaned_data)
+    except ExchangeError as exc:
+        apply_errors(form, exc)
+        return False
+    messages.success(request, done)
+    return True
+
+
 @operator_required
 def operator_organisation(request, slug: str):
     """One organisation as the operator supervises it: orders, trades, contracts, reservations,
@@ -242,36 +256,21 @@ def operator_organisation(request, slug: str):
     priority_form = SchedulingPriorityForm(
         request.POST if setting_priority else None, initial={"scheduling_priority": organisation.scheduling_priority}
     )
-    if setting_priority and priority_form.is_valid():
-        try:
-            scheduling_priority_set(
-                actor=request.user,
-                organisation_id=organisation.pk,
-                priority=priority_form.cleaned_data["scheduling_priority"],
-                reason=priority_form.cleaned_data["reason"],
-            )
-        except ExchangeError as exc:
-            apply_errors(priority_form, exc)
-        else:
-            messages.success(request, _("Scheduling priority class set."))
-            return redirect("catalog:operator_organisation", slug=slug)
     form = CreditLimitForm(
         request.POST if request.method == "POST" and not setting_priority else None,
         initial={"credit_limit": organisation.credit_limit},
     )
-    if request.method == "POST" and not setting_priority and form.is_valid():
-        try:
-            credit_limit_set(
-                actor=request.user,
-                organisation_id=organisation.pk,
-                limit=form.cleaned_data["credit_limit"],
-                reason=form.cleaned_data["reason"],
-            )
-        except ExchangeError as exc:
-            apply_errors(form, exc)
-        else:
-            messages.success(request, _("Credit limit set."))
-            return redirect("catalog:operator_organisation", slug=slug)
+    done = _setting_apply(
+        request, priority_form, _("Scheduling priority class set."),
+        lambda data: scheduling_priority_set(actor=request.user, organisation_id=organisation.pk,
+                                             priority=data["scheduling_priority"], reason=data["reason"]),
+    ) or _setting_apply(
+        request, form, _("Credit limit set."),
+        lambda data: credit_limit_set(actor=request.user, organisation_id=organisation.pk,
+                                      limit=data["credit_limit"], reason=data["reason"]),
+    )  # fmt: skip
+    if done:
+        return redirect("catalog:operator_organisation", slug=slug)
     context = {
         "organisation": organisation,
         "members": members_for_org(organisation=organisation),
