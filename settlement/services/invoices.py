@@ -196,21 +196,20 @@ def _volume_usage(organisation: Organisation, period: date, *, received_until: d
         return {key: usage.lines(product=Product(key.product, PER_VOLUME, key.price)) for key, usage in usages.items()}
 
 
-def _volume_terms(tou: str, discount: Decimal) -> str:
+def _volume_terms(tou: str, discount: Decimal, multipliers: dict[str, Decimal]) -> str:
     """How a per-volume line is priced, in words a buyer reads on the invoice: the unit price
-    column times the time-of-use multiplier (§7), less the volume discount (§6.2)."""
-    from catalog.selectors import tou_multipliers
-
-    multiplier = tou_multipliers().get(tou)
+    column times the time-of-use multiplier (§7, ``multipliers``: read once per invoice), less the
+    volume discount (§6.2)."""
+    multiplier = multipliers.get(tou)
     rate = f"{tou} hours (unit price × {multiplier:.2f})" if multiplier is not None else f"{tou} hours"
     return f"{rate}, " + (f"volume discount {discount * 100:.0f} %" if discount else "no volume discount")
 
 
-def _volume_line(key: VolumeKey, line, **extra) -> InvoiceLine:
+def _volume_line(key: VolumeKey, line, multipliers: dict[str, Decimal], **extra) -> InvoiceLine:
     return InvoiceLine(
         kind=extra.pop("kind", InvoiceLineKind.RETAIL_VOLUME),
         product=key.product,
-        description=extra.pop("description", f"Metered use, {_volume_terms(line.tou, line.discount)}"),
+        description=extra.pop("description", f"Metered use, {_volume_terms(line.tou, line.discount, multipliers)}"),
         provider_id=key.provider_id,
         quantity=line.hours,
         unit_price=key.price,
@@ -224,8 +223,11 @@ def _volume_line(key: VolumeKey, line, **extra) -> InvoiceLine:
 def _retail_volume_lines(organisation: Organisation, period: date) -> list[InvoiceLine]:
     """Metered usage of per-volume reservations in the month (§6.2, §7), by time-of-use kind and
     tier."""
+    from catalog.selectors import tou_multipliers
+
     rated = _volume_usage(organisation, period)
-    return [_volume_line(key, line) for key in sorted(rated, key=_key_order) for line in rated[key]]
+    multipliers = tou_multipliers()
+    return [_volume_line(key, line, multipliers) for key in sorted(rated, key=_key_order) for line in rated[key]]
 
 
 def _key_order(key: VolumeKey):
@@ -236,7 +238,9 @@ def _adjustment_lines(organisation: Organisation, period: date) -> list[InvoiceL
     """Usage that arrived after an earlier month's invoice was issued (§11): that month re-rated
     with everything received so far, less what its invoice and earlier adjustments billed, as
     dated lines (``service_date``: the month corrected) on this month's invoice."""
-    lines = []
+    from catalog.selectors import tou_multipliers
+
+    lines, multipliers = [], None
     earlier = Invoice.objects.filter(
         organisation=organisation, kind=InvoiceKind.INVOICE, period__lt=period, usage_cutoff__isnull=False
     ).exclude(status=InvoiceStatus.DRAFT)
@@ -251,6 +255,7 @@ def _adjustment_lines(organisation: Organisation, period: date) -> list[InvoiceL
         )
         if not late.exists():
             continue
+        multipliers = multipliers if multipliers is not None else tou_multipliers()
         billed: dict[tuple, tuple[Decimal, Decimal]] = defaultdict(lambda: (Decimal(0), Decimal(0)))
         prior = InvoiceLine.objects.filter(
             Q(invoice=invoice, kind=InvoiceLineKind.RETAIL_VOLUME)
@@ -267,19 +272,29 @@ def _adjustment_lines(organisation: Organisation, period: date) -> list[InvoiceL
                 hours, amount = billed.pop(k, (Decimal(0), Decimal(0)))
                 if line.amount != amount or line.hours != hours:
                     lines.append(_adjustment(key, line.tou, line.discount, line.hours - hours, line.amount - amount,
-                                             invoice))  # fmt: skip
+                                             invoice, multipliers))  # fmt: skip
         for (product, price, provider, tou, discount), (hours, amount) in billed.items():
             if amount or hours:  # billed before, nothing now: cannot happen as records only arrive
                 key = VolumeKey(*product.split(".")[:3], price, provider)
-                lines.append(_adjustment(key, tou, discount, -hours, -amount, invoice))
+                lines.append(_adjustment(key, tou, discount, -hours, -amount, invoice, multipliers))
     return lines
 
 
-def _adjustment(key: VolumeKey, tou: str, discount: Decimal, hours: Decimal, amount: Decimal, invoice) -> InvoiceLine:
+def _adjustment(
+    key: VolumeKey,
+    tou: str,
+    discount: Decimal,
+    hours: Decimal,
+    amount: Decimal,
+    invoice,
+    multipliers: dict[str, Decimal],
+) -> InvoiceLine:
     return InvoiceLine(
         kind=InvoiceLineKind.ADJUSTMENT,
         product=key.product,
-        description=f"Late usage of {invoice.period:%Y-%m} ({invoice.number}), {_volume_terms(tou, discount)}",
+        description=(
+            f"Late usage of {invoice.period:%Y-%m} ({invoice.number}), {_volume_terms(tou, discount, multipliers)}"
+        ),
         provider_id=key.provider_id,
         service_date=invoice.period,
         quantity=hours,

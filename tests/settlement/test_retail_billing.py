@@ -185,6 +185,10 @@ def test_an_invoices_charges_export_as_rating_cases_that_rate_to_its_lines(retai
 
 
 def test_a_volume_discount_is_written_as_a_percentage(reference_data):
+    from catalog.selectors import tou_multipliers
     from settlement.services.invoices import _volume_terms
 
-    assert _volume_terms("valley", Decimal("0.05")) == "valley hours (unit price × 0.50), volume discount 5 %"
+    assert (
+        _volume_terms("valley", Decimal("0.05"), tou_multipliers())
+        == "valley hours (unit price × 0.50), volume discount 5 %"
+    )
