@@ -8,7 +8,6 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-import config.bulk  # noqa: F401 (registers the field__any lookup used below)
 from catalog.capacity import sellable_by_pool, sellable_units
 from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
@@ -18,8 +17,9 @@ from catalog.models import (
     PoolResource,
     PoolStatus,
 )
+from config.bulk import rows_update  # importing it registers the field__any lookup used below
 from config.errors import Conflict, ExchangeError
-from config.rows import insert_rows, rows_insert
+from config.rows import insert_rows, rows_by, rows_insert
 
 
 @transaction.atomic
@@ -95,19 +95,20 @@ def capacity_move_many(
         taken[from_source] += units
         given[(to_source, from_source)] += units
     fields = ("pk", "pool_id", "resource_class_id", "kind", "units", "start", "end", "source")
-    opened = CapacityCommitment.objects.open().select_for_update()
-    olds = {row[7]: row for row in opened.filter(source__any=list(taken)).order_by("pk").values_list(*fields)}
+
+    def opened(sources):  # open commitments of these sources, locked
+        return rows_by(CapacityCommitment, fields, "source", sources, open_only="released_at", lock=True)
+
+    olds = {row[7]: row for row in opened(list(taken))}
     for source, units in taken.items():
         if source not in olds or units > olds[source][4]:
             raise ExchangeError(
                 gettext("%(source)s does not hold %(units)s unit(s).") % {"source": source, "units": units},
                 code="insufficient_capacity",
             )
-    targets = {} if new_targets else {
-        row[7]: row for row in opened.filter(source__any=list({to for to, _ in given})).values_list(*fields)
-    }  # fmt: skip
+    targets = {} if new_targets else {row[7]: row for row in opened(list({to for to, _ in given}))}
     replaced = [row[0] for row in olds.values()] + [row[0] for row in targets.values()]
-    CapacityCommitment.objects.filter(pk__any=replaced).update(released_at=at)
+    rows_update(CapacityCommitment, ["released_at"], [(pk, at) for pk in replaced])
     fresh = [
         (pool, cls, kind_, units - taken[source], start, end, source, at)
         for _, pool, cls, kind_, units, start, end, source in olds.values()

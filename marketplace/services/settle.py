@@ -11,14 +11,13 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connections, router
 from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import CommitmentKind
 from catalog.services import capacity_move_many, capacity_release_many
 from config.bulk import rows_update
-from config.rows import rows_insert
+from config.rows import rows_by, rows_insert
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -77,24 +76,6 @@ class _Allocation:
         return self.units - self.filled - self.released
 
 
-def _rows(model, fields: tuple[str, ...], key: str, values: list[int]) -> list[tuple]:
-    """``fields`` (attribute names, "pk" for the key) of the rows whose ``key`` column is among
-    ``values``, in primary-key order: on PostgreSQL by one plain query with the values as an array
-    (a matching run reads its orders and allocations every few tens of milliseconds under load,
-    and compiling the ORM's queries cost more than running them), elsewhere through the ORM."""
-    connection = connections[router.db_for_read(model)]
-    if connection.vendor != "postgresql":
-        return list(model.objects.filter(**{f"{key}__any": values}).order_by("pk").values_list(*fields))
-    meta = model._meta
-    columns = ", ".join(meta.pk.column if f == "pk" else meta.get_field(f).column for f in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {meta.db_table} WHERE {key} = ANY(%s) ORDER BY {meta.pk.column}",  # noqa: S608
-            [values],
-        )
-        return cursor.fetchall()
-
-
 class Applier:
     def __init__(self, *, instrument: Instrument, state: MatchState):
         self.instrument = instrument
@@ -129,13 +110,13 @@ class Applier:
         missing = [pk for pk in ids if pk not in self.orders]
         if not missing:
             return
-        for row in _rows(Order, _Order.FIELDS, "id", missing):
+        for row in rows_by(Order, _Order.FIELDS, "id", missing):
             self.orders[row[0]] = _Order(row)
         sells = [pk for pk in missing if self.orders[pk].side == SELL]
         for pk in sells:
             self.allocations[pk] = []
         if sells:
-            for row in _rows(OrderAllocation, _Allocation.FIELDS, "order_id", sells):
+            for row in rows_by(OrderAllocation, _Allocation.FIELDS, "order_id", sells):
                 self.allocations[row[1]].append(_Allocation(row))
 
     def _order(self, order_id) -> _Order:

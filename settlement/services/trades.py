@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from catalog.pricing import CENT, round_half_up
 from config.bulk import rows_update
+from config.rows import placeholders, rows_by, select_models
 from settlement.models import CNY, Account, Hold, HoldStatus, Purpose
 from settlement.services.ledger import Entry, Line, ledger_post_many
 
@@ -62,11 +62,10 @@ class _Accounts:
     platform's (fee revenue) in one query — and created on first use."""
 
     def __init__(self, organisation_ids):
+        ids = list(organisation_ids)
+        where = f"currency = %s AND (organisation_id IN ({placeholders(ids)}) OR organisation_id IS NULL)"
         self.cache: dict[tuple, Account] = {
-            (a.purpose, a.organisation_id): a
-            for a in Account.objects.filter(
-                Q(organisation_id__in=organisation_ids) | Q(organisation_id=None), currency=CNY
-            )
+            (a.purpose, a.organisation_id): a for a in select_models(Account, where, [CNY, *ids])
         }
 
     def __call__(self, purpose: str, organisation_id: int | None = None) -> Account:
@@ -93,14 +92,9 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
     if not steps:
         return
     hold_ids = sorted({s.hold_id for s in steps})
-    holds = {
-        row[0]: row
-        for row in Hold.objects.select_for_update(of=("self",), no_key=True)
-        .filter(pk__any=hold_ids)
-        .order_by("pk")
-        .values_list("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
-    }
-    holds = {pk: list(row) for pk, row in holds.items()}  # mutable: [pk, org, amount, captured, released, …]
+    fields = ("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
+    # mutable: [pk, org, amount, captured, released, …]
+    holds = {row[0]: list(row) for row in rows_by(Hold, fields, "id", hold_ids, lock=True)}
     sellers = {s.seller_id for s in steps if isinstance(s, TradeCharge)}
     account = _Accounts({row[1] for row in holds.values()} | sellers)
     fees = account(Purpose.FEE_REVENUE)
