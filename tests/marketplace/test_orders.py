@@ -139,6 +139,9 @@ def test_what_trades_contracts_legs_and_commitments_refer_to_must_exist_and_stay
     refused = [
         lambda: Trade.objects.bulk_create([Trade(**{**copy, "number": 2}), Trade(**{**copy, "number": 3,
                                                                                   "buy_order_id": 999_999})]),
+        lambda: Contract.objects.create(**{
+            **{f.attname: getattr(contract, f.attname) for f in Contract._meta.concrete_fields if not f.primary_key},
+            "trade_id": 999_999}),
         lambda: ContractLeg.objects.create(contract_id=contract.pk, pool_id=999_999, units=1),
         lambda: ContractLeg.objects.create(contract_id=999_999, pool_id=leg.pool_id, units=1),
         lambda: Contract.objects.filter(pk=contract.pk).update(holder_id=999_999),
