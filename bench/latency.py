@@ -200,6 +200,8 @@ def main():
     parser.add_argument("--match-rate", type=float, default=None, help="instead of half the sustained rate")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--web-threads", type=int, default=2, help="threads per worker (> 1: gthread workers)")
+    parser.add_argument("--matching-nice", type=int, default=0,
+                        help="run the matching worker at this nice level (0: the web server's priority)")  # fmt: skip
     parser.add_argument(
         "--batch-only", action="store_true", help="phase 1 only, figures printed and not written to docs/performance.md"
     )
@@ -270,7 +272,10 @@ def main():
     live_env = loadgen.service_env(MATCHING_DISPATCH="true")
     with (
         loadgen.web_server(live_env, **web) as port,
-        loadgen.matching_worker("matcher", ["matching-0", "matching-1"], live_env) as (_, worker_out),
+        loadgen.matching_worker("matcher", ["matching-0", "matching-1"], live_env, nice=args.matching_nice) as (
+            _,
+            worker_out,
+        ),
     ):
         worker_out.wait_for(" ready.", 60)
 
@@ -361,11 +366,12 @@ def main():
 
     server = (f"{args.web_workers} gthread workers × {args.web_threads} threads" if args.web_threads > 1
               else f"{args.web_workers} sync workers")  # fmt: skip
+    worker_nice = f", at nice {args.matching_nice}" if args.matching_nice else ", at the web server's priority"
     lines = [
         f"Measured {datetime.now().astimezone():%Y-%m-%d} on {machine()}; PostgreSQL with fsync={fsync}, "
         f"synchronous_commit={sync_commit}; code {revision}. gunicorn (config.wsgi, {server}) and "
-        "one Celery matching worker (concurrency 1, Redis broker) on loopback; the load generator is this "
-        "process (threads, http.client); everything, PostgreSQL included, shares the machine's 2 cores "
+        f"one Celery matching worker (concurrency 1, Redis broker{worker_nice}) on loopback; the load generator "
+        "is this process (threads, http.client); everything, PostgreSQL included, shares the machine's 2 cores "
         "(with whatever else runs: see the load averages). Throttling raised out of the way "
         "(THROTTLE_ORGANISATION); DEBUG off.",
         "",
@@ -380,7 +386,8 @@ def main():
         "ms (late by at most one poll); the GET figure is the same from a client's side.",
         "",
         f"Reproduce: `.venv/bin/python bench/latency.py --single-rate {args.single_rate:g} --seconds "
-        f"{args.seconds:g}` (database suanli_bench_latency and Redis db 7, both emptied first; `--help` "
+        f"{args.seconds:g}{f' --matching-nice {args.matching_nice}' if args.matching_nice else ''}` "
+        "(database suanli_bench_latency and Redis db 7, both emptied first; `--help` "
         "for the other knobs).",
     ]
     write_section("## Order entry over HTTP and accept-to-match latency (bench/latency.py)", lines)

@@ -257,9 +257,12 @@ def web_server(env: dict, workers: int = 2, port: int | None = None, threads: in
 
 
 @contextmanager
-def matching_worker(name: str, queues: list[str], env: dict, concurrency: int = 1):
-    """A Celery worker on the matching queues; yields its output (``Lines``) once it is ready."""
-    cmd = [str(VENV_BIN / "celery"), "-A", "config", "worker", "-n", f"{name}@%h", "-Q", ",".join(queues),
+def matching_worker(name: str, queues: list[str], env: dict, concurrency: int = 1, nice: int = 0):
+    """A Celery worker on the matching queues; yields its output (``Lines``) once it is ready.
+    ``nice``: its CPU priority below the web server's (``nice -n``), as where order entry's answer
+    matters more than how soon the worker batches what it accepted."""
+    cmd = ["nice", "-n", str(nice)] if nice else []
+    cmd += [str(VENV_BIN / "celery"), "-A", "config", "worker", "-n", f"{name}@%h", "-Q", ",".join(queues),
            f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
            "--without-heartbeat"]  # fmt: skip
     with process(name, cmd, env) as (proc, lines):
