@@ -53,10 +53,15 @@ def select_models(model, where: str, params: list, *, order_by: str = "", lock: 
 
 @contextmanager
 def statements_joined(model):
-    """Hold back writes on ``model``'s database until the next ``joined_fetch`` (PostgreSQL; a
-    no-op elsewhere). Not nested: an inner block joins the outer one."""
+    """Hold back writes on ``model``'s database until the next ``joined_fetch`` (PostgreSQL with
+    psycopg's client-side binding, the default; a no-op elsewhere). Not nested: an inner block
+    joins the outer one."""
     connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql" or connection.__dict__.get("_held_writes") is not None:
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("server_side_binding")  # one statement a query
+        or connection.__dict__.get("_held_writes") is not None
+    ):
         yield
         return
     connection._held_writes, connection._kept_ids = [], {}
@@ -81,13 +86,18 @@ def joined_fetch(model, sql: str | None = None, params: tuple | list = ()) -> li
     returns. Without ``statements_joined``, ``sql`` alone."""
     connection = connections[router.db_for_write(model)]
     held = connection.__dict__.get("_held_writes") or []
-    statements = [s for s, _ in held] + ([sql] if sql else [])
-    values = [v for _, p in held for v in p] + list(params)
+    if not held:
+        if not sql:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    statements = [*held, (sql, params)] if sql else list(held)
     held.clear()
-    if not statements:
-        return []
     with connection.cursor() as cursor:
-        cursor.execute("; ".join(statements), values)
+        # each statement merged with its values on its own (psycopg keeps the parsing of a
+        # statement of at most 50 values; the joined text would be parsed every time)
+        cursor.execute("; ".join(cursor.cursor.mogrify(s, p) for s, p in statements))
         if not sql:
             return []
         while cursor.cursor.nextset():  # to the last statement's result
