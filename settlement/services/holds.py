@@ -226,15 +226,18 @@ def funds_lock(*, organisation: Organisation, currency: str = CNY, holds: int = 
     columns = ", ".join(f'a."{f.column}"' for f in fields)
     hold_seq, entry_seq = ids_draw_sql(Hold), ids_draw_sql(JournalTransaction)
     draw = bool(holds and hold_seq and entry_seq)
-    draws = f", (SELECT array_agg({hold_seq}) FROM generate_series(1, {int(holds)})), {entry_seq}" if draw else ""  # noqa: S608 (sequence names)
+    cash = Purpose.BUYER_CASH.value
+    # on the prepaid account's row only (a CASE evaluates nextval only where it applies)
+    hold_keys = f"(SELECT array_agg({hold_seq}) FROM generate_series(1, {int(holds)}))"  # noqa: S608 (a sequence)
+    when = f"CASE WHEN a.purpose = '{cash}' THEN"
+    draws = f", {when} {hold_keys} END, {when} {entry_seq} END" if draw else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH o AS (SELECT credit_limit FROM {Organisation._meta.db_table} WHERE id = %s), "  # noqa: S608
-            f"d AS MATERIALIZED (SELECT 0{draws}) "
-            f"SELECT {columns}, o.credit_limit, d.* FROM {Account._meta.db_table} a, o, d "
+            f"SELECT {columns}, o.credit_limit{draws} FROM {Account._meta.db_table} a "  # noqa: S608
+            f"JOIN {Organisation._meta.db_table} o ON o.id = a.organisation_id "
             "WHERE a.organisation_id = %s AND a.currency = %s AND a.purpose IN (%s, %s) "
             "ORDER BY a.id FOR NO KEY UPDATE OF a",
-            [organisation.pk, organisation.pk, currency, Purpose.BUYER_CASH.value, Purpose.BUYER_HOLDS.value],
+            [organisation.pk, currency, cash, Purpose.BUYER_HOLDS.value],
         )
         rows = cursor.fetchall()
     if len(rows) < 2:  # created on first use
@@ -245,8 +248,9 @@ def funds_lock(*, organisation: Organisation, currency: str = CNY, holds: int = 
     locked = {a.purpose: a for a in (Account.from_db(connection.alias, names, row[:n]) for row in rows)}
     limit = rows[0][n]
     if draw:
-        ids_keep(Hold, sorted(rows[0][n + 2]))
-        ids_keep(JournalTransaction, [rows[0][n + 3]])
+        (drawn,) = [row[n + 1 :] for row in rows if row[n + 1] is not None]
+        ids_keep(Hold, sorted(drawn[0]))
+        ids_keep(JournalTransaction, [drawn[1]])
     return Funds(
         cash=locked[Purpose.BUYER_CASH],
         held=locked[Purpose.BUYER_HOLDS],
