@@ -1,9 +1,13 @@
 """Reads of accounts data. Every tenant read takes the organisation it is scoped to."""
 
+import time
+from collections.abc import Callable
+
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import ApiKey, AuditEvent, Invitation, Membership, Organisation, User
@@ -20,6 +24,38 @@ def membership_get(*, user, organisation) -> Membership | None:
 
 
 ROLES_READ = "_membership_roles"  # on a User instance: {organisation id: role or None}, read with it
+
+
+# API keys as authentication last read them, in this process: lookup -> (monotonic time, row)
+_api_keys_read: dict[str, tuple[float, tuple]] = {}
+API_KEYS_KEPT = 10_000  # more and the oldest reads are dropped with the rest
+
+
+def api_key_row(*, lookup: str, read: Callable[[str], tuple | None]) -> tuple | None:
+    """``read(lookup)``: an API key's row (with its organisation, creator and the creator's role
+    there), kept in this process for ``API_KEY_CACHE_SECONDS``. Every API request asks this, and
+    a partner sends many a second with one key; the price: a key revoked, or a role lowered, in
+    another process keeps working here for up to that long (this process's own changes forget
+    at once). Nothing kept is money: the credit limit is read with the funds' lock."""
+    seconds = settings.API_KEY_CACHE_SECONDS
+    now = time.monotonic()
+    kept = _api_keys_read.get(lookup)
+    if kept is not None and now - kept[0] < seconds:
+        return kept[1]
+    row = read(lookup)
+    if row is not None and seconds > 0:
+        if len(_api_keys_read) >= API_KEYS_KEPT:
+            _api_keys_read.clear()
+        _api_keys_read[lookup] = (now, row)
+    return row
+
+
+def api_keys_forget(lookup: str | None = None) -> None:
+    """Read the key (every key, without ``lookup``) afresh at its next use in this process."""
+    if lookup is None:
+        _api_keys_read.clear()
+    else:
+        _api_keys_read.pop(lookup, None)
 
 
 def membership_role(*, user_id: int, organisation_id: int, user: User | None = None) -> str | None:

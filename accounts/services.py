@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 
 from accounts.keys import NewKey, key_generate
 from accounts.models import ApiKey, ApiKeyScope, AuditEvent, CityCore, Invitation, Membership, Organisation, User
-from accounts.selectors import invitations_for_user
+from accounts.selectors import api_keys_forget, invitations_for_user
 from config.errors import ExchangeError, NotAllowed, required_reason
 
 API_KEY_KIND = "sk"
@@ -137,6 +137,7 @@ def invitation_accept(*, user: User, invitation_id: int) -> Membership:
     membership, _ = Membership.objects.get_or_create(
         user=user, organisation=invitation.organisation, defaults={"role": invitation.role}
     )
+    api_keys_forget()  # a key's creator's role is kept with the key
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     audit_record(actor=user, action="invitation.accept", organisation=invitation.organisation, target=user.email)
@@ -193,6 +194,9 @@ def api_key_revoke(*, actor: User, organisation: Organisation, key_id: int) -> A
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
         audit_record(actor=actor, action="api_key.revoke", organisation=organisation, target=key.lookup)
+        # this process stops at once; others within API_KEY_CACHE_SECONDS (api_key_row)
+        api_keys_forget(key.lookup)
+        transaction.on_commit(lambda: api_keys_forget(key.lookup))
     return key
 
 
@@ -201,6 +205,8 @@ def api_key_touch(*, key: ApiKey) -> None:
     now = timezone.now()
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+        api_keys_forget(key.lookup)  # the time kept with the key is now older than this
 
 
 CREDIT_LIMIT_MAX = Decimal("999999999999999999.99")  # the column's 20 digits, 2 decimals

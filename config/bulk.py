@@ -3,13 +3,16 @@
 Django's ``bulk_update`` builds a CASE expression per field and row, and ``__in`` one parameter
 per value, which cost more Python than the work itself at the matching worker's batch sizes. On
 PostgreSQL ``rows_update`` joins one array per column instead and ``field__any`` sends one array;
-elsewhere they fall back to ``bulk_update`` and ``__in``. Inserting rows is ``config.rows``."""
+elsewhere they fall back to ``bulk_update`` and ``__in``. Within ``config.rows.statements_joined``
+``rows_update`` is held back and counts the rows given as updated. Inserting rows is ``config.rows``."""
 
 from datetime import datetime
 
 from django.db import connections, router
 from django.db.models import Field, ForeignObject, Lookup
 from django.db.models.lookups import In
+
+from config.rows import held_write
 
 
 def rows_update(model, fields: list[str], rows: list[tuple]) -> int:
@@ -29,8 +32,11 @@ def rows_update(model, fields: list[str], rows: list[tuple]) -> int:
     sets = ", ".join(f'"{f.column}" = v."{f.column}"' for f in columns[1:])
     key = meta.pk.column
     sql = f'UPDATE "{meta.db_table}" AS t SET {sets} FROM unnest({arrays}) AS v({names}) WHERE t."{key}" = v."{key}"'  # noqa: S608
+    params = [array_literal(column) for column in zip(*rows, strict=True)]
+    if held_write(connection, sql, params):  # within statements_joined: sent with the next statement
+        return len(rows)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [array_literal(column) for column in zip(*rows, strict=True)])
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 

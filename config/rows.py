@@ -11,7 +11,18 @@ attribute name and rows of values already of the columns' Python types (int, str
 datetime, None): ``insert_rows`` with keys drawn beforehand by ``ids_reserve`` (so rows that
 refer to each other can be written in any order), or ``rows_insert``, which fills left-out
 fields with their defaults and can draw the keys itself. On PostgreSQL the rows go by COPY (a
-few by one INSERT); elsewhere as raw inserts. Constraints and triggers apply as for any insert."""
+few by one INSERT); elsewhere as raw inserts. Constraints and triggers apply as for any insert.
+
+A single order's acceptance is a handful of such statements, each a round trip whose fixed cost
+(psycopg's and PostgreSQL's per statement) outweighs its work. Within ``statements_joined()`` on
+PostgreSQL, a write that returns nothing (``insert_rows`` by INSERT, ``config.bulk.rows_update``)
+is held back and sent with the next ``joined_fetch`` — one round trip, one simple-protocol
+query of several statements — and keys drawn ahead with another statement (``ids_draw_sql``,
+``ids_keep``) are taken by the next ``ids_reserve`` of their table. Nothing in the block may read
+what a held-back write writes before ``joined_fetch``; what is still held back when the block
+ends is sent then."""
+
+from contextlib import contextmanager
 
 from django.db import connections, router
 from django.utils import timezone
@@ -69,6 +80,91 @@ def rows_by(
         return cursor.fetchall()
 
 
+@contextmanager
+def statements_joined(model):
+    """Hold back writes on ``model``'s database until the next ``joined_fetch`` (PostgreSQL with
+    psycopg's client-side binding, the default; a no-op elsewhere). Not nested: an inner block
+    joins the outer one."""
+    connection = connections[router.db_for_write(model)]
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("server_side_binding")  # one statement a query
+        or connection.__dict__.get("_held_writes") is not None
+    ):
+        yield
+        return
+    connection._held_writes, connection._kept_ids = [], {}
+    try:
+        yield
+        joined_fetch(model)
+    finally:
+        connection._held_writes = connection._kept_ids = None
+
+
+def held_write(connection, sql: str, params: list) -> bool:
+    """Hold back a write that returns nothing if ``statements_joined`` is on: whether it did."""
+    held = connection.__dict__.get("_held_writes")
+    if held is None:
+        return False
+    held.append((sql, params))
+    return True
+
+
+def joined_fetch(model, sql: str | None = None, params: tuple | list = ()) -> list[tuple]:
+    """Run the writes held back, then ``sql`` (if any), in one round trip; the rows ``sql``
+    returns. Without ``statements_joined``, ``sql`` alone."""
+    connection = connections[router.db_for_write(model)]
+    held = connection.__dict__.get("_held_writes") or []
+    if not held:
+        if not sql:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    statements = [*held, (sql, params)] if sql else list(held)
+    held.clear()
+    with connection.cursor() as cursor:
+        # each statement merged with its values on its own (psycopg keeps the parsing of a
+        # statement of at most 50 values; the joined text would be parsed every time)
+        cursor.execute("; ".join(cursor.cursor.mogrify(s, p) for s, p in statements))
+        if not sql:
+            return []
+        while cursor.cursor.nextset():  # to the last statement's result
+            pass
+        return cursor.fetchall()
+
+
+def ids_draw_sql(model) -> str | None:
+    """Within ``statements_joined`` (so on PostgreSQL), an expression that draws one new key of
+    ``model``, to add to a query run anyway (give what it draws to ``ids_keep``); else None."""
+    connection = connections[router.db_for_write(model)]
+    if connection.__dict__.get("_kept_ids") is None:
+        return None
+    return f"nextval('{_serial_sequence(model, connection)}'::regclass)"
+
+
+def ids_keep(model, ids: list[int]) -> None:
+    """Keys drawn with ``ids_draw_sql``: the next ``ids_reserve`` of as many keys of ``model``
+    within ``statements_joined`` takes them instead of drawing."""
+    connection = connections[router.db_for_write(model)]
+    kept = connection.__dict__.get("_kept_ids")
+    if kept is not None:
+        kept[model._meta.db_table] = list(ids)
+
+
+def _serial_sequence(model, connection) -> str:
+    # the sequence's name looked up once per connection: pg_get_serial_sequence per key cost
+    # PostgreSQL several times the nextval
+    meta = model._meta
+    names = connection.__dict__.setdefault("_serial_sequences", {})
+    name = names.get(meta.db_table)
+    if name is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
+            name = names[meta.db_table] = cursor.fetchone()[0]
+    return name
+
+
 def placeholders(values) -> str:
     """``%s, %s, …``, one per value (for ``IN (…)``)."""
     return ", ".join(["%s"] * len(values))
@@ -84,15 +180,14 @@ def ids_reserve(model, n: int) -> list[int]:
         return []
     meta = model._meta
     connection = connections[router.db_for_write(model)]
+    if connection.vendor == "postgresql":
+        kept = (connection.__dict__.get("_kept_ids") or {}).get(meta.db_table)
+        if kept is not None and len(kept) == n:
+            del connection._kept_ids[meta.db_table]
+            return kept
+        name = _serial_sequence(model, connection)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # the sequence's name looked up once per connection: pg_get_serial_sequence per key
-            # cost PostgreSQL several times the nextval
-            names = connection.__dict__.setdefault("_serial_sequences", {})
-            name = names.get(meta.db_table)
-            if name is None:
-                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
-                name = names[meta.db_table] = cursor.fetchone()[0]
             if n == 1:
                 cursor.execute("SELECT nextval(%s::regclass)", [name])
                 return [cursor.fetchone()[0]]
@@ -123,11 +218,14 @@ def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
         return
     columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in fields)
     table = connection.ops.quote_name(meta.db_table)
+    if len(rows) < COPY_FROM:
+        values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+        sql, params = f"INSERT INTO {table} ({columns}) VALUES {values}", [v for row in rows for v in row]  # noqa: S608
+        if not held_write(connection, sql, params):
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+        return
     with connection.cursor() as cursor:
-        if len(rows) < COPY_FROM:
-            values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", [v for row in rows for v in row])  # noqa: S608
-            return
         # psycopg's own cursor (Django's has no COPY): its errors wrapped as Django's, as for
         # any statement (a unique or check violation is an IntegrityError)
         with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:

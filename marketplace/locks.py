@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db import connections, router
 
-from config.rows import select_models
+from config.rows import joined_fetch, select_models
 from marketplace.models import Contract, Instrument, MatchState, Order
 
 
@@ -24,17 +24,18 @@ def instrument_lock(*, pk: int) -> Instrument | None:
 def instrument_advance(*, instrument: Instrument, events: int, now: datetime) -> tuple[int, datetime]:
     """Lock the instrument row and hand out its next ``events`` sequence numbers and its time for
     them (``now``, but never before a time already handed out); returns the last number handed out
-    and that time. On PostgreSQL one statement (the lock, the numbers and the time together)."""
+    and that time. On PostgreSQL one statement (the lock, the numbers and the time together), sent
+    after the writes ``config.rows.statements_joined`` holds back, so the instrument is still locked
+    last."""
     connection = connections[router.db_for_write(Instrument)]
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            table = connection.ops.quote_name(Instrument._meta.db_table)
-            cursor.execute(
-                f"UPDATE {table} SET last_seq = last_seq + %s, clock = GREATEST(clock, %s) "  # noqa: S608
-                "WHERE id = %s RETURNING last_seq, clock",
-                [events, now, instrument.pk],
-            )
-            instrument.last_seq, instrument.clock = cursor.fetchone()
+        table = connection.ops.quote_name(Instrument._meta.db_table)
+        ((instrument.last_seq, instrument.clock),) = joined_fetch(
+            Instrument,
+            f"UPDATE {table} SET last_seq = last_seq + %s, clock = GREATEST(clock, %s) "  # noqa: S608
+            "WHERE id = %s RETURNING last_seq, clock",
+            [events, now, instrument.pk],
+        )
         return instrument.last_seq, instrument.clock
     locked = instrument_lock(pk=instrument.pk)
     locked.last_seq += events

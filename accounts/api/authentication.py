@@ -1,10 +1,12 @@
+import functools
+
 from django.db import connections, router
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.keys import key_matches, key_parse
 from accounts.models import ApiKey, Membership, Organisation, User
-from accounts.selectors import ROLES_READ
+from accounts.selectors import ROLES_READ, api_key_row
 from accounts.services import API_KEY_KIND, api_key_touch
 
 
@@ -77,12 +79,33 @@ class ApiKeyAuthentication(BearerKeyAuthentication):
     def find(self, lookup: str):
         """The key with its organisation and creator, and the creator's role there (order entry
         asks it next), in one plain query on PostgreSQL (every API request asks this; the ORM's
-        compiling of the query cost more than running it)."""
+        compiling of the query cost more than running it), kept for a few seconds in this
+        process (``api_key_row``). The organisation comes without its credit limit: reading
+        that attribute reads it from the database (and funds_lock reads it with its lock), so
+        a lowered limit never waits for the key to be read again. Fresh instances each time."""
         connection = connections[router.db_for_read(ApiKey)]
         if connection.vendor != "postgresql":
             return super().find(lookup)
-        parts = [(ApiKey, "k"), (Organisation, "o"), (User, "u")]
-        columns = ", ".join(f'{alias}."{f.column}"' for model, alias in parts for f in model._meta.concrete_fields)
+        row = api_key_row(lookup=lookup, read=self._read)
+        if row is None:
+            return None
+        loaded, at = [], 0
+        for model, _, fields in _key_parts():
+            values = [
+                f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+                for f, v in zip(fields, row[at : at + len(fields)], strict=True)
+            ]
+            loaded.append(model.from_db(connection.alias, [f.attname for f in fields], values))
+            at += len(fields)
+        key, organisation, user = loaded
+        key._state.fields_cache.update(organisation=organisation, created_by=user)
+        setattr(user, ROLES_READ, {organisation.pk: row[-1]})
+        return key
+
+    @staticmethod
+    def _read(lookup: str) -> tuple | None:
+        connection = connections[router.db_for_read(ApiKey)]
+        columns = ", ".join(f'{alias}."{f.column}"' for _, alias, fields in _key_parts() for f in fields)
         role = (
             f"(SELECT m.role FROM {Membership._meta.db_table} m "  # noqa: S608
             "WHERE m.user_id = k.created_by_id AND m.organisation_id = k.organisation_id)"
@@ -94,22 +117,17 @@ class ApiKeyAuthentication(BearerKeyAuthentication):
                 f"JOIN {User._meta.db_table} u ON u.id = k.created_by_id WHERE k.lookup = %s",
                 [lookup],
             )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        loaded, at = [], 0
-        for model, _ in parts:
-            fields = model._meta.concrete_fields
-            values = [
-                f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-                for f, v in zip(fields, row[at : at + len(fields)], strict=True)
-            ]
-            loaded.append(model.from_db(connection.alias, [f.attname for f in fields], values))
-            at += len(fields)
-        key, organisation, user = loaded
-        key._state.fields_cache.update(organisation=organisation, created_by=user)
-        setattr(user, ROLES_READ, {organisation.pk: row[-1]})
-        return key
+            return cursor.fetchone()
+
+
+@functools.cache
+def _key_parts():
+    """(model, alias, fields read) of the key's query; the organisation's without credit_limit."""
+    return [
+        (ApiKey, "k", ApiKey._meta.concrete_fields),
+        (Organisation, "o", [f for f in Organisation._meta.concrete_fields if f.attname != "credit_limit"]),
+        (User, "u", User._meta.concrete_fields),
+    ]
 
 
 class BearerKeyScheme(OpenApiAuthenticationExtension):

@@ -206,6 +206,9 @@ MATCHING_BATCH = env.int("MATCHING_BATCH", default=5000)  # events matched per t
 # next run (one wake-up and one matching transaction for many orders under load; see
 # marketplace/services/dispatch.py). 0: run at every wake-up.
 MATCHING_INTERVAL_MS = env.int("MATCHING_INTERVAL_MS", default=20)
+# How long a process keeps an API key as read (with its organisation and its creator's role):
+# a key revoked elsewhere works here that long at most. 0: read on every request.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # Off only for benchmarks and bulk loads: acceptance then sends no task, and the periodic sweep
 # (or a worker starting) matches the backlog.
 MATCHING_DISPATCH = env.bool("MATCHING_DISPATCH", default=True)

@@ -4,9 +4,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accounts.models import ApiKey, Organisation
 from accounts.services import api_key_create
 from marketplace.api.serializers import OrderInSerializer, OrderSerializer, order_data, order_terms_quick
 from marketplace.models import Order, OrderStatus
@@ -258,3 +260,32 @@ def test_a_keys_creator_who_is_now_a_viewer_or_gone_places_no_orders(market, as_
     r = acme.post("/api/v1/orders/batch/", {"orders": [body(market)]}, HTTP_IDEMPOTENCY_KEY="r3")
     assert (r.status_code, r.json()["code"]) == (403, "role_required")
     assert Order.objects.count() == 1
+
+
+def test_a_lowered_credit_limit_binds_the_next_order_though_the_key_was_read_just_before(market, as_org):
+    """The API key, its organisation and role are kept a few seconds per process; the credit
+    limit is not: it is read with the funds' lock (here changed as another process would)."""
+    acme, org = as_org("acme"), market["orgs"]["acme"]
+    Organisation.objects.filter(pk=org.pk).update(credit_limit=Decimal("1000000.00"))
+    r = acme.post("/api/v1/orders/", body(market, qty=560), HTTP_IDEMPOTENCY_KEY="on-credit")
+    assert r.status_code == 201, r.json()  # 1,128,960 + fee: beyond the 1,000,000 prepaid
+    Organisation.objects.filter(pk=org.pk).update(credit_limit=Decimal("0.00"))
+    r = acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="after")
+    assert r.status_code == 400 and r.json()["fields"]["qty"][0]["code"] == "insufficient_funds"
+    Organisation.objects.filter(pk=org.pk).update(credit_limit=Decimal("1000000.00"))
+    assert acme.post("/api/v1/orders/", body(market), HTTP_IDEMPOTENCY_KEY="again").status_code == 201
+
+
+def test_a_key_revoked_by_another_process_works_here_for_api_key_cache_seconds_at_most(
+    market, as_org, settings, is_postgres
+):
+    if not is_postgres:
+        pytest.skip("the key is kept on PostgreSQL's plain-query path; elsewhere read every time")
+    acme = as_org("acme")
+    # the first use records the key's last use, and the next reads it again with that time
+    assert [acme.get("/api/v1/orders/").status_code for _ in range(2)] == [200, 200]
+    ApiKey.objects.filter(organisation=market["orgs"]["acme"]).update(revoked_at=timezone.now())
+    assert acme.get("/api/v1/orders/").status_code == 200  # as this process read it, moments ago
+    settings.API_KEY_CACHE_SECONDS = 0
+    r = acme.get("/api/v1/orders/")
+    assert r.status_code == 401 and r.json()["code"] == "revoked_api_key"
