@@ -355,6 +355,13 @@ def main():
         samples = single_orders(port, market, live, args.single_rate, n, "s", seed=11, drain=args.drain)
         wait_matched(live.pk)
         lat = [s.latency if s.status else float("inf") for s in samples]
+        # each request: when it was due (from the first), how late the generator sent it, its latency
+        with (loadgen.LOG_DIR / "single-orders.tsv").open("w") as out:
+            out.write("due_s\tsend_delay_ms\tlatency_ms\tstatus\n")
+            for s in samples:
+                out.write(
+                    f"{s.due - samples[0].due:.4f}\t{(s.sent - s.due) * 1e3:.2f}\t{s.latency * 1e3:.2f}\t{s.status}\n"
+                )
         show((f"single orders at {args.single_rate:,.0f}/s open loop, {args.seconds:g} s: p50 / p99",
               f"{late(percentile(lat, 50))} / {late(percentile(lat, 99))}",
               f"answers: {statuses(samples)}; from each request's scheduled time; worker matching "

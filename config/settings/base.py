@@ -198,6 +198,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connections around every task unless this is set;
+# config.celery closes them as Django does around a request (broken, or past CONN_MAX_AGE)
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TIMEZONE = "UTC"
 # Matching runs on its own queues, an instrument always on the same one (instrument id modulo)
 MATCHING_QUEUES = env.int("MATCHING_QUEUES", default=2)
