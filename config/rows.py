@@ -20,7 +20,8 @@ is held back and sent with the next ``joined_fetch`` — one round trip, one sim
 query of several statements — and keys drawn ahead with another statement (``ids_draw_sql``,
 ``ids_keep``) are taken by the next ``ids_reserve`` of their table. Nothing in the block may read
 what a held-back write writes before ``joined_fetch``; what is still held back when the block
-ends is sent then."""
+ends is sent then. A COPY (``insert_rows`` of many rows) sends what is held back first, so rows
+reach the database in the order they were written."""
 
 from contextlib import contextmanager
 
@@ -225,6 +226,8 @@ def insert_rows(model, fields: list[str], rows: list[tuple]) -> None:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
         return
+    if connection.__dict__.get("_held_writes"):  # within statements_joined: what came first goes first
+        joined_fetch(model)  # (rows held back may be what these refer to, or what they replace)
     with connection.cursor() as cursor:
         # psycopg's own cursor (Django's has no COPY): its errors wrapped as Django's, as for
         # any statement (a unique or check violation is an IntegrityError)

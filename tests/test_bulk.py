@@ -4,10 +4,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 
 from config.bulk import rows_update
-from config.rows import rows_insert
-from settlement.models import Hold
+from config.rows import rows_insert, statements_joined
+from settlement.models import Hold, Posting, Purpose
+from settlement.services import account_for
+from settlement.services.ledger import Entry, Line, ledger_post_many
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +35,18 @@ def test_rows_go_in_and_change_as_given_whatever_the_text(make_org):
     assert stored == changed
     assert Hold.objects.filter(reference__any=["", "LLUN"]).count() == 4
     assert Hold.objects.filter(pk__any=[]).count() == 0
+
+
+@pytest.mark.postgres
+def test_a_copy_goes_after_the_writes_held_back_before_it(make_org, fund):
+    """Within statements_joined a one-row insert is held back and a COPY is not: the ledger entry
+    (one row, held) must reach the database before its eight postings (a COPY), which refer to it
+    (their reference check runs at the end of their statement)."""
+    _, org = make_org()
+    fund(org, Decimal("100"))
+    cash = account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    held = account_for(organisation=org, purpose=Purpose.BUYER_HOLDS)
+    lines = [Line(cash, Decimal(1)), Line(held, Decimal(-1))] * 4
+    with transaction.atomic(), statements_joined(Hold):
+        (txn,) = ledger_post_many([Entry("test:copy-after-held", "hold.place", lines, "eight postings")])
+    assert Posting.objects.filter(transaction_id=txn).count() == 8
