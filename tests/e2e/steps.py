@@ -127,16 +127,25 @@ def not_reloaded(page) -> bool:
     return page.evaluate("window.__notReloaded === true")
 
 
-def api_post(base, path, key, body):
-    request = urllib.request.Request(
-        f"{base}{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"},
-    )  # fmt: skip
+def api(base, method, path, key, body=None, idempotency_key=None):
+    """(status, decoded JSON) of a partner's request with its API key."""
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def api_post(base, path, key, body):
+    return api(base, "POST", path, key, body)
 
 
 def heartbeat(base, *, pool_id, key, available):

@@ -29,7 +29,7 @@ from marketplace.services import (
 from settlement.selectors import ledger_check_run
 from settlement.services import bank_reference_for, bank_transfer_record, usage_ingest
 from settlement.services.invoices import period_bounds, period_of
-from tests.conftest import PASSWORD
+from tests.e2e.steps import sign_in
 from tests.marketplace.conftest import connected_pool, next_week_code
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -74,14 +74,6 @@ def account(make_org, reference_data, operator):
     assert report["ok"], report
 
 
-def sign_in(page, base, user):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
 def no_sideways_scroll(page):
     return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
@@ -89,7 +81,7 @@ def no_sideways_scroll(page):
 def test_a_fill_shows_on_the_orders_page_without_a_reload(live_server, page, screenshots, account):
     base = live_server.url
     code = account["instrument"].code
-    sign_in(page, base, account["users"]["acme"])
+    sign_in(page, base, email=account["users"]["acme"].email)
     page.goto(f"{base}/market/{code}/")
     page.select_option("#order-form select[name=side]", "buy")
     page.select_option("#order-form select[name=type]", "limit")
@@ -130,7 +122,7 @@ def test_a_fill_shows_on_the_orders_page_without_a_reload(live_server, page, scr
 
 def test_the_account_pages_in_both_languages(live_server, page, screenshots, account):
     base = live_server.url
-    sign_in(page, base, account["users"]["acme"])
+    sign_in(page, base, email=account["users"]["acme"].email)
     for language, words in (("en", ("Overview", "Usage", "Recent fills")), ("zh-hans", ("概览", "用量", "最近成交"))):
         if language != "en":
             page.select_option("#lang", language)
@@ -160,7 +152,7 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_menu_opens(live_server, bro
     base = live_server.url
     page.goto(f"{base}/")
     assert no_sideways_scroll(page), "home"
-    sign_in(page, base, account["users"]["acme"])
+    sign_in(page, base, email=account["users"]["acme"].email)
     code = account["instrument"].code
     pages = ["/dashboard/", "/orders/", "/contracts/", "/reservations/", "/usage/", "/invoices/", "/funds/",
              "/organisation/api-keys/", "/organisation/members/", "/market/", f"/market/{code}/", "/retail/",
@@ -197,7 +189,7 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_menu_opens(live_server, bro
 
 def test_the_keyboard_reaches_the_skip_link_then_the_menu(live_server, page, account):
     base = live_server.url
-    sign_in(page, base, account["users"]["acme"])
+    sign_in(page, base, email=account["users"]["acme"].email)
     page.goto(f"{base}/dashboard/")
     page.keyboard.press("Tab")
     skip = page.locator("a.skip")

@@ -16,15 +16,11 @@ journey runs in real time without waiting for the minutes to pass."""
 import io
 import json
 import re
-import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.utils import timezone
 from playwright.sync_api import expect
 from pypdf import PdfReader
@@ -45,8 +41,8 @@ from settlement.services.invoices import (
 )
 from settlement.services.reconciliation import period_close
 from settlement.services.statements import statements_issue_due
-from tests.conftest import OPERATOR_TOTP_SECRET, PASSWORD
 from tests.e2e.conftest import VIEWPORT
+from tests.e2e.steps import api_post, sign_in
 from tests.marketplace.conftest import connected_pool
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -63,36 +59,12 @@ ACME_FUNDS = Decimal("1000.00")
 MULTIPLIER = {"peak": Decimal("1.50"), "flat": Decimal("1.00"), "valley": Decimal("0.50")}
 
 
-def sign_in(page, base, user, *, totp=False):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    if totp:
-        page.fill("input[name=code]", format_hotp_value(hotp_value(OPERATOR_TOTP_SECRET, int(time.time()) // 30)))
-        page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url and "/accounts/2fa/" not in url)
-
-
 def local_minute(moment):
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
 def shown(moment):
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
-
-
-def report_usage(base, key, records):
-    body = json.dumps({"records": records}).encode()
-    request = urllib.request.Request(
-        f"{base}/api/v1/usage/", data=body, method="POST",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def card(page, title):
@@ -177,7 +149,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
 
     # 1. The provider lists 16 units per volume and 4 per time on "My listings"
     provider = page
-    sign_in(provider, base, shelf["users"]["gridco"])
+    sign_in(provider, base, email=shelf["users"]["gridco"].email)
     provider.click("header >> text=My listings")
     listings = "main table:not(#sold) tbody tr"
     expect(provider.locator(listings)).to_have_text(["No listings yet."])
@@ -197,7 +169,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
 
     # 2. Acme finds the per-volume listing on the retail shelf, sees the quote and reserves
     acme = provider.context.browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
-    sign_in(acme, base, shelf["users"]["acme"])
+    sign_in(acme, base, email=shelf["users"]["acme"].email)
     acme.click("header >> text=Retail")
     acme.select_option("select[name=billing]", "per_volume")
     acme.click("form[aria-label='Filter listings'] button[type=submit]")
@@ -228,7 +200,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
 
     # Bolt reserves the per-time listing with exactly the charge in its funds
     bolt = provider.context.browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
-    sign_in(bolt, base, shelf["users"]["bolt"])
+    sign_in(bolt, base, email=shelf["users"]["bolt"].email)
     bolt.goto(f"{base}/retail/{time_id}/")
     quote = reserve(bolt, units=TIME_UNITS, start=start, end=end)
     expect(quote.locator("strong")).to_have_text(money(TIME_CHARGE))
@@ -252,7 +224,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     half = start + timedelta(seconds=30)
     first = {"record_id": "rack-2/0001", "reservation": volume_res, "meter": "gpu_seconds",
              "quantity": "240", "start": start.isoformat(), "end": half.isoformat()}  # fmt: skip
-    status, body = report_usage(base, key, [first, dict(first)])
+    status, body = api_post(base, "/api/v1/usage/", key, {"records": [first, dict(first)]})
     assert status == 200, body
     assert (body["accepted"], body["duplicates"], body["rejected"]) == (1, 1, 0), body
     assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
@@ -261,7 +233,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
     expect(used).to_have_text("0.066667")  # 240 GPU-seconds in unit-hours
     second = {**first, "record_id": "rack-2/0002", "quantity": "120", "start": half.isoformat(),
               "end": (start + timedelta(minutes=1)).isoformat()}  # fmt: skip
-    status, body = report_usage(base, key, [second, first])  # the first again, in a retry
+    status, body = api_post(base, "/api/v1/usage/", key, {"records": [second, first]})  # the first again, in a retry
     assert status == 200, body
     assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
     assert UsageRecord.objects.count() == 2
@@ -338,7 +310,7 @@ def test_reserve_use_invoice_pay_and_pay_out(live_server, page, shoot, shelf):
 
     # The operator's reconciliation of the month shows the unpaid VAT as a difference, with its cause
     operator = provider.context.browser.new_context(viewport=VIEWPORT).new_page()
-    sign_in(operator, base, shelf["operator"], totp=True)
+    sign_in(operator, base, email=shelf["operator"].email, totp=True)
     operator.goto(f"{base}/operator/")
     operator.get_by_role("link", name="Reconciliation", exact=True).click()
     operator.fill("input[name=period]", f"{period:%Y-%m}")

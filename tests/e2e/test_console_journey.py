@@ -3,12 +3,11 @@ the console, supervise the provider (the organisations page, its detail), look a
 reconciliation and the audit log — and the same console pages again in Chinese, each one saved
 as a screenshot in both languages."""
 
-import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, Organisation
@@ -17,7 +16,8 @@ from catalog.models import Pool, PoolStatus
 from catalog.services import pool_apply, reference_data_load
 from marketplace.services import OrderTerms, books_forget, instrument_ensure, instrument_match, order_place
 from settlement.services import bank_reference_for, bank_transfer_record
-from tests.conftest import OPERATOR_TOTP_SECRET, PASSWORD, descriptor
+from tests.conftest import OPERATOR_TOTP_SECRET, descriptor
+from tests.e2e.steps import sign_in
 from tests.factories import OrganisationFactory, UserFactory
 from tests.marketplace.conftest import connected_pool, next_week_code
 
@@ -70,12 +70,7 @@ def test_operator_verifies_supervises_and_reconciles(live_server, page, screensh
     trade_a_week(monkeypatch, operator=operator, provider=(gridco_user, gridco), buyer=(acme_user, acme))
 
     # Sign in with password and authenticator code
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", operator.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.fill("input[name=code]", format_hotp_value(hotp_value(OPERATOR_TOTP_SECRET, int(time.time()) // 30)))
-    page.click("main button[type=submit]")
+    sign_in(page, base, email=operator.email, totp=True)
 
     # The console: one pool waits; verify it with a reason
     page.goto(f"{base}/operator/")

@@ -9,10 +9,7 @@ through the REST API with API keys.
 The matching worker is tests/e2e/conftest.py's (a Redis database of its own); the screenshots are
 bilingual (``shoot``)."""
 
-import json
 import re
-import urllib.error
-import urllib.request
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -25,8 +22,8 @@ from marketplace.services import instrument_ensure
 from settlement.models import Hold
 from settlement.selectors import ledger_check_run
 from settlement.services import bank_reference_for, bank_transfer_record
-from tests.conftest import PASSWORD
 from tests.e2e.conftest import VIEWPORT, wait_for
+from tests.e2e.steps import api, sign_in
 from tests.marketplace.conftest import connected_pool, next_week_code
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -57,14 +54,6 @@ def exchange(make_org, reference_data, operator):
            "orgs": {"gridco": gridco, "acme": acme}}  # fmt: skip
     report = ledger_check_run(store=False)
     assert report["ok"], report
-
-
-def sign_in(page, base, user):
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def place_order(page, *, side, price, qty):
@@ -113,7 +102,7 @@ def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matchi
 
     # 1. The provider posts an ask through the instrument page's form and sees it in its orders
     provider = page
-    sign_in(provider, base, exchange["users"]["gridco"])
+    sign_in(provider, base, email=exchange["users"]["gridco"].email)
     provider.goto(f"{base}/market/{code}/")
     expect(provider.locator("h1 code")).to_have_text(code)
     ask_id = place_order(provider, side="sell", price=PRICE, qty=16)
@@ -127,7 +116,7 @@ def test_trade_a_block_in_the_browser(live_server, page, shoot, exchange, matchi
 
     # 2. The buyer finds the instrument on the market, opens it, sees the ask in the book, bids
     buyer = provider.context.browser.new_context(viewport=VIEWPORT).new_page()
-    sign_in(buyer, base, exchange["users"]["acme"])
+    sign_in(buyer, base, email=exchange["users"]["acme"].email)
     buyer.click("header >> text=Market")  # the shelf (货架); its wholesale windows are also listed on /market/
     expect(buyer).to_have_url(f"{base}/shelf/")
     buyer.goto(f"{base}/market/")
@@ -236,22 +225,6 @@ def refuse_again(page, base, code, wrong):
     page.fill("#order-form input[name=qty]", "8")
     page.click("#order-form button[type=submit]")
     expect(page.locator("#order-form .field.has-error")).to_have_count(1)
-
-
-def api(base, method, path, token, body=None, key=None):
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_trade_a_block_through_the_api(live_server, exchange, matching_worker):
