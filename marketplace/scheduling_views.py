@@ -80,29 +80,30 @@ def demand_live(request, demand_id: int):
     return JsonResponse({"id": demand.pk, "status": demand.status})
 
 
-@organisation_required
-@require_POST
-def demand_confirm(request, demand_id: int):
+def _demand_act(request, demand_id: int, act, done: str):
+    """Run ``act`` (a scheduling service) on the organisation's demand and go back to its page: a
+    demand that is not the organisation's is a 404, a refusal a message (the proposal's reason
+    where it gives one)."""
     try:
-        proposal_confirm(actor=request.user, organisation=request.organisation, demand_id=demand_id)
+        act(actor=request.user, organisation=request.organisation, demand_id=demand_id)
     except ExchangeError as exc:
         if exc.status == 404:
             raise Http404 from exc
-        messages.error(request, exc.fields["proposal"][0]["detail"] if "proposal" in exc.fields else exc.detail)
+        proposal = exc.fields.get("proposal")
+        messages.error(request, proposal[0]["detail"] if proposal else exc.detail)
     else:
-        messages.success(request, _("Placement confirmed: your reservations and orders are placed."))
+        messages.success(request, done)
     return redirect("marketplace:demand_detail", demand_id=demand_id)
+
+
+@organisation_required
+@require_POST
+def demand_confirm(request, demand_id: int):
+    return _demand_act(request, demand_id, proposal_confirm,
+                       _("Placement confirmed: your reservations and orders are placed."))  # fmt: skip
 
 
 @organisation_required
 @require_POST
 def demand_cancel_view(request, demand_id: int):
-    try:
-        demand_cancel(actor=request.user, organisation=request.organisation, demand_id=demand_id)
-    except ExchangeError as exc:
-        if exc.status == 404:
-            raise Http404 from exc
-        messages.error(request, exc.detail)
-    else:
-        messages.success(request, _("Demand #%(id)s cancelled.") % {"id": demand_id})
-    return redirect("marketplace:demand_detail", demand_id=demand_id)
+    return _demand_act(request, demand_id, demand_cancel, _("Demand #%(id)s cancelled.") % {"id": demand_id})
