@@ -3,29 +3,14 @@ with static SQL instead of the generic ``refs_check_statement`` of 0007, which p
 again on every statement (see config.dbrefs: a matching run of a few orders wrote a trade, a
 contract and a leg, and paid some 660 µs of server CPU for their eleven checks)."""
 
+from importlib import import_module
+
 from django.db import migrations
 
 from config.dbrefs import run_on_postgresql, statement_check
 
-REFERRING = {  # as in 0007
-    "marketplace_trade": [
-        ("instrument_id", "marketplace_instrument", "id"),
-        ("buy_order_id", "marketplace_order", "id"),
-        ("sell_order_id", "marketplace_order", "id"),
-        ("buyer_id", "accounts_organisation", "id"),
-        ("seller_id", "accounts_organisation", "id"),
-    ],
-    "marketplace_contract": [
-        ("trade_id", "marketplace_trade", "id"),
-        ("instrument_id", "marketplace_instrument", "id"),
-        ("holder_id", "accounts_organisation", "id"),
-        ("seller_id", "accounts_organisation", "id"),
-    ],
-    "marketplace_contractleg": [
-        ("contract_id", "marketplace_contract", "id"),
-        ("pool_id", "catalog_pool", "id"),
-    ],
-}
+# the same tables and references as 0007 (a migration module's name starts with a digit)
+REFERRING = import_module("marketplace.migrations.0007_trade_references_checked_per_statement").REFERRING
 SQL = [statement_check(table, keys) for table, keys in REFERRING.items()]
 
 
