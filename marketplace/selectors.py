@@ -302,21 +302,21 @@ def demands_for_org(*, organisation, status: str | None = None):
     return demands.order_by("-created_at", "-pk")
 
 
-def demand_get(*, organisation, demand_id: int):
-    """One of the organisation's demands (None for another's), with its proposals, newest first,
-    and their parts (pool, region, listing, instrument, and what confirmation placed)."""
+def demands_with_proposals(*, organisation):
+    """The organisation's demands (as ``demands_for_org``) with their proposals, newest first, and
+    their parts (pool, region, listing, instrument, and what confirmation placed)."""
     from django.db.models import Prefetch
 
     from marketplace.models import Proposal, ProposalPart
 
     parts = ProposalPart.objects.select_related("pool", "region", "instrument", "reservation", "order")
     proposals = Proposal.objects.order_by("-created_at", "-pk").prefetch_related(Prefetch("parts", queryset=parts))
-    return (
-        demands_for_org(organisation=organisation)
-        .prefetch_related(Prefetch("proposals", queryset=proposals))
-        .filter(pk=demand_id)
-        .first()
-    )
+    return demands_for_org(organisation=organisation).prefetch_related(Prefetch("proposals", queryset=proposals))
+
+
+def demand_get(*, organisation, demand_id: int):
+    """One of the organisation's demands (None for another's), with its proposals and their parts."""
+    return demands_with_proposals(organisation=organisation).filter(pk=demand_id).first()
 
 
 def demand_proposal(demand):

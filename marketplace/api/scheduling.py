@@ -173,15 +173,7 @@ class DemandViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Demand.objects.none()
-        from django.db.models import Prefetch
-
-        from marketplace.models import ProposalPart
-
-        parts = ProposalPart.objects.select_related("pool", "instrument")
-        proposals = Proposal.objects.order_by("-created_at", "-pk").prefetch_related(Prefetch("parts", queryset=parts))
-        return selectors.demands_for_org(organisation=self.request.organisation).prefetch_related(
-            Prefetch("proposals", queryset=proposals)
-        )
+        return selectors.demands_with_proposals(organisation=self.request.organisation)
 
     def _answer(self, demand_id: int, code=status.HTTP_200_OK) -> Response:
         demand = selectors.demand_get(organisation=self.request.organisation, demand_id=demand_id)
