@@ -159,6 +159,11 @@ def run(config: str, instruments, template: str, run_name: str) -> dict:
             outputs = [stack.enter_context(loadgen.matching_worker(name, [f"bench-idle-{name}"], env))
                        for name, _ in workers]  # fmt: skip
             ready = max(lines.wait_for(" ready.", 120) for _, lines in outputs)
+
+            def workers_cpu():
+                return sum(cpu_seconds(lambda pid, _cmd, sid=proc.pid: session_of(pid) == sid) for proc, _ in outputs)
+
+            startup_cpu = workers_cpu()  # importing Django and Celery is not matching
             start = time.time()
             for name, qs in workers:
                 for q in qs:
@@ -183,7 +188,7 @@ def run(config: str, instruments, template: str, run_name: str) -> dict:
                     raise RuntimeError(f"{config}: not matched within 600 s (see {loadgen.LOG_DIR})")
                 time.sleep(POLL_S)
             received = [lines.first("] received") for _, lines in outputs]
-            worker_cpu = sum(cpu_seconds(lambda pid, _cmd, sid=proc.pid: session_of(pid) == sid) for proc, _ in outputs)
+            worker_cpu = workers_cpu() - startup_cpu
             db_cpu = cpu_seconds(backend, backends)
         qty = dict(conn.execute("select instrument_id, coalesce(sum(qty), 0) from marketplace_trade "
                                 "where instrument_id = any(%s) group by instrument_id", [ids]).fetchall())  # fmt: skip
@@ -272,7 +277,8 @@ def main():
         "its own copy of that database; the startup hook enqueues the backlog, and the workers, once all "
         "are ready, are told to consume their queues at the same moment; timed from the first task received. "
         "Done = both instruments' matched_seq at last_seq (polled every 5 ms). CPU: user + system time of "
-        "the worker processes and of the run database's PostgreSQL backends, from /proc.",
+        "the worker processes from the moment all were ready (their start-up apart) and of the run "
+        "database's PostgreSQL backends, from /proc.",
         "",
         "| configuration | from the first task received | from spawn (worker start included) | detail |",
         "|---|---|---|---|",
