@@ -8,18 +8,15 @@ matching backend's CPU per event 41–42 → 38–39 µs with the allocations' c
 
 from django.db import migrations
 
-
-def _run(schema_editor, sql):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(sql)
+from config.dbrefs import run_on_postgresql
 
 
 def forward(apps, schema_editor):
-    _run(schema_editor, "ALTER TABLE settlement_hold SET (fillfactor = 50)")
+    run_on_postgresql(schema_editor, "ALTER TABLE settlement_hold SET (fillfactor = 50)")
 
 
 def backward(apps, schema_editor):
-    _run(schema_editor, "ALTER TABLE settlement_hold SET (fillfactor = 70)")
+    run_on_postgresql(schema_editor, "ALTER TABLE settlement_hold SET (fillfactor = 70)")
 
 
 class Migration(migrations.Migration):
