@@ -55,3 +55,15 @@ def run_on_postgresql(schema_editor, sql: str) -> None:
     if schema_editor.connection.vendor == "postgresql":
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(sql)
+
+
+def postgresql_sql(*, forward: str, backward: str):
+    """A migration operation that runs ``forward`` (and, reversed, ``backward``) on PostgreSQL
+    and nothing elsewhere: for storage settings SQLite does not have (a table's fillfactor)."""
+    from django.db import migrations
+
+    return migrations.RunPython(
+        lambda apps, schema_editor: run_on_postgresql(schema_editor, forward),
+        lambda apps, schema_editor: run_on_postgresql(schema_editor, backward),
+        elidable=False,
+    )

@@ -7,17 +7,14 @@ from now on."""
 
 from django.db import migrations
 
-from config.dbrefs import run_on_postgresql
-
-
-def forward(apps, schema_editor):
-    run_on_postgresql(schema_editor, "ALTER TABLE marketplace_orderallocation SET (fillfactor = 50)")
-
-
-def backward(apps, schema_editor):
-    run_on_postgresql(schema_editor, "ALTER TABLE marketplace_orderallocation SET (fillfactor = 70)")
+from config.dbrefs import postgresql_sql
 
 
 class Migration(migrations.Migration):
     dependencies = [("marketplace", "0010_trade_references_static_check")]
-    operations = [migrations.RunPython(forward, backward, elidable=False)]
+    operations = [
+        postgresql_sql(
+            forward="ALTER TABLE marketplace_orderallocation SET (fillfactor = 50)",
+            backward="ALTER TABLE marketplace_orderallocation SET (fillfactor = 70)",
+        )
+    ]

@@ -8,17 +8,14 @@ matching backend's CPU per event 41–42 → 38–39 µs with the allocations' c
 
 from django.db import migrations
 
-from config.dbrefs import run_on_postgresql
-
-
-def forward(apps, schema_editor):
-    run_on_postgresql(schema_editor, "ALTER TABLE settlement_hold SET (fillfactor = 50)")
-
-
-def backward(apps, schema_editor):
-    run_on_postgresql(schema_editor, "ALTER TABLE settlement_hold SET (fillfactor = 70)")
+from config.dbrefs import postgresql_sql
 
 
 class Migration(migrations.Migration):
     dependencies = [("settlement", "0015_usage_references_checked_per_statement")]
-    operations = [migrations.RunPython(forward, backward, elidable=False)]
+    operations = [
+        postgresql_sql(
+            forward="ALTER TABLE settlement_hold SET (fillfactor = 50)",
+            backward="ALTER TABLE settlement_hold SET (fillfactor = 70)",
+        )
+    ]
