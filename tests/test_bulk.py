@@ -1,6 +1,6 @@
 """config.bulk: rows written as tuples and updated by arrays, on any database."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -35,6 +35,21 @@ def test_rows_go_in_and_change_as_given_whatever_the_text(make_org):
     assert stored == changed
     assert Hold.objects.filter(reference__any=["", "LLUN"]).count() == 4
     assert Hold.objects.filter(pk__any=[]).count() == 0
+
+
+def test_times_go_in_as_the_same_instants_whatever_their_zone(make_org):
+    """Enough rows to go by COPY, where times are sent as text, each distinct value formatted
+    once: repeated and distinct instants, three offsets, microseconds, and none."""
+    _, org = make_org()
+    zones = [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+    base = datetime(2026, 11, 27, 23, 59, 59, 999999, tzinfo=UTC)
+    times = [(base + timedelta(microseconds=i % 3)).astimezone(zones[i % 3]) for i in range(12)]
+    fields = ["organisation_id", "amount", "reference", "idempotency_key", "created_at", "closed_at"]
+    rows = [(org.pk, Decimal(1), "t", f"t{i}", at, None if i % 4 else times[-1 - i]) for i, at in enumerate(times)]
+    keys = rows_insert(Hold, fields, rows, keys=True)
+    stored = list(Hold.objects.filter(pk__any=keys).order_by("pk").values_list("created_at", "closed_at"))
+    assert stored == [(r[4], r[5]) for r in rows]
+    assert stored[1][0] - stored[0][0] == timedelta(microseconds=1)
 
 
 @pytest.mark.postgres
