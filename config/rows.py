@@ -23,8 +23,10 @@ what a held-back write writes before ``joined_fetch``; what is still held back w
 ends is sent then. A COPY (``insert_rows`` of many rows) sends what is held back first, so rows
 reach the database in the order they were written."""
 
+from collections.abc import Callable
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connections, router
 from django.db.models import DateTimeField
 from django.utils import timezone
@@ -134,6 +136,30 @@ def joined_fetch(model, sql: str | None = None, params: tuple | list = ()) -> li
         while cursor.cursor.nextset():  # to the last statement's result
             pass
         return cursor.fetchall()
+
+
+def joined_send(model, meanwhile: Callable[[], None] | None = None) -> None:
+    """Send the writes held back (``statements_joined``) and call ``meanwhile`` while the database
+    runs them; return when both are done, raising the writes' errors as Django's. The statements go
+    through one psycopg pipeline, each sent without waiting for the last, so the database works on
+    its core while this process works on its own (matching applies the next batch to its books
+    while this one's last updates run). Without held writes, or elsewhere, ``meanwhile`` alone."""
+    connection = connections[router.db_for_write(model)]
+    held = connection.__dict__.get("_held_writes")
+    meanwhile = meanwhile or (lambda: None)
+    if not held:
+        meanwhile()
+        return
+    statements = list(held)
+    held.clear()
+    pg = connection.connection
+    with connection.wrap_database_errors, pg.pipeline():
+        cursor = psycopg.Cursor(pg)  # values bound by the server: Django's cursors would quote them into the text
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        pg.pgconn.send_flush_request()  # the server starts now, not when the results are asked for
+        pg.pgconn.flush()
+        meanwhile()
 
 
 def ids_draw_sql(model) -> str | None:

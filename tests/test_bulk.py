@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from config.bulk import rows_update
-from config.rows import rows_insert, statements_joined
+from config.rows import joined_send, rows_insert, statements_joined
 from settlement.models import Hold, Posting, Purpose
 from settlement.services import account_for
 from settlement.services.ledger import Entry, Line, ledger_post_many
@@ -65,3 +65,39 @@ def test_a_copy_goes_after_the_writes_held_back_before_it(make_org, fund):
     with transaction.atomic(), statements_joined(Hold):
         (txn,) = ledger_post_many([Entry("test:copy-after-held", "hold.place", lines, "eight postings")])
     assert Posting.objects.filter(transaction_id=txn).count() == 8
+
+
+def _holds(org, n):
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    rows = [(org.pk, Decimal(10), "t", f"j{i}", at) for i in range(n)]
+    return rows_insert(
+        Hold, ["organisation_id", "amount", "reference", "idempotency_key", "created_at"], rows, keys=True
+    )
+
+
+def test_writes_held_back_are_sent_together_while_meanwhile_runs(make_org):
+    """The writes are applied, ``meanwhile`` runs once between sending them and their results,
+    and nothing stays held back (on SQLite nothing was held: the writes ran as they came)."""
+    _, org = make_org()
+    keys = _holds(org, 3)
+    calls = []
+    with transaction.atomic(), statements_joined(Hold):
+        rows_update(Hold, ["captured"], [(k, Decimal(i)) for i, k in enumerate(keys)])
+        rows_update(Hold, ["reference"], [(keys[0], "first")])
+        joined_send(Hold, lambda: calls.append("meanwhile"))
+        assert list(Hold.objects.filter(pk__any=keys).order_by("pk").values_list("captured", flat=True)) == [0, 1, 2]
+    assert calls == ["meanwhile"]
+    assert Hold.objects.get(pk=keys[0]).reference == "first"
+
+
+@pytest.mark.postgres
+def test_a_write_sent_together_that_fails_fails_as_djangos_after_meanwhile_and_changes_nothing(make_org):
+    _, org = make_org()
+    keys = _holds(org, 2)
+    calls = []
+    with pytest.raises(IntegrityError), transaction.atomic(), statements_joined(Hold):
+        rows_update(Hold, ["captured"], [(keys[0], Decimal(4))])
+        rows_update(Hold, ["captured"], [(keys[1], Decimal(11))])  # more than its amount: hold_not_overdrawn
+        joined_send(Hold, lambda: calls.append("meanwhile"))
+    assert calls == ["meanwhile"]
+    assert list(Hold.objects.filter(pk__any=keys).values_list("captured", flat=True)) == [0, 0]

@@ -2,6 +2,7 @@
 requests, in seq order, in the JSON shape the engine applies and the export writes."""
 
 import json
+from collections.abc import Callable
 from heapq import merge
 
 from django.db import connections, router
@@ -81,17 +82,23 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
     )
     with connection.cursor() as cursor:
         cursor.execute(orders_sql, [instrument.pk, after_seq, *params, limit])
-        orders = [dict(zip(ORDER_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+        orders = cursor.fetchall()
         cursor.execute(cancels_sql, [instrument.pk, after_seq, *params, limit])
-        cancels = [dict(zip(CANCEL_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+        cancels = cursor.fetchall()
     return orders, cancels
+
+
+def _as_dicts(rows, columns):
+    return (dict(zip(columns, row, strict=True)) for row in rows)
 
 
 def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | None = None, limit: int | None = None):
     """The log's events with after_seq < seq ≤ upto_seq, at most ``limit`` of them."""
     rows = _batch_rows(instrument, after_seq, upto_seq, limit) if limit is not None else None
     if rows is not None:
-        yield from _events(instrument, *rows, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
+        orders, cancels = rows
+        yield from _events(instrument, _as_dicts(orders, ORDER_COLUMNS), _as_dicts(cancels, CANCEL_COLUMNS),
+                           after_seq=after_seq, upto_seq=upto_seq, limit=limit)  # fmt: skip
         return
     orders = Order.objects.filter(instrument=instrument, seq__gt=after_seq)
     cancels = OrderCancel.objects.filter(instrument=instrument, seq__gt=after_seq)
@@ -106,6 +113,27 @@ def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | No
     # else a batch (matching): fetched at once, one round trip each (a server-side cursor's
     # DECLARE, FETCH and CLOSE are three, and matching reads every few milliseconds under load)
     yield from _events(instrument, orders, cancels, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
+
+
+def log_batch_read(*, instrument: Instrument, after_seq: int, limit: int) -> Callable[[], list[dict]]:
+    """Read the batch of the log after ``after_seq`` now; the returned function makes its events
+    (``log_events``) later. Matching reads the next batch before its last writes and turns it into
+    events while the database runs them. Elsewhere than on PostgreSQL, the events are made now."""
+    rows = _batch_rows(instrument, after_seq, None, limit)
+    if rows is None:
+        events = list(log_events(instrument=instrument, after_seq=after_seq, limit=limit))
+        return lambda: events
+    orders, cancels = rows
+    return lambda: list(
+        _events(
+            instrument,
+            _as_dicts(orders, ORDER_COLUMNS),
+            _as_dicts(cancels, CANCEL_COLUMNS),
+            after_seq=after_seq,
+            upto_seq=None,
+            limit=limit,
+        )  # fmt: skip
+    )
 
 
 def _events(instrument: Instrument, orders, cancels, *, after_seq: int, upto_seq: int | None, limit: int | None):

@@ -8,22 +8,27 @@ engine's books live in the worker's memory between runs and are rebuilt by repla
 to ``matched_seq`` whenever the memory and the database disagree (a new process, another worker
 ran meanwhile, a batch rolled back). One instrument is matched by one worker at a time: tasks are
 routed by instrument and take a PostgreSQL advisory lock.
+
+A full batch reads the next batch's events before its last writes (holds, orders, the match state)
+and applies them to the books while the database runs those writes; the next batch takes what the
+engine decided unless the database shows another run came between.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.bulk import rows_update
 from config.memory import no_cyclic_gc
 from marketplace.engine import Engine, Result
 from marketplace.locks import instrument_lock, match_state_lock
 from marketplace.models import FINAL_STATUSES, Instrument, MatchState, Order
-from marketplace.services.log import log_events
+from marketplace.services.log import log_batch_read, log_events
 from marketplace.services.orders import instrument_tick
 from marketplace.services.settle import Applier
 
@@ -34,6 +39,8 @@ ADVISORY_CLASS = 0x5A4C  # "SL": the advisory-lock namespace of matching
 class _Book:
     engine: Engine
     matched_seq: int
+    # the next batch's events and what the engine made of them, while this batch's last writes ran
+    ahead: tuple[list[dict], list[Result]] | None = None
 
 
 _books: dict[int, _Book] = {}
@@ -58,6 +65,14 @@ def books_forget() -> None:
     _books.clear()
 
 
+def _apply_ahead(book: _Book, following: Callable[[], list[dict]]) -> None:
+    """The next batch's events applied to the books while this batch's last writes run. The next
+    batch takes them if the database says nothing came between (``matched_seq`` as the book left
+    it); else the books are rebuilt, and a batch that fails drops them."""
+    events = following()
+    book.ahead = (events, [book.engine.apply(event) for event in events])
+
+
 def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
     with no_cyclic_gc(), transaction.atomic(durable=True):
         _advisory_lock(instrument_id)
@@ -66,8 +81,11 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
         book = _books.get(instrument_id)
         if book is None or book.matched_seq != state.matched_seq:
             book = _books[instrument_id] = _rebuild(instrument, state.matched_seq)
-        events = list(log_events(instrument=instrument, after_seq=state.matched_seq, limit=limit))
-        results: list[Result] = [book.engine.apply(event) for event in events]
+        if book.ahead is not None:
+            (events, results), book.ahead = book.ahead, None
+        else:
+            events = list(log_events(instrument=instrument, after_seq=state.matched_seq, limit=limit))
+            results = [book.engine.apply(event) for event in events]
         applier = Applier(instrument=instrument, state=state)
         applier.preload(events, results)
         for event, result in zip(events, results, strict=True):
@@ -76,16 +94,19 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
             applier.expire(book.engine.expire(sweep_at), closing=sweep_at >= instrument.window_start)
         if events:
             batch = f"match:{instrument_id}:{events[0]['seq']}-{events[-1]['seq']}"
+            state.matched_seq = events[-1]["seq"]
         else:
             batch = f"sweep:{instrument_id}:{state.matched_seq}"
-        applier.flush(batch=batch)
-        if events:
-            state.matched_seq = events[-1]["seq"]
         state.trades = applier.trade_number
         state.updated_at = timezone.now()
-        # one plain UPDATE (save() compiles one, which costs more than the run's small batches)
-        rows_update(MatchState, ["matched_seq", "trades", "updated_at"],
-                    [(state.pk, state.matched_seq, state.trades, state.updated_at)])  # fmt: skip
+        meanwhile = None
+        if len(events) == limit:  # likely more: read the next batch now, apply it while this one's writes run
+            meanwhile = partial(_apply_ahead, book, log_batch_read(instrument=instrument, after_seq=state.matched_seq,
+                                                                   limit=limit))  # fmt: skip
+        # the state as one plain UPDATE (save() compiles one, which costs more than a small batch)
+        state_row = (MatchState, ["matched_seq", "trades", "updated_at"],
+                     [(state.pk, state.matched_seq, state.trades, state.updated_at)])  # fmt: skip
+        applier.flush(batch=batch, then=state_row, meanwhile=meanwhile)
     book.matched_seq = state.matched_seq
     return len(events)
 

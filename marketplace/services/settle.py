@@ -8,6 +8,7 @@ set-based statements per table instead of a round trip per row, its rows as plai
 rather than model instances."""
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 from catalog.models import CommitmentKind
 from catalog.services import capacity_move_many, capacity_release_many
 from config.bulk import rows_update
-from config.rows import rows_by, rows_insert
+from config.rows import joined_send, rows_by, rows_insert, statements_joined
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -275,9 +276,12 @@ class Applier:
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def flush(self, *, batch: str = "") -> None:
+    def flush(self, *, batch: str = "", then: tuple | None = None, meanwhile: Callable[[], None] | None = None) -> None:
         """Write the batch: a few set-based statements per table, rows sent as tuples. ``batch``
-        names it (the log's seq range) on its ledger entries."""
+        names it (the log's seq range) on its ledger entries; ``then``, a last ``rows_update``'s
+        arguments (the match state). The last updates (holds, accounts, orders, ``then``) write
+        nothing the batch reads again: they are sent together and ``meanwhile`` runs while the
+        database works on them."""
         now = self.now
         trade_ids = rows_insert(Trade, TRADE_FIELDS, self.trades, keys=True)
         contract_ids = rows_insert(
@@ -304,15 +308,19 @@ class Applier:
             OrderAllocation, ["filled", "released"],
             [(a.pk, a.filled, a.released) for allocations in self.allocations.values() for a in allocations if a.dirty],
         )  # fmt: skip
-        holds_settle(self.money, batch=batch)
-        orders = self.orders
-        rows_update(
-            Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
-            [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now) for pk in sorted(self.dirty)
-             for o in (orders[pk],)],
-        )  # fmt: skip
         for outcome, seqs in self.cancels.items():
             OrderCancel.objects.filter(instrument=self.instrument, seq__in=seqs).update(outcome=outcome)
+        with statements_joined(Order):
+            holds_settle(self.money, batch=batch)
+            orders = self.orders
+            rows_update(
+                Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
+                [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now) for pk in sorted(self.dirty)
+                 for o in (orders[pk],)],
+            )  # fmt: skip
+            if then is not None:
+                rows_update(*then)
+            joined_send(Order, meanwhile)
 
 
 TRADE_FIELDS = ["instrument_id", "number", "seq", "price", "qty", "buy_order_id", "sell_order_id", "maker_order_id",
