@@ -101,3 +101,20 @@ def test_a_write_sent_together_that_fails_fails_as_djangos_after_meanwhile_and_c
         joined_send(Hold, lambda: calls.append("meanwhile"))
     assert calls == ["meanwhile"]
     assert list(Hold.objects.filter(pk__any=keys).values_list("captured", flat=True)) == [0, 0]
+
+
+def test_when_meanwhile_fails_the_writes_sent_with_it_are_rolled_back_and_the_connection_goes_on(make_org):
+    _, org = make_org()
+    keys = _holds(org, 2)
+
+    def fails():
+        raise ValueError("the engine failed")
+
+    with pytest.raises(ValueError, match="the engine failed"), transaction.atomic(), statements_joined(Hold):
+        rows_update(Hold, ["captured"], [(keys[0], Decimal(4))])
+        joined_send(Hold, fails)
+    assert list(Hold.objects.filter(pk__any=keys).values_list("captured", flat=True)) == [0, 0]
+    with transaction.atomic(), statements_joined(Hold):
+        rows_update(Hold, ["captured"], [(keys[1], Decimal(5))])
+        joined_send(Hold)
+    assert Hold.objects.get(pk=keys[1]).captured == 5
