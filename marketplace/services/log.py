@@ -63,8 +63,9 @@ CANCEL_COLUMNS = ("seq", "created_at", "order_id")
 
 
 def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, limit: int):
-    """The orders' and the cancels' rows of a batch, as ``log_events`` reads them through the ORM,
-    by two plain queries on PostgreSQL (matching reads a batch every few tens of milliseconds under
+    """The orders' and the cancels' rows of a batch (tuples of ``ORDER_COLUMNS`` and
+    ``CANCEL_COLUMNS``), the values ``log_events`` reads through the ORM, by two plain queries on
+    PostgreSQL (matching reads a batch every few tens of milliseconds under
     load, and compiling the two ORM queries cost more Python than running them); None elsewhere
     (SQLite's raw rows need the fields' converters)."""
     connection = connections[router.db_for_read(Order)]
@@ -88,17 +89,19 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
     return orders, cancels
 
 
-def _as_dicts(rows, columns):
-    return (dict(zip(columns, row, strict=True)) for row in rows)
+def _rows_events(instrument: Instrument, rows, *, after_seq: int, upto_seq: int | None, limit: int):
+    """``_events`` of the rows ``_batch_rows`` read."""
+    orders, cancels = rows
+    orders = (dict(zip(ORDER_COLUMNS, row, strict=True)) for row in orders)
+    cancels = (dict(zip(CANCEL_COLUMNS, row, strict=True)) for row in cancels)
+    return _events(instrument, orders, cancels, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
 
 
 def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | None = None, limit: int | None = None):
     """The log's events with after_seq < seq ≤ upto_seq, at most ``limit`` of them."""
     rows = _batch_rows(instrument, after_seq, upto_seq, limit) if limit is not None else None
     if rows is not None:
-        orders, cancels = rows
-        yield from _events(instrument, _as_dicts(orders, ORDER_COLUMNS), _as_dicts(cancels, CANCEL_COLUMNS),
-                           after_seq=after_seq, upto_seq=upto_seq, limit=limit)  # fmt: skip
+        yield from _rows_events(instrument, rows, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
         return
     orders = Order.objects.filter(instrument=instrument, seq__gt=after_seq)
     cancels = OrderCancel.objects.filter(instrument=instrument, seq__gt=after_seq)
@@ -123,17 +126,7 @@ def log_batch_read(*, instrument: Instrument, after_seq: int, limit: int) -> Cal
     if rows is None:
         events = list(log_events(instrument=instrument, after_seq=after_seq, limit=limit))
         return lambda: events
-    orders, cancels = rows
-    return lambda: list(
-        _events(
-            instrument,
-            _as_dicts(orders, ORDER_COLUMNS),
-            _as_dicts(cancels, CANCEL_COLUMNS),
-            after_seq=after_seq,
-            upto_seq=None,
-            limit=limit,
-        )  # fmt: skip
-    )
+    return lambda: list(_rows_events(instrument, rows, after_seq=after_seq, upto_seq=None, limit=limit))
 
 
 def _events(instrument: Instrument, orders, cancels, *, after_seq: int, upto_seq: int | None, limit: int | None):
