@@ -20,9 +20,19 @@ def django_setup(default_db: str = "suanli_bench") -> None:
     django.setup()
 
 
+def admin_connection():
+    """An autocommit psycopg connection to the server's ``postgres`` database, as the benchmark's
+    user (to create and drop the benchmark's databases)."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
+                           dbname="postgres", autocommit=True)  # fmt: skip
+
+
 def ensure_database() -> None:
     """Drop and recreate the benchmark database, then migrate it."""
-    import psycopg
     from django.conf import settings
     from django.core.management import call_command
 
@@ -31,13 +41,24 @@ def ensure_database() -> None:
         sys.exit("This benchmark runs on PostgreSQL: set DATABASE_URL.")
     if "bench" not in db["NAME"]:
         sys.exit(f"Refusing to fill {db['NAME']!r}: use a database whose name contains 'bench'.")
-    admin = psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
-                            dbname="postgres", autocommit=True)  # fmt: skip
-    if admin.execute("select 1 from pg_database where datname = %s", [db["NAME"]]).fetchone():
-        admin.execute(f'drop database "{db["NAME"]}" with (force)')
-    admin.execute(f'create database "{db["NAME"]}"')
-    admin.close()
+    with admin_connection() as admin:
+        admin.execute(f'drop database if exists "{db["NAME"]}" with (force)')
+        admin.execute(f'create database "{db["NAME"]}"')
     call_command("migrate", verbosity=0)
+
+
+def copy_database(template: str, name: str) -> None:
+    """``name`` made afresh as a copy of ``template`` (which must have no session open)."""
+    assert "bench" in name
+    with admin_connection() as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'create database "{name}" template "{template}"')
+
+
+def drop_database(name: str) -> None:
+    assert "bench" in name
+    with admin_connection() as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def durability() -> tuple[str, str]:

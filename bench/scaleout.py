@@ -32,7 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/suanli_bench_scale")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/8")
 os.environ["MATCHING_DISPATCH"] = "false"  # entry here sends no task: the backlog waits for the workers
-from djangobench import django_setup, durability, ensure_database, machine, rate, write_section  # noqa: E402
+from djangobench import (  # noqa: E402
+    copy_database,
+    django_setup,
+    drop_database,
+    durability,
+    ensure_database,
+    machine,
+    rate,
+    write_section,
+)
 
 django_setup("suanli_bench_scale")
 
@@ -42,34 +51,12 @@ POLL_S = 0.005
 RUN_SUFFIX = "_run"
 
 
-def admin_connection():
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
-                           dbname="postgres", autocommit=True)  # fmt: skip
-
-
 def run_database_url(name: str) -> str:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
-
-
-def copy_database(template: str, name: str) -> None:
-    assert "bench" in name
-    with admin_connection() as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
-        admin.execute(f'create database "{name}" template "{template}"')
-
-
-def drop_database(name: str) -> None:
-    assert "bench" in name
-    with admin_connection() as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def session_of(pid: int) -> int | None:
