@@ -112,3 +112,27 @@ def test_a_worker_that_forgets_its_books_rebuilds_them_from_the_log(market, tmp_
     log = tmp_path / "log.jsonl"
     call_command("export_order_log", instrument.code, output=str(log))
     assert replay(log) == stored_trades(instrument)
+
+
+def test_a_book_that_read_ahead_and_was_overtaken_is_rebuilt_not_used(market, tmp_path):
+    """A full batch applies the next batch's events to its books while its own last writes run.
+    If another worker then matches those events first, the books' state (and what they read
+    ahead) is stale: the next run must see ``matched_seq`` moved and rebuild, never apply it."""
+    from marketplace.services import matching
+
+    instrument = market["instrument"]
+    random_stream(market, 160, 11, match=False)
+    matching._batch(instrument.pk, limit=7, sweep_at=None)  # a full batch: the next 7 applied ahead
+    ahead_book = matching._books[instrument.pk]
+    assert ahead_book.ahead is not None and len(ahead_book.ahead[0]) == 7
+    books_forget()  # another worker, with books of its own, matches the next batches first
+    matching._batch(instrument.pk, limit=7, sweep_at=None)
+    matching._batch(instrument.pk, limit=5, sweep_at=None)
+    matching._books[instrument.pk] = ahead_book  # this worker comes back with what it read ahead
+    instrument_match(instrument_id=instrument.pk, limit=7)
+    log = tmp_path / "log.jsonl"
+    call_command("export_order_log", instrument.code, output=str(log))
+    trades = stored_trades(instrument)
+    assert trades
+    assert replay(log) == trades
+    assert [t["trade"] for t in trades] == list(range(1, len(trades) + 1))
