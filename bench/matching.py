@@ -164,9 +164,8 @@ def main():
     copy = f"{template}_round"
     rounds = []
     for _ in range(args.rounds):
-        use_database(template)  # closes the connection: no session may stay open on a template
+        use_database(copy)  # closes this process's session: none may stay open on the template
         copy_database(template, copy)
-        use_database(copy)
         rounds.append(match_round(batched))
     median = sorted(rounds, key=lambda r: r["rate"])[len(rounds) // 2]
     events, trades = median["events"], median["trades"]

@@ -101,8 +101,8 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
         state.updated_at = timezone.now()
         meanwhile = None
         if len(events) == limit:  # likely more: read the next batch now, apply it while this one's writes run
-            meanwhile = partial(_apply_ahead, book, log_batch_read(instrument=instrument, after_seq=state.matched_seq,
-                                                                   limit=limit))  # fmt: skip
+            following = log_batch_read(instrument=instrument, after_seq=state.matched_seq, limit=limit)
+            meanwhile = partial(_apply_ahead, book, following)
         # the state as one plain UPDATE (save() compiles one, which costs more than a small batch)
         state_row = (MatchState, ["matched_seq", "trades", "updated_at"],
                      [(state.pk, state.matched_seq, state.trades, state.updated_at)])  # fmt: skip
