@@ -22,9 +22,9 @@ _fromisoformat = datetime.fromisoformat
 
 def time_parse(value) -> datetime:
     if value.__class__ is str:
-        moment = _fromisoformat(value.replace("Z", "+00:00"))
+        moment = _fromisoformat(value)  # "Z" is read as UTC since Python 3.11
     else:
-        moment = value if isinstance(value, datetime) else _fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = value if isinstance(value, datetime) else _fromisoformat(str(value))
     if moment.tzinfo is None:
         raise ValueError("times carry an offset")
     return moment

@@ -91,7 +91,7 @@ class Engine:
             if value.__class__ is not str:
                 now = time_parse(value)
             else:  # time_parse, inlined for the common case
-                now = _fromisoformat(value.replace("Z", "+00:00"))
+                now = _fromisoformat(value)  # "Z" is read as UTC since Python 3.11
                 if now.tzinfo is None:
                     raise ValueError("times carry an offset")
         except (KeyError, ValueError) as exc:

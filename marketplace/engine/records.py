@@ -1,11 +1,16 @@
-"""What the engine hands back at its edges: trades with exact Decimal prices, rejections, results."""
+"""What the engine hands back at its edges: trades with exact Decimal prices, rejections, results.
+
+Every event makes a Result and every fill a Trade, so both are made by the cheapest means Python
+has: a Trade is a named tuple (made by ``tuple.__new__``), a Result a slotted dataclass whose
+fields ``result_make`` sets directly. Replaying an order log spends more on these edges than on
+matching itself."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Trade:
+class Trade(NamedTuple):
     seq: int
     instrument: str
     price: Decimal
@@ -22,7 +27,7 @@ class Rejection:
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     seq: int
     trades: list[Trade] = field(default_factory=list)
@@ -34,33 +39,20 @@ class Result:
 
 
 _new = object.__new__
-_set = object.__setattr__
+_tuple = tuple.__new__
 
 
 def trade_make(seq, instrument, price, qty, buy_order_id, sell_order_id, maker_order_id) -> Trade:
-    """``Trade(...)`` without the frozen dataclass's seven guarded ``__setattr__`` calls: the same
-    frozen, equal, hashable value, made in a sixth of the time."""
-    trade = _new(Trade)
-    _set(
-        trade,
-        "__dict__",
-        {
-            "seq": seq,
-            "instrument": instrument,
-            "price": price,
-            "qty": qty,
-            "buy_order_id": buy_order_id,
-            "sell_order_id": sell_order_id,
-            "maker_order_id": maker_order_id,
-        },
-    )
-    return trade
+    """``Trade(...)`` without the named tuple's own ``__new__`` (a Python function): the same value
+    in about half the time."""
+    return _tuple(Trade, (seq, instrument, price, qty, buy_order_id, sell_order_id, maker_order_id))
 
 
 def result_make(seq: int, trades: list[Trade], outcome: str, expired: list[str]) -> Result:
-    """``Result(seq, trades, None, outcome, expired)`` for an accepted order, made the same way."""
+    """``Result(seq, trades, None, outcome, expired)`` for an accepted order, without the
+    dataclass's ``__init__`` and its default factories: about half the time."""
     result = _new(Result)
-    result.__dict__ = {"seq": seq, "trades": trades, "rejection": None, "outcome": outcome, "expired": expired}
+    result.seq, result.trades, result.rejection, result.outcome, result.expired = seq, trades, None, outcome, expired
     return result
 
 
