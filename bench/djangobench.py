@@ -1,11 +1,12 @@
 """What the database benchmarks share: a fresh, migrated PostgreSQL database whose name says
-'bench', the server's durability settings, the machine, and writing a section of
+'bench', the server's durability settings, the machine (``machine.py``), and writing a section of
 docs/performance.md. Import after setting DATABASE_URL (``django_setup`` does)."""
 
 import os
-import platform
 import sys
 from pathlib import Path
+
+from machine import machine, postgres_gauge  # noqa: F401 (machine: re-exported for the benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,8 +73,12 @@ def durability() -> tuple[str, str]:
         return fsync, c.fetchone()[0]
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+def postgres_gauge_text() -> str:
+    """This server's gauge (``machine.postgres_gauge``), in words."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return f"PostgreSQL gauge {postgres_gauge(cursor):.2f} s (one query computed by the server, best of 3)"
 
 
 def rate(n, seconds) -> float:

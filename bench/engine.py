@@ -23,7 +23,6 @@ Usage: .venv/bin/python bench/engine.py [--orders 1000000] [--rounds 3] [--only 
 import argparse
 import gc
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import engine_peers  # noqa: E402
+from machine import machine  # noqa: E402
 from orderstream import events, limit_stream, log_lines, price_text  # noqa: E402
 
 RUNNERS = {
@@ -47,22 +47,6 @@ RUNNERS = {
     "replay": (engine_peers.replay, "replay: read + orjson.loads + Engine.apply"),
 }
 TARGET_RATE, TARGET_VS_PYORDERBOOK, TARGET_VS_LIQUIBOOK, TARGET_REPLAY_S = 300_000, 6.0, 0.6, 10.0
-
-
-def machine() -> str:
-    model = ""
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{platform.machine()} {model}".strip() + f", {os.cpu_count()} cores, "
-        f"Python {platform.python_version()} ({platform.python_implementation()})"
-    )
 
 
 def load() -> str:
@@ -109,7 +93,8 @@ def main():
     chosen = [name for name in RUNNERS if name in args.only.split(",")]
     n, rounds = args.orders, args.rounds
     command = f".venv/bin/python bench/engine.py --orders {n} --rounds {rounds}"
-    print(f"engine core benchmark: {n:,} GTC limit orders (seed 42), {rounds} rounds; {machine()}; load {load()}")
+    where = machine()
+    print(f"engine core benchmark: {n:,} GTC limit orders (seed 42), {rounds} rounds; {where}; load {load()}")
 
     orders = limit_stream(n)
     runs: dict[str, list[tuple]] = {name: [] for name in chosen}
@@ -152,7 +137,7 @@ def main():
     if len(work) != 1:
         sys.exit("the engines did not do the same work; the comparison is void")
     if not args.no_write:
-        write(figures, verdicts, replayed, n, rounds, command)
+        write(figures, verdicts, replayed, n, rounds, command, where)
 
 
 def summarise(name: str, results: list[tuple], n: int) -> dict:
@@ -208,12 +193,14 @@ def target_lines(figures: dict, parsing: float | None) -> list[str]:
     return lines
 
 
-def write(figures: dict, verdicts: list[str], replayed: str | None, n: int, rounds: int, command: str) -> None:
+def write(
+    figures: dict, verdicts: list[str], replayed: str | None, n: int, rounds: int, command: str, where: str
+) -> None:
     out = ROOT / "docs" / "performance.md"
     section = [
         "## Engine core (bench/engine.py)",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; one process, default garbage collection; "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {where}; one process, default garbage collection; "
         f"{n:,} GTC limit orders from bench/orderstream.py (seed 42), each engine {rounds} times, "
         "interleaved; medians of wall time. Buyers and sellers are different organisations, so "
         "self-trade prevention (which the peers lack) never fires and every engine must do the same work.",

@@ -33,6 +33,7 @@ from djangobench import (  # noqa: E402
     durability,
     ensure_database,
     machine,
+    postgres_gauge_text,
     rate,
     write_section,
 )
@@ -204,11 +205,12 @@ def main():
         ("matched quantity (first orders: naive vs batched)", f"{naive_qty:,} = {same_prefix_qty:,}",
          "must agree"),
     ]  # fmt: skip
-    print(f"matching benchmark on PostgreSQL (fsync={fsync}, synchronous_commit={sync_commit}); {machine()}")
+    where = f"{machine()}; {postgres_gauge_text()}"
+    print(f"matching benchmark on PostgreSQL (fsync={fsync}, synchronous_commit={sync_commit}); {where}")
     for name, value, note in figures:
         print(f"  {name:<52} {value:>22}   {note}")
     lines = [
-        f"Measured {timezone.localtime():%Y-%m-%d} on {machine()}; PostgreSQL with fsync={fsync}, "
+        f"Measured {timezone.localtime():%Y-%m-%d} on {where}; PostgreSQL with fsync={fsync}, "
         f"synchronous_commit={sync_commit}; one process, the services the API and the worker call.",
         "",
         "| what | figure | workload |",
