@@ -6,7 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from machine import machine, postgres_gauge  # noqa: F401 (machine: re-exported for the benchmarks)
+try:  # run as a script from bench/
+    from machine import machine, postgres_gauge  # noqa: F401 (machine: re-exported for the benchmarks)
+except ModuleNotFoundError:  # imported as bench.djangobench
+    from bench.machine import machine, postgres_gauge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 
