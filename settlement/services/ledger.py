@@ -50,8 +50,10 @@ def _content_hash(*, kind: str, memo: str, source: str, reverses: int | None, li
         "memo": memo,
         "source": source,
         "reverses": reverses,
+        # tuples, not lists: the same JSON and the same order, sorted in three quarters of the time
+        # (a matching batch's entry has tens of thousands of lines)
         "lines": sorted(
-            [line.account.id, str(line.amount), line.source] if line.source else [line.account.id, str(line.amount)]
+            (line.account.id, str(line.amount), line.source) if line.source else (line.account.id, str(line.amount))
             for line in lines
         ),
     }

@@ -10,7 +10,7 @@ from config.errors import Conflict, ExchangeError, NotAllowed
 from settlement.models import Account, JournalTransaction, Posting, Purpose
 from settlement.selectors import ledger_check_run
 from settlement.services import account_for, ledger_post, transaction_reverse
-from settlement.services.ledger import Line, balance_of
+from settlement.services.ledger import Line, _content_hash, balance_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -213,3 +213,16 @@ def test_a_posting_must_refer_to_a_transaction_and_an_account_that_exist_and_sta
     ):
         with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic(), connection.cursor() as c:
             c.execute(statement, [cash.pk])
+
+
+def test_the_content_hash_of_a_known_entry_stays_what_it_was():
+    """Stored digests are compared when a key is posted again: the canonical form (its key order,
+    separators, ASCII escapes, lines sorted whatever order they come in) must never change."""
+    lines = [Line(Account(pk=12), D("-1.50"), "trade:3:17"), Line(Account(pk=3), D("1.00")),
+             Line(Account(pk=12), D("-10.00"), "trade:3:2"), Line(Account(pk=3), D("10.50"), "trade:3:2")]  # fmt: skip
+    digest = _content_hash(kind="trade.settle", memo='成交 "fees"', source="match:3:2-9", reverses=None, lines=lines)
+    assert digest == "d71dc616a2f2dafd34a71f83b8f04544ac22221c1ae373323d3ccba7a57f655b"
+    assert _content_hash(kind="trade.settle", memo='成交 "fees"', source="match:3:2-9", reverses=None,
+                         lines=lines[::-1]) == digest  # fmt: skip
+    reversal = _content_hash(kind="reversal", memo="r", source="", reverses=41, lines=lines[:2])
+    assert reversal == "e16bb5cc790ccec6953d738154e19b32d858beccd689cd3366e0d1e2227f1ac8"
