@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -285,3 +286,34 @@ def localstripe(settings, localstripe_url):
     settings.STRIPE_SECRET_KEY = "sk_test_suanli"
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="stripe")
     return localstripe_url
+
+
+# --- a small wholesale market (the trading and live-push journeys) ---------------------------------
+
+PRICE = Decimal("12.35")  # on the 0.01 tick, inside the band
+HOURS = 168  # a week's window
+FUNDED = Decimal("1000000.00")
+
+
+@pytest.fixture
+def exchange(make_org, reference_data, operator):
+    """A provider with a connected pool of 64 H100 in YRD/MAIN, a funded buyer, next week's H100
+    instrument listed (as tests/marketplace's ``market``, which that folder's conftest keeps)."""
+    from marketplace.services import instrument_ensure
+    from settlement.selectors import ledger_check_run
+    from settlement.services import bank_reference_for, bank_transfer_record
+    from tests.marketplace.conftest import connected_pool, next_week_code
+
+    gridco_user, gridco = make_org(provider=True, buyer=False, slug="gridco", name="GridCo")
+    acme_user, acme = make_org(slug="acme", name="Acme AI")
+    bank_transfer_record(
+        actor=operator, reference=bank_reference_for(organisation=acme).code, amount=FUNDED, bank_transaction_id="E1"
+    )
+    pool = connected_pool(user=gridco_user, organisation=gridco, operator=operator, code="gridco-1")
+    instrument = instrument_ensure(code=next_week_code())
+    assert instrument.window_hours == HOURS and instrument.tick == Decimal("0.01")
+    assert instrument.reference_price * Decimal("0.5") <= PRICE <= instrument.reference_price * 3
+    yield {"instrument": instrument, "pool": pool, "users": {"gridco": gridco_user, "acme": acme_user},
+           "orgs": {"gridco": gridco, "acme": acme}}  # fmt: skip
+    report = ledger_check_run(store=False)
+    assert report["ok"], report

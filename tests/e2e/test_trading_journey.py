@@ -1,9 +1,10 @@
 """Issue 4's wholesale trading as new users would try it, in a real browser, with a real Celery
 matching worker: a provider posts an ask through the instrument page's form, a buyer finds the
 instrument on the market, sees the ask in the book and takes half of it; both pages show the fill
-through their 2-second live poll without a reload; the buyer sees the contract and the money it
-cost (notional + taker fee, exact to the fen), the provider cancels the rest, and a price off the
-tick or outside the band is refused next to the price field. A second test makes the same trade
+through their live feeds without a reload (here by their 2-second timer: the live server is WSGI
+with push off; tests/e2e/test_live_push_journey.py covers the push); the buyer sees the contract
+and the money it cost (notional + taker fee, exact to the fen), the provider cancels the rest,
+and a price off the tick or outside the band is refused next to the price field. A second test makes the same trade
 through the REST API with API keys.
 
 The matching worker is tests/e2e/conftest.py's (a Redis database of its own); the screenshots are
@@ -18,42 +19,16 @@ from playwright.sync_api import expect
 
 from accounts.services import api_key_create
 from marketplace.models import Order, OrderStatus
-from marketplace.services import instrument_ensure
 from settlement.models import Hold
-from settlement.selectors import ledger_check_run
-from settlement.services import bank_reference_for, bank_transfer_record
-from tests.e2e.conftest import VIEWPORT, wait_for
+from tests.e2e.conftest import FUNDED, HOURS, PRICE, VIEWPORT, wait_for
 from tests.e2e.steps import api, sign_in
-from tests.marketplace.conftest import connected_pool, next_week_code
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 LIVE = 30_000  # ms: a worker round trip plus a poll or two
 
-PRICE = Decimal("12.35")  # on the 0.01 tick, inside the band
-HOURS = 168  # a week's window
 NOTIONAL = Decimal("16598.40")  # 12.35 × 8 × 168
 TAKER_FEE = Decimal("49.80")  # 0.3 % of 16,598.40 = 49.7952, half-up to the fen
-FUNDED = Decimal("1000000.00")
-
-
-@pytest.fixture
-def exchange(make_org, reference_data, operator):
-    """A provider with a connected pool of 64 H100 in YRD/MAIN, a funded buyer, next week's H100
-    instrument listed (as tests/marketplace's ``market``, which that folder's conftest keeps)."""
-    gridco_user, gridco = make_org(provider=True, buyer=False, slug="gridco", name="GridCo")
-    acme_user, acme = make_org(slug="acme", name="Acme AI")
-    bank_transfer_record(
-        actor=operator, reference=bank_reference_for(organisation=acme).code, amount=FUNDED, bank_transaction_id="E1"
-    )
-    pool = connected_pool(user=gridco_user, organisation=gridco, operator=operator, code="gridco-1")
-    instrument = instrument_ensure(code=next_week_code())
-    assert instrument.window_hours == HOURS and instrument.tick == Decimal("0.01")
-    assert instrument.reference_price * Decimal("0.5") <= PRICE <= instrument.reference_price * 3
-    yield {"instrument": instrument, "pool": pool, "users": {"gridco": gridco_user, "acme": acme_user},
-           "orgs": {"gridco": gridco, "acme": acme}}  # fmt: skip
-    report = ledger_check_run(store=False)
-    assert report["ok"], report
 
 
 def place_order(page, *, side, price, qty):
