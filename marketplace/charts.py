@@ -1,5 +1,5 @@
 """The instrument's charts as SVG geometry, drawn on the server so the page shows them without
-JavaScript (static/js/market.js redraws the same shapes from each live poll). Pure: no Django
+JavaScript (static/js/market.js redraws the same shapes from each live fetch). Pure: no Django
 import. Prices are placed by exact decimals; only the pixel coordinates are rounded (to 0.1)."""
 
 from collections.abc import Sequence

@@ -10,6 +10,7 @@ urlpatterns = [
     path("market/", views.market_index, name="index"),
     path(f"market/{CODE}/", views.instrument_detail, name="instrument_detail"),
     path(f"market/{CODE}/live.json", views.instrument_live, name="instrument_live"),
+    path("live/events", views.live_events, name="live_events"),
     path("orders/", views.orders, name="orders"),
     path("orders/live.json", views.orders_live, name="orders_live"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),

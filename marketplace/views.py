@@ -5,9 +5,11 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import groupby, zip_longest
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +20,8 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.permissions import organisation_required
 from config.errors import ExchangeError
-from marketplace import charts, market, selectors, services
+from config.rediscache import cache_redis
+from marketplace import charts, live, market, selectors, services
 from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
 from marketplace.models import Instrument, Side
 from settlement.templatetags.money import yuan
@@ -149,9 +152,40 @@ def _live_data(request, instrument):
 
 
 def instrument_live(request, code: str):
-    """The instrument page's poll (every 2 s): the same data the page was drawn from. Public
-    market data, as the shelf is; the own orders only for a signed-in organisation."""
+    """The instrument page's feed (fetched on each pushed change, else every 2 s): the same data
+    the page was drawn from. Public market data, as the shelf is; the own orders only for a
+    signed-in organisation."""
     return JsonResponse(_live_data(request, _instrument_or_404(code))[0])
+
+
+def live_events(request):
+    """Server-sent events for an open page (marketplace/live.py): the changes of the instrument
+    ``?market=CODE`` and, for a signed-in organisation, of its orders. 204 where no stream can be
+    served (no Redis, or WSGI with fixed threads): the browser then stops asking, and the page
+    polls."""
+    channels = []
+    code = request.GET.get("market", "")
+    if code:
+        instrument = market.instrument_quoted(code=code)
+        if instrument is None:
+            detail = _("No such instrument.")
+            return JsonResponse({"code": "unknown_instrument", "detail": detail,
+                                 "fields": {"market": [{"code": "unknown_instrument", "detail": detail}]}},
+                                status=404)  # fmt: skip
+        channels.append(live.market_channel(instrument.pk))
+    if request.user.is_authenticated and request.organisation is not None:
+        channels.append(live.organisation_channel(request.organisation.pk))
+    if not channels:
+        return JsonResponse({"code": "nothing_to_follow", "detail": _("Name an instrument, or sign in.")}, status=400)
+    asgi = isinstance(request, ASGIRequest)
+    if cache_redis() is None or not (asgi or settings.LIVE_PUSH_UNDER_WSGI):
+        return HttpResponse(status=204)
+    response = StreamingHttpResponse(
+        live.stream_async(channels) if asgi else live.stream_sync(channels), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each event on at once
+    return response
 
 
 @organisation_required
@@ -214,8 +248,9 @@ def _order_row(o) -> dict:
 
 @organisation_required
 def orders_live(request):
-    """The orders page's poll (every 2 s): the state of the orders on the page it was drawn with
-    (same filter and page number) and the organisation's latest fills. Only its own."""
+    """The orders page's feed (fetched on each pushed change, else every 2 s): the state of the
+    orders on the page it was drawn with (same filter and page number) and the organisation's
+    latest fills. Only its own."""
     form = OrderFilterForm(request.GET or None)
     if request.GET and not form.is_valid():
         fields = {

@@ -217,6 +217,14 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # Off only for benchmarks and bulk loads: acceptance then sends no task, and the periodic sweep
 # (or a worker starting) matches the backlog.
 MATCHING_DISPATCH = env.bool("MATCHING_DISPATCH", default=True)
+# Live pages (marketplace/live.py): matching publishes what changed on Redis and /live/events
+# streams it. A stream holds its connection, so under WSGI it is served only where each connection
+# has its own thread (runserver: dev.py); gunicorn's fixed threads answer 204 and pages poll. Under
+# ASGI (uvicorn) it is always served. Each stream ends after LIVE_STREAM_SECONDS (the browser
+# reconnects) and sends a comment every LIVE_KEEPALIVE_SECONDS while nothing happens.
+LIVE_PUSH_UNDER_WSGI = env.bool("LIVE_PUSH_UNDER_WSGI", default=False)
+LIVE_STREAM_SECONDS = env.float("LIVE_STREAM_SECONDS", default=300.0)
+LIVE_KEEPALIVE_SECONDS = env.float("LIVE_KEEPALIVE_SECONDS", default=15.0)
 # Scheduling (§10): a submitted demand asks a worker for a round at once; beat runs one every 30 s.
 SCHEDULING_DISPATCH = env.bool("SCHEDULING_DISPATCH", default=True)
 SCHEDULING_TIME_LIMIT = env.float("SCHEDULING_TIME_LIMIT", default=2.0)  # the solver's seconds per round

@@ -3,3 +3,4 @@
 from .base import *  # noqa: F403
 
 DEBUG = env.bool("DEBUG", default=True)  # noqa: F405
+LIVE_PUSH_UNDER_WSGI = env.bool("LIVE_PUSH_UNDER_WSGI", default=True)  # noqa: F405 (runserver: a thread per connection)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from config.memory import no_cyclic_gc
 from marketplace.engine import Engine, Result
+from marketplace.live import changes_publish
 from marketplace.locks import instrument_lock, match_state_lock
 from marketplace.models import FINAL_STATUSES, Instrument, MatchState, Order
 from marketplace.services.log import log_batch_read, log_events
@@ -108,6 +109,9 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
                      [(state.pk, state.matched_seq, state.trades, state.updated_at)])  # fmt: skip
         applier.flush(batch=batch, then=state_row, meanwhile=meanwhile)
     book.matched_seq = state.matched_seq
+    if events or applier.dirty:  # committed: open pages may fetch it now
+        changes_publish(instrument_id=instrument_id, code=instrument.code, seq=state.matched_seq,
+                        organisation_ids=applier.organisations_changed())  # fmt: skip
     return len(events)
 
 

@@ -95,6 +95,11 @@ class Applier:
         self.band_high = band_high_price(instrument)
         self.now = timezone.now()
 
+    def organisations_changed(self) -> set[int]:
+        """The organisations whose orders this batch changed (state or fills)."""
+        orders = self.orders
+        return {orders[pk].organisation_id for pk in self.dirty}
+
     # --- loading ----------------------------------------------------------------------------------
 
     def preload(self, events: list[dict], results: list[Result]) -> None:

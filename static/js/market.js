@@ -1,5 +1,6 @@
-/* The instrument page: draws the depth and price charts from the page's data and polls
-   live.json every 2 s to redraw the charts, the book, the tape and the caller's own orders.
+/* The instrument page: draws the depth and price charts from the page's data and fetches
+   live.json again whenever the market changes (live.js: pushed, else every 2 s) to redraw the
+   charts, the book, the tape and the caller's own orders.
    Prices stay strings for display; the charts place them by exact integer ten-thousandths. */
 (function () {
   "use strict";
@@ -161,16 +162,14 @@
 
   function draw(data) { drawDepth(data.depth); drawPrice(data.bars); drawTables(data); }
 
-  function poll() {
-    if (document.hidden) { return; }
-    fetch(config.dataset.liveUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  function load() {
+    return fetch(config.dataset.liveUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) { draw(data); } })
-      .catch(function () { /* the next poll tries again */ });
+      .then(function (data) { if (data) { draw(data); } });
   }
 
   var data = JSON.parse(initial.textContent);
   drawDepth(data.depth);
   drawPrice(data.bars);
-  window.setInterval(poll, 2000);
+  window.SuanliLive.start(load, config.dataset.eventsUrl);
 }());

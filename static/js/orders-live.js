@@ -1,6 +1,7 @@
-/* The orders page, live: polls orders/live.json every 2 s (the same filter and page the page was
-   drawn with) and updates each order's filled units, average price, status and cancel button in
-   place, and the recent fills. A new fill highlights its order's row and is announced to screen
+/* The orders page, live: fetches orders/live.json whenever the organisation's orders change
+   (live.js: pushed, else every 2 s; the same filter and page the page was drawn with) and
+   updates each order's filled units, average price, status and cancel button in place, and the
+   recent fills. A new fill highlights its order's row and is announced to screen
    readers through the page's aria-live region. Without JavaScript the page is the same, static.
    Amounts arrive as strings already written as the page writes them (¥1,234.5000): no float. */
 (function () {
@@ -89,13 +90,11 @@
     });
   }
 
-  function poll() {
-    if (document.hidden) { return; }
-    fetch(config.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  function load() {
+    return fetch(config.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) { updateOrders(data.orders); updateFills(data.fills); } })
-      .catch(function () { /* the next poll tries again */ });
+      .then(function (data) { if (data) { updateOrders(data.orders); updateFills(data.fills); } });
   }
 
-  window.setInterval(poll, 2000);
+  window.SuanliLive.start(load, config.dataset.eventsUrl);
 }());

@@ -1,5 +1,6 @@
 """The orders page's live feed (/orders/live.json): the state of the organisation's orders on the
-page and its latest fills, polled every 2 s by static/js/orders-live.js. Only its own."""
+page and its latest fills, fetched by static/js/orders-live.js on each pushed change (else every
+2 s). Only its own."""
 
 import pytest
 from django.urls import reverse

@@ -1,0 +1,99 @@
+"""Pushing changes to open pages: matching says what changed, pages hear it at once.
+
+After a matching batch commits, the worker publishes on Redis one message for the instrument
+(its book, tape and charts changed) and one for each organisation whose orders changed (state or
+fills). ``GET /live/events`` streams those messages to a browser as server-sent events, the
+instrument's (``?market=CODE``) and the signed-in organisation's; the page then fetches its
+``live.json`` as its timer did. A message names what changed, never what it is (an instrument
+code and the log's sequence number): the data still comes from the endpoints that check who
+asks.
+
+A stream holds its connection open, so it needs a server that does not give each connection a
+thread: under ASGI (uvicorn) it is an ``async`` generator on ``redis.asyncio``. Under WSGI it is
+served only where ``LIVE_PUSH_UNDER_WSGI`` allows it (runserver, which starts a thread per
+connection); elsewhere (gunicorn's fixed threads) the answer is 204, which tells the browser not
+to reconnect, and the pages keep polling. Without Redis there is nothing to listen to: 204 too.
+Each stream ends after ``LIVE_STREAM_SECONDS``; the browser reconnects by itself."""
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+
+from django.conf import settings
+
+from config.rediscache import cache_redis
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "suanli:live:"
+
+
+def market_channel(instrument_id: int) -> str:
+    return f"{PREFIX}market:{instrument_id}"
+
+
+def organisation_channel(organisation_id: int) -> str:
+    return f"{PREFIX}org:{organisation_id}"
+
+
+def changes_publish(*, instrument_id: int, code: str, seq: int, organisation_ids: Iterable[int]) -> None:
+    """Tell open pages that the instrument, and these organisations' orders on it, changed up to
+    ``seq``: one round trip. Call it after the change committed. A page that misses it still
+    polls, so a failure here is logged, never raised (matching must not stop for it)."""
+    client = cache_redis()
+    if client is None:
+        return
+    message = json.dumps({"instrument": code, "seq": seq})
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.publish(market_channel(instrument_id), message)
+        for organisation_id in sorted(set(organisation_ids)):
+            pipe.publish(organisation_channel(organisation_id), message)
+        pipe.execute()
+    except Exception:  # Redis down or slow: the pages' timers still poll
+        logger.warning("live: could not publish the changes of %s", code, exc_info=True)
+
+
+def _event(data: str) -> bytes:
+    return f"event: change\ndata: {data}\n\n".encode()
+
+
+HELLO = b"retry: 2000\n: listening\n\n"  # the browser's reconnection delay, and the headers sent now
+KEEPALIVE = b": keepalive\n\n"  # a comment: keeps proxies from closing an idle stream
+
+
+def stream_sync(channels: list[str]) -> Iterator[bytes]:
+    """The events on ``channels`` (WSGI: one thread for the stream's life)."""
+    pubsub = cache_redis().pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(*channels)
+        yield HELLO
+        ends = time.monotonic() + settings.LIVE_STREAM_SECONDS
+        while (left := ends - time.monotonic()) > 0:
+            message = pubsub.get_message(timeout=min(left, settings.LIVE_KEEPALIVE_SECONDS))
+            yield KEEPALIVE if message is None else _event(_text(message["data"]))
+    finally:
+        pubsub.close()
+
+
+async def stream_async(channels: list[str]) -> AsyncIterator[bytes]:
+    """The events on ``channels`` (ASGI: no thread held while it waits)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.CACHES["default"]["LOCATION"])  # the server cache_redis() talks to
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(*channels)
+        yield HELLO
+        ends = time.monotonic() + settings.LIVE_STREAM_SECONDS
+        while (left := ends - time.monotonic()) > 0:
+            message = await pubsub.get_message(timeout=min(left, settings.LIVE_KEEPALIVE_SECONDS))
+            yield KEEPALIVE if message is None else _event(_text(message["data"]))
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+def _text(data) -> str:
+    return data.decode() if isinstance(data, bytes) else str(data)
