@@ -156,6 +156,8 @@ CASES = {
     "marketplace:instrument_live": {"code": "instrument"},
     "marketplace:orders": None,
     "marketplace:orders_live": None,
+    # the event stream carries only the caller's own organisation's changes and public market ones
+    "marketplace:live_events": None,
     "marketplace:order_cancel": {"order_id": "order"},
     "marketplace:contracts": None,
     "api:usage": None,
