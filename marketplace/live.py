@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from config.rediscache import cache_redis
 
@@ -51,8 +52,16 @@ def changes_publish(*, instrument_id: int, code: str, seq: int, organisation_ids
         for organisation_id in sorted(set(organisation_ids)):
             pipe.publish(organisation_channel(organisation_id), message)
         pipe.execute()
-    except Exception:  # Redis down or slow: the pages' timers still poll
+    except RedisError:  # down or slow: the pages' timers still look
         logger.warning("live: could not publish the changes of %s", code, exc_info=True)
+
+
+def stream(channels: list[str], *, asgi: bool) -> Iterator[bytes] | AsyncIterator[bytes] | None:
+    """The events on ``channels`` for a server of that kind, or None where none can be served
+    (no Redis; WSGI with fixed threads unless ``LIVE_PUSH_UNDER_WSGI``)."""
+    if cache_redis() is None or not (asgi or settings.LIVE_PUSH_UNDER_WSGI):
+        return None
+    return stream_async(channels) if asgi else stream_sync(channels)
 
 
 def _event(data: str) -> bytes:

@@ -5,7 +5,6 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import groupby, zip_longest
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
@@ -20,7 +19,6 @@ from django.views.decorators.http import require_POST
 from accounts.forms import apply_errors
 from accounts.permissions import organisation_required
 from config.errors import ExchangeError
-from config.rediscache import cache_redis
 from marketplace import charts, live, market, selectors, services
 from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
 from marketplace.models import Instrument, Side
@@ -177,12 +175,10 @@ def live_events(request):
         channels.append(live.organisation_channel(request.organisation.pk))
     if not channels:
         return JsonResponse({"code": "nothing_to_follow", "detail": _("Name an instrument, or sign in.")}, status=400)
-    asgi = isinstance(request, ASGIRequest)
-    if cache_redis() is None or not (asgi or settings.LIVE_PUSH_UNDER_WSGI):
+    events = live.stream(channels, asgi=isinstance(request, ASGIRequest))
+    if events is None:
         return HttpResponse(status=204)
-    response = StreamingHttpResponse(
-        live.stream_async(channels) if asgi else live.stream_sync(channels), content_type="text/event-stream"
-    )
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each event on at once
     return response
