@@ -64,12 +64,16 @@ def stream(channels: list[str], *, asgi: bool) -> Iterator[bytes] | AsyncIterato
     return stream_async(channels) if asgi else stream_sync(channels)
 
 
-def _event(data: str) -> bytes:
-    return f"event: change\ndata: {data}\n\n".encode()
-
-
 HELLO = b"retry: 2000\n: listening\n\n"  # the browser's reconnection delay, and the headers sent now
 KEEPALIVE = b": keepalive\n\n"  # a comment: keeps proxies from closing an idle stream
+
+
+def _frame(message: dict | None) -> bytes:
+    """What a stream sends for a pub/sub message, or for none within the keep-alive time."""
+    if message is None:
+        return KEEPALIVE
+    data = message["data"]
+    return b"event: change\ndata: " + (data if isinstance(data, bytes) else str(data).encode()) + b"\n\n"
 
 
 def stream_sync(channels: list[str]) -> Iterator[bytes]:
@@ -80,8 +84,7 @@ def stream_sync(channels: list[str]) -> Iterator[bytes]:
         yield HELLO
         ends = time.monotonic() + settings.LIVE_STREAM_SECONDS
         while (left := ends - time.monotonic()) > 0:
-            message = pubsub.get_message(timeout=min(left, settings.LIVE_KEEPALIVE_SECONDS))
-            yield KEEPALIVE if message is None else _event(_text(message["data"]))
+            yield _frame(pubsub.get_message(timeout=min(left, settings.LIVE_KEEPALIVE_SECONDS)))
     finally:
         pubsub.close()
 
@@ -97,12 +100,7 @@ async def stream_async(channels: list[str]) -> AsyncIterator[bytes]:
         yield HELLO
         ends = time.monotonic() + settings.LIVE_STREAM_SECONDS
         while (left := ends - time.monotonic()) > 0:
-            message = await pubsub.get_message(timeout=min(left, settings.LIVE_KEEPALIVE_SECONDS))
-            yield KEEPALIVE if message is None else _event(_text(message["data"]))
+            yield _frame(await pubsub.get_message(timeout=min(left, settings.LIVE_KEEPALIVE_SECONDS)))
     finally:
         await pubsub.aclose()
         await client.aclose()
-
-
-def _text(data) -> str:
-    return data.decode() if isinstance(data, bytes) else str(data)
