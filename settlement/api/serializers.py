@@ -36,7 +36,7 @@ class PostingSerializer(serializers.ModelSerializer):
     transaction = serializers.IntegerField(source="transaction_id")
     kind = serializers.CharField(source="transaction.kind")
     memo = serializers.CharField(source="transaction.memo")
-    source = serializers.CharField(source="origin", help_text="What the posting is for (e.g. trade:3:17).")
+    source = serializers.CharField(source="origin", help_text="What the posting is for (e.g. match:3:1-5000, hold:12).")
     at = serializers.DateTimeField(source="transaction.created_at")
     reverses = serializers.IntegerField(source="transaction.reverses_id", allow_null=True)
 

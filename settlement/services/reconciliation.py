@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -149,14 +149,20 @@ def _buyer_checks(org: Organisation, period: date) -> list[Check]:
 
 
 def _paid_at_trades(invoice: Invoice) -> Decimal:
-    """What the invoice's trades took from the buyer (its holds and prepaid funds), by the postings
-    that name each trade."""
+    """What the invoice's trades took from the buyer (its holds and prepaid funds), by the ledger:
+    the buyer's postings in the settlements of their instruments' matching batches (each batch's
+    ``trade.settle`` entry, named ``match:<instrument>:…``). A buyer's trades on an instrument are
+    all billed by one invoice, the month's its window starts in."""
     from marketplace.models import Trade
 
     trades = Trade.objects.filter(contract__in=invoice.lines.filter(contract__isnull=False).values("contract_id"))
-    sources = [f"trade:{instrument}:{number}" for instrument, number in trades.values_list("instrument_id", "number")]
+    batches = Q()
+    for instrument in sorted(set(trades.values_list("instrument_id", flat=True))):
+        batches |= Q(transaction__source__startswith=f"match:{instrument}:")
+    if not batches:
+        return ZERO
     rows = Posting.objects.filter(
-        source__in=sources,
+        batches,
         transaction__kind="trade.settle",
         account__organisation=invoice.organisation,
         account__purpose__in=[Purpose.BUYER_HOLDS, Purpose.BUYER_CASH],

@@ -5,6 +5,7 @@ order no longer needs goes back to the buyer's funds.
 The matching worker settles a whole batch of trades at once (``holds_settle``): it is exactly-once
 by its own sequence number, so this is one pass over the batch's holds and one ledger write."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,7 +37,7 @@ def buy_hold_amount(*, price: Decimal, qty: int, hours: int) -> Decimal:
 @dataclass(frozen=True)
 class TradeCharge:
     """A trade to pay from a buy order's hold; afterwards the hold keeps only ``keep``. ``source``
-    names the trade (``trade:<instrument>:<number>``) on each of its postings."""
+    names the trade (``trade:<instrument>:<number>``): the first of a batch keys its entry."""
 
     source: str
     hold_id: int
@@ -51,7 +52,7 @@ class TradeCharge:
 @dataclass(frozen=True)
 class HoldEnd:
     """An order is done: what its hold has left goes back to the buyer. ``source`` names the
-    order (``order:<id>``) on the release's postings."""
+    order (``order:<id>``): the first of a batch keys its entry."""
 
     source: str
     hold_id: int
@@ -80,10 +81,12 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
     """Apply trades and order ends to their holds in the order given, in one ledger write.
 
     The trades are one ``trade.settle`` journal transaction and the order ends one
-    ``hold.release``; every posting names its trade or order (``Posting.source``), so a statement
-    shows each trade's lines and the trades can be reconciled one by one. Each transaction's key
-    is ``settle:`` and the source of its first step, which no other batch can have; ``batch``
-    (e.g. the log's seq range) is its source.
+    ``hold.release``, each netted: one posting per account, the sum of what every trade (or
+    order end) of the batch moved on it, named by the batch (the transaction's source, e.g.
+    ``match:3:1-5000``). A trade's own figures stay on its row (notional, both fees) and a hold's
+    on the hold (captured, released), so each batch's postings reconcile against its trades; the
+    ledger grows by a few postings per batch, not by three or four per trade. Each transaction's
+    key is ``settle:`` and the source of its first step, which no other batch can have.
 
     A trade takes its notional (rounded to the fen) and the buyer's fee from the hold. Fees are
     rounded per trade, so a hold sized for the whole order can fall a fen or two short of its last
@@ -97,13 +100,17 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
     holds = {row[0]: list(row) for row in rows_by(Hold, fields, "id", hold_ids, lock=True)}
     sellers = {s.seller_id for s in steps if isinstance(s, TradeCharge)}
     account = _Accounts({row[1] for row in holds.values()} | sellers)
-    fees = account(Purpose.FEE_REVENUE)
+    fees = account(Purpose.FEE_REVENUE).id
     accounts = {
-        org: (account(Purpose.BUYER_HOLDS, org), account(Purpose.BUYER_CASH, org))
+        org: (account(Purpose.BUYER_HOLDS, org).id, account(Purpose.BUYER_CASH, org).id)
         for org in {row[1] for row in holds.values()}
     }
-    payables = {org: account(Purpose.PROVIDER_PAYABLE, org) for org in sellers}
-    traded, ended, now, zero = [], [], timezone.now(), Decimal(0)
+    payables = {org: account(Purpose.PROVIDER_PAYABLE, org).id for org in sellers}
+    # account id → amount, netted over the batch (the accounts by id beside them)
+    traded: dict[int, Decimal] = defaultdict(Decimal)
+    ended: dict[int, Decimal] = defaultdict(Decimal)
+    by_id = {a.id: a for a in account.cache.values()}
+    now, zero = timezone.now(), Decimal(0)
     first_trade = first_end = None
     for step in steps:
         hold = holds[step.hold_id]
@@ -112,7 +119,8 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
         if step.__class__ is HoldEnd:
             if remaining > 0:
                 hold[4] += remaining
-                ended += (Line(held, remaining, step.source), Line(cash, -remaining, step.source))
+                ended[held] += remaining
+                ended[cash] -= remaining
                 first_end = first_end or step.source
                 remaining = zero
         else:
@@ -124,23 +132,19 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
             remaining -= release
             hold[3] += from_hold
             hold[4] += release
-            source = step.source
-            first_trade = first_trade or source
-            for acc, value in (
-                (held, from_hold + release),
-                (cash, charge - from_hold - release),
-                (payables[step.seller_id], step.seller_fee - amount),
-                (fees, -(step.buyer_fee + step.seller_fee)),
-            ):
-                if value:
-                    traded.append(Line(acc, value, source))
+            first_trade = first_trade or step.source
+            traded[held] += from_hold + release
+            traded[cash] += charge - from_hold - release
+            traded[payables[step.seller_id]] += step.seller_fee - amount
+            traded[fees] -= step.buyer_fee + step.seller_fee
         if remaining == 0 and hold[5] == HoldStatus.OPEN:
             hold[5], hold[6] = HoldStatus.CLOSED.value, now
     entries = []
-    if traded:
-        entries.append(Entry(f"settle:{first_trade}", "trade.settle", traded, "Trades: notional and fees", batch))
-    if ended:
-        entries.append(Entry(f"settle:{first_end}", "hold.release", ended, "Orders ended", batch))
+    for key, kind, totals, memo in ((first_trade, "trade.settle", traded, "Trades: notional and fees"),
+                                    (first_end, "hold.release", ended, "Orders ended")):  # fmt: skip
+        lines = [Line(by_id[pk], value) for pk, value in sorted(totals.items()) if value]
+        if lines:
+            entries.append(Entry(f"settle:{key}", kind, lines, memo, batch))
     ledger_post_many(entries)
     rows_update(Hold, ["captured", "released", "status", "closed_at"], [(h[0], *h[3:]) for h in holds.values()])
 

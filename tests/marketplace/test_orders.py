@@ -83,35 +83,49 @@ def test_a_bid_meets_an_ask_at_the_makers_price_with_fees_a_contract_and_the_hol
     assert Trade.objects.count() == 1
 
 
-def test_a_batch_settles_in_one_entry_whose_postings_name_their_trades(market):
-    """One ``trade.settle`` transaction per matching batch, and one ``hold.release`` for the orders
-    it ended; each posting names its trade (or order), so every trade reconciles on its own."""
+def test_a_batch_settles_in_one_netted_entry_that_its_trades_add_up_to(market):
+    """One ``trade.settle`` transaction per matching batch, one posting per account: each the sum
+    over the batch's trades (their notional and fees), so the batch reconciles against its trade
+    rows; one ``hold.release`` for the orders it ended, likewise. Postings carry no source of
+    their own: the batch (the transaction's source) names them."""
     place(market, "gridco", "sell", 16, "12.00")
     place(market, "westdc", "sell", 16, "12.10")
     buy = place(market, "acme", "buy", 24, "12.10")  # takes 16 @ 12.00, then 8 @ 12.10
     ioc = place(market, "bolt", "buy", 16, "12.00", tif="IOC")  # nothing left at 12.00: ends at once
-    assert match(market) == 4
+    second = place(market, "bolt", "buy", 8, "12.10")  # a second buyer in the batch: the last 8 @ 12.10
+    assert match(market) == 5
     i = market["instrument"].pk
     (settle,) = JournalTransaction.objects.filter(kind="trade.settle")
-    assert (settle.idempotency_key, settle.source) == (f"settle:trade:{i}:1", f"match:{i}:2-5")
-    acme, gridco = market["orgs"]["acme"], market["orgs"]["gridco"]
-    for trade in Trade.objects.order_by("number"):
-        postings = settle.postings.filter(source=f"trade:{i}:{trade.number}").select_related("account")
-        lines = {(p.account.purpose, p.account.organisation_id): p.amount for p in postings}
-        amount = trade.notional.quantize(Decimal("0.01"))
-        assert lines[(Purpose.PROVIDER_PAYABLE, trade.seller_id)] == trade.seller_fee - amount
-        assert lines[(Purpose.FEE_REVENUE, None)] == -(trade.buyer_fee + trade.seller_fee)
-        paid = lines[(Purpose.BUYER_HOLDS, acme.pk)] + lines.get((Purpose.BUYER_CASH, acme.pk), 0)
-        assert paid == amount + trade.buyer_fee
-        assert sum(lines.values()) == 0
-    (gridco_trade,) = Trade.objects.filter(seller=gridco)
-    assert gridco_trade.qty == 16
+    assert (settle.idempotency_key, settle.source) == (f"settle:trade:{i}:1", f"match:{i}:2-6")
+    trades = list(Trade.objects.order_by("number"))
+    assert len(trades) == 3
+    expected = {}
+    for t in trades:
+        amount = t.notional.quantize(Decimal("0.01"))
+        for key, value in (
+            (("paid", t.buyer_id), amount + t.buyer_fee),
+            ((Purpose.PROVIDER_PAYABLE, t.seller_id), t.seller_fee - amount),
+            ((Purpose.FEE_REVENUE, None), -(t.buyer_fee + t.seller_fee)),
+        ):
+            expected[key] = expected.get(key, 0) + value
+    postings = list(settle.postings.select_related("account", "transaction"))
+    lines = {(p.account.purpose, p.account.organisation_id): p.amount for p in postings}
+    assert len(lines) == len(postings)  # one posting per account
+    for org in (market["orgs"]["acme"].pk, market["orgs"]["bolt"].pk):
+        # what a buyer's holds gave up: the trades' notional and fees, and what the filled
+        # orders no longer need back to its funds (acme's 8 @ 12.00 under its 12.10 limit)
+        lines[("paid", org)] = lines.pop((Purpose.BUYER_HOLDS, org)) + lines.pop((Purpose.BUYER_CASH, org), 0)
+    assert lines == expected
+    holds = Hold.objects.filter(pk__in=[buy.hold_id, second.hold_id])
+    assert {(h.status, h.captured) for h in holds} == {("closed", expected[("paid", h.organisation_id)]) for h in holds}
+    assert {p.origin for p in postings} == {f"match:{i}:2-6"}
     (release,) = JournalTransaction.objects.filter(kind="hold.release")
     ioc.refresh_from_db()
     assert (release.idempotency_key, ioc.end_reason) == (f"settle:order:{ioc.pk}", "ioc_remainder")
-    assert {p.source for p in release.postings.all()} == {f"order:{ioc.pk}"}
-    buy.refresh_from_db()
-    assert Hold.objects.get(pk=buy.hold_id).status == "closed"
+    ioc_hold = Hold.objects.get(pk=ioc.hold_id)
+    bolt = market["orgs"]["bolt"].pk
+    lines = {(p.account.purpose, p.account.organisation_id): p.amount for p in release.postings.all()}
+    assert lines == {(Purpose.BUYER_HOLDS, bolt): ioc_hold.released, (Purpose.BUYER_CASH, bolt): -ioc_hold.released}
 
 
 def test_a_trades_maker_is_its_buy_or_its_sell_order(market):
