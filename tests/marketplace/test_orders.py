@@ -113,7 +113,7 @@ def test_a_batch_settles_in_one_netted_entry_that_its_trades_add_up_to(market):
     assert len(lines) == len(postings)  # one posting per account
     for org in (market["orgs"]["acme"].pk, market["orgs"]["bolt"].pk):
         # what a buyer's holds gave up: the trades' notional and fees, and what the filled
-        # orders no longer need back to its funds (acme's 8 @ 12.00 under its 12.10 limit)
+        # orders no longer need back to its funds (acme's 16 @ 12.00 under its 12.10 limit)
         lines[("paid", org)] = lines.pop((Purpose.BUYER_HOLDS, org)) + lines.pop((Purpose.BUYER_CASH, org), 0)
     assert lines == expected
     holds = Hold.objects.filter(pk__in=[buy.hold_id, second.hold_id])
