@@ -4,6 +4,8 @@ requests, in seq order, in the JSON shape the engine applies and the export writ
 import json
 from collections.abc import Callable
 from heapq import merge
+from itertools import islice
+from operator import itemgetter
 
 from django.db import connections, router
 
@@ -28,34 +30,45 @@ def listing_event(instrument: Instrument) -> dict:
     }
 
 
-def _order_event(instrument: Instrument, row: dict) -> dict:
+def _order_event(code: str, price_text, row: tuple) -> dict:
+    """The §9 event of an order's row (``ORDER_COLUMNS``); ``price_text`` writes a limit price with
+    the instrument's tick's places."""
+    pk, seq, created_at, org, side, type_, price, qty, tif, expire_at = row
     event = {
-        "seq": row["seq"],
-        "ts": row["created_at"].isoformat(),
+        "seq": seq,
+        "ts": created_at.isoformat(),
         "event": "new",
-        "instrument": instrument.code,
-        "order_id": str(row["pk"]),
-        "org": row["organisation__slug"],
-        "side": row["side"],
-        "type": row["type"],
+        "instrument": code,
+        "order_id": str(pk),
+        "org": org,
+        "side": side,
+        "type": type_,
     }
-    if row["price"] is not None:
-        event["price"] = str(row["price"].quantize(_places(instrument)))
-    event["qty"] = row["qty"]
-    event["tif"] = row["tif"]
-    if row["expire_at"] is not None:
-        event["expire_at"] = row["expire_at"].isoformat()
+    if price is not None:
+        event["price"] = price_text(price)
+    event["qty"] = qty
+    event["tif"] = tif
+    if expire_at is not None:
+        event["expire_at"] = expire_at.isoformat()
     return event
 
 
-def _cancel_event(instrument: Instrument, row: dict) -> dict:
-    return {
-        "seq": row["seq"],
-        "ts": row["created_at"].isoformat(),
-        "event": "cancel",
-        "instrument": instrument.code,
-        "order_id": str(row["order_id"]),
-    }
+def _cancel_event(code: str, row: tuple) -> dict:
+    seq, created_at, order_id = row  # CANCEL_COLUMNS
+    return {"seq": seq, "ts": created_at.isoformat(), "event": "cancel", "instrument": code, "order_id": str(order_id)}
+
+
+def _price_text(instrument: Instrument):
+    """A limit price as the log writes it, with the tick's places: a batch's orders repeat a few
+    hundred prices, so each is written once."""
+    places, written = _places(instrument), {}
+
+    def text(price):
+        if price not in written:
+            written[price] = str(price.quantize(places))
+        return written[price]
+
+    return text
 
 
 ORDER_COLUMNS = ("pk", "seq", "created_at", "organisation__slug", "side", "type", "price", "qty", "tif", "expire_at")
@@ -92,8 +105,6 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
 def _rows_events(instrument: Instrument, rows, *, after_seq: int, upto_seq: int | None, limit: int):
     """``_events`` of the rows ``_batch_rows`` read."""
     orders, cancels = rows
-    orders = (dict(zip(ORDER_COLUMNS, row, strict=True)) for row in orders)
-    cancels = (dict(zip(CANCEL_COLUMNS, row, strict=True)) for row in cancels)
     return _events(instrument, orders, cancels, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
 
 
@@ -107,8 +118,8 @@ def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | No
     cancels = OrderCancel.objects.filter(instrument=instrument, seq__gt=after_seq)
     if upto_seq is not None:
         orders, cancels = orders.filter(seq__lte=upto_seq), cancels.filter(seq__lte=upto_seq)
-    orders = orders.order_by("seq").values(*ORDER_COLUMNS)
-    cancels = cancels.order_by("seq").values(*CANCEL_COLUMNS)
+    orders = orders.order_by("seq").values_list(*ORDER_COLUMNS)
+    cancels = cancels.order_by("seq").values_list(*CANCEL_COLUMNS)
     if limit is not None:
         orders, cancels = orders[:limit], cancels[:limit]
     if limit is None:  # the whole log (export, replay): streamed from server-side cursors
@@ -130,20 +141,19 @@ def log_batch_read(*, instrument: Instrument, after_seq: int, limit: int) -> Cal
 
 
 def _events(instrument: Instrument, orders, cancels, *, after_seq: int, upto_seq: int | None, limit: int | None):
-    events = merge(
-        (_order_event(instrument, row) for row in orders),
-        (_cancel_event(instrument, row) for row in cancels),
-        key=lambda e: e["seq"],
-    )
+    """The events of the order and cancel rows (tuples of ``ORDER_COLUMNS`` and ``CANCEL_COLUMNS``,
+    each in seq order), merged in seq order, the listing first when it is in range."""
+    code, price_text = instrument.code, _price_text(instrument)
+    events = (_order_event(code, price_text, row) for row in orders)
+    if not isinstance(cancels, list) or cancels:  # a batch read at once often has none: no merge then
+        events = merge(events, (_cancel_event(code, row) for row in cancels), key=itemgetter("seq"))
     count = 0
     if after_seq < 1 and (upto_seq is None or upto_seq >= 1):
         yield listing_event(instrument)
         count += 1
-    for event in events:
-        if limit is not None and count >= limit:
-            return
-        yield event
-        count += 1
+    if limit is not None:
+        events = islice(events, limit - count)
+    yield from events
 
 
 def log_lines(*, instrument: Instrument):
