@@ -2,11 +2,14 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ExchangeError
+
+UNAVAILABLE_RETRY_SECONDS = 5
 
 
 def _field_errors(data) -> dict:
@@ -38,6 +41,10 @@ def exception_handler(exc, context):
     if isinstance(exc, ExchangeError):
         body = {"code": exc.code, "detail": exc.detail, "fields": exc.fields}
         return Response(body, status=exc.status)
+    if isinstance(exc, RedisError):  # the cache's Redis (the throttles' counts) did not answer in time
+        detail = "The exchange could not reach a service it needs. Retry shortly, with the same Idempotency-Key."
+        body = {"code": "temporarily_unavailable", "detail": detail, "fields": {}}
+        return Response(body, status=503, headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

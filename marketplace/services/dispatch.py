@@ -13,7 +13,8 @@ that (the periodic sweep and a starting worker match any backlog too). A worker 
 run of an instrument at most once per ``MATCHING_INTERVAL_MS``: a run that comes sooner waits,
 with the flag still up, and the orders accepted meanwhile join its batch (under load, one run covers many
 orders; idle, an order is matched at once). Without Redis (the cache in local memory, which
-processes do not share) every acceptance sends a task, as before.
+processes do not share) every acceptance sends a task, as before. A wake-up that cannot be sent
+does not fail the accepted order's request: the sweep matches what it left behind.
 """
 
 import time
@@ -48,9 +49,11 @@ def _wake(instrument_id: int) -> None:
 
 
 def matching_request(*, instrument_id: int) -> None:
-    """Have the instrument matched once the current transaction commits."""
+    """Have the instrument matched once the current transaction commits. The order is accepted by
+    then: a wake-up that fails (Redis or the broker not answering within their timeouts) is
+    logged and the request still succeeds; the periodic sweep (every 15 s) matches the backlog."""
     if settings.MATCHING_DISPATCH:
-        transaction.on_commit(lambda: _wake(instrument_id))
+        transaction.on_commit(lambda: _wake(instrument_id), robust=True)
 
 
 def matching_woken(*, instrument_id: int) -> None:
