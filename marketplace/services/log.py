@@ -3,6 +3,7 @@ requests, in seq order, in the JSON shape the engine applies and the export writ
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from heapq import merge
 from itertools import islice
 from operator import itemgetter
@@ -30,7 +31,7 @@ def listing_event(instrument: Instrument) -> dict:
     }
 
 
-def _order_event(code: str, price_text, row: tuple) -> dict:
+def _order_event(code: str, price_text: Callable[[Decimal], str], row: tuple) -> dict:
     """The §9 event of an order's row (``ORDER_COLUMNS``); ``price_text`` writes a limit price with
     the instrument's tick's places."""
     pk, seq, created_at, org, side, type_, price, qty, tif, expire_at = row
@@ -58,7 +59,7 @@ def _cancel_event(code: str, row: tuple) -> dict:
     return {"seq": seq, "ts": created_at.isoformat(), "event": "cancel", "instrument": code, "order_id": str(order_id)}
 
 
-def _price_text(instrument: Instrument):
+def _price_text(instrument: Instrument) -> Callable[[Decimal], str]:
     """A limit price as the log writes it, with the tick's places: a batch's orders repeat a few
     hundred prices, so each is written once."""
     places, written = _places(instrument), {}
@@ -102,17 +103,11 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
     return orders, cancels
 
 
-def _rows_events(instrument: Instrument, rows, *, after_seq: int, upto_seq: int | None, limit: int):
-    """``_events`` of the rows ``_batch_rows`` read."""
-    orders, cancels = rows
-    return _events(instrument, orders, cancels, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
-
-
 def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | None = None, limit: int | None = None):
     """The log's events with after_seq < seq ≤ upto_seq, at most ``limit`` of them."""
     rows = _batch_rows(instrument, after_seq, upto_seq, limit) if limit is not None else None
     if rows is not None:
-        yield from _rows_events(instrument, rows, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
+        yield from _events(instrument, *rows, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
         return
     orders = Order.objects.filter(instrument=instrument, seq__gt=after_seq)
     cancels = OrderCancel.objects.filter(instrument=instrument, seq__gt=after_seq)
@@ -137,7 +132,7 @@ def log_batch_read(*, instrument: Instrument, after_seq: int, limit: int) -> Cal
     if rows is None:
         events = list(log_events(instrument=instrument, after_seq=after_seq, limit=limit))
         return lambda: events
-    return lambda: list(_rows_events(instrument, rows, after_seq=after_seq, upto_seq=None, limit=limit))
+    return lambda: list(_events(instrument, *rows, after_seq=after_seq, upto_seq=None, limit=limit))
 
 
 def _events(instrument: Instrument, orders, cancels, *, after_seq: int, upto_seq: int | None, limit: int | None):
