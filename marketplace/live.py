@@ -93,7 +93,11 @@ async def stream_async(channels: list[str]) -> AsyncIterator[bytes]:
     """The events on ``channels`` (ASGI: no thread held while it waits)."""
     from redis.asyncio import Redis
 
-    client = Redis.from_url(settings.CACHES["default"]["LOCATION"])  # the server cache_redis() talks to
+    # the server cache_redis() talks to, connecting within the same bound (a stream's reads wait on
+    # purpose: each up to the keep-alive time)
+    client = Redis.from_url(
+        settings.CACHES["default"]["LOCATION"], socket_connect_timeout=settings.REDIS_TIMEOUT_SECONDS
+    )
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.subscribe(*channels)

@@ -1,5 +1,5 @@
-"""A Redis that takes connections and never answers (a real TCP peer on loopback, not a mock) costs
-a bounded wait, by the cache's Redis options (``REDIS_OPTIONS``): an order is still accepted and
+"""A Redis that takes connections and never answers (a real TCP peer on loopback, not a mock), or
+refuses them, costs a bounded wait, by the cache's Redis options (``REDIS_OPTIONS``): an order is still accepted and
 its request answered, and a committed matching batch still returns. What Redis was to carry is
 covered elsewhere: the backlog sweep matches the order, the pages' timers fetch the changes. An
 API request whose throttle cannot count is refused with 503 and a reason, having done nothing."""
@@ -20,12 +20,14 @@ BOUND = 10 * SECONDS  # the call under test makes one or two: well under redis-p
 
 
 @contextmanager
-def redis_that_never_answers(settings):
-    """The cache pointed, for the block, at a listening socket that nobody reads: connecting
-    succeeds, every reply is awaited until the client's timeout."""
+def redis_that_never_answers(settings, *, refuses: bool = False):
+    """The cache pointed, for the block, at a socket on loopback that listens and never reads
+    (connecting succeeds, every reply is awaited until the client's timeout), or, ``refuses``,
+    that does not listen (every connection is refused at once)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen(64)
+    if not refuses:
+        server.listen(64)
     options, caches = {name: SECONDS for name in settings.REDIS_OPTIONS}, settings.CACHES
     settings.CACHES = {
         "default": {
@@ -74,13 +76,16 @@ def test_an_order_is_accepted_when_redis_does_not_answer_its_wake_up(market, set
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_matching_run_returns_when_redis_does_not_answer_its_publish(market, settings, caplog):
+@pytest.mark.parametrize("refuses", [True, False], ids=["refused", "silent"])
+def test_a_matching_run_commits_and_returns_when_redis_cannot_be_told(market, settings, caplog, refuses):
     settings.MATCHING_DISPATCH = False
     place(market, "gridco", "sell", 16, "12.00")
-    place(market, "acme", "buy", 8, "12.10")
-    with redis_that_never_answers(settings):
+    bid = place(market, "acme", "buy", 8, "12.10")
+    with redis_that_never_answers(settings, refuses=refuses):
         assert within(BOUND, lambda: match(market)) == 2
     assert Trade.objects.count() == 1  # committed before the publish was tried
+    bid.refresh_from_db()
+    assert bid.status == "filled"  # the pages' timers will show it
     assert "could not publish" in caplog.text
 
 
