@@ -1,4 +1,5 @@
 from django import forms
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -88,6 +89,19 @@ class OrderForm(forms.Form):
 class OrderFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=_any(OrderStatus.choices), required=False)
     instrument = forms.CharField(label=_("Instrument"), max_length=60, required=False)
+
+
+# the name of a matching batch, as the statement of account gives it (selectors.MATCH_BATCH)
+match_batch = RegexValidator(
+    r"\Amatch:\d{1,18}:\d{1,18}-\d{1,18}\Z",
+    _("Not a matching batch: write it as on the statement of account, e.g. match:3:1-5000."),
+    code="bad_batch",
+)
+
+
+class FillFilterForm(forms.Form):
+    instrument = forms.CharField(label=_("Instrument"), max_length=60, required=False)
+    batch = forms.CharField(label=_("Matching batch"), max_length=60, required=False, validators=[match_batch])
 
 
 # --- retail --------------------------------------------------------------------------------------

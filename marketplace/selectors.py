@@ -1,5 +1,6 @@
 """Reads of the exchange's records. Tenant reads take the organisation they are scoped to."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -40,17 +41,45 @@ def trades_for_org(*, organisation):
     )
 
 
-def fills_for_org(*, organisation):
+# a matching batch's name, the source of its netted ledger entries: match:<instrument id>:<first>-<last seq>
+MATCH_BATCH = re.compile(r"match:(\d{1,18}):(\d{1,18})-(\d{1,18})")
+
+
+def match_batch_bounds(name: str) -> tuple[int, int, int] | None:
+    """(instrument id, first seq, last seq) of a matching batch named ``name`` (e.g.
+    ``match:3:1-5000``, what its ``trade.settle`` entry's postings give as their source), or None
+    if ``name`` is not one. The batch's trades are the instrument's with ``seq`` in that range."""
+    found = MATCH_BATCH.fullmatch(name)
+    return tuple(int(g) for g in found.groups()) if found else None
+
+
+def trades_in_batch(trades, name: str):
+    """``trades`` narrowed to those settled by the matching batch ``name`` (none if it is not a
+    batch's name)."""
+    bounds = match_batch_bounds(name)
+    if bounds is None:
+        return trades.none()
+    instrument_id, first, last = bounds
+    return trades.filter(instrument_id=instrument_id, seq__gte=first, seq__lte=last)
+
+
+def fills_for_org(*, organisation, instrument: str | None = None, batch: str | None = None):
     """The organisation's fills, latest first: every trade it was a side of, with ``own_side``
-    ("buy" or "sell") and ``own_order_id``, its order that traded (a trade never has one
-    organisation on both sides: self-trades are prevented)."""
+    ("buy" or "sell"), ``own_order_id``, its order that traded, and ``own_fee`` (a trade never
+    has one organisation on both sides: self-trades are prevented); ``instrument`` (a code) and
+    ``batch`` (a matching batch's name, ``trades_in_batch``) narrow them."""
     mine = Q(buyer=organisation)
+    fills = Trade.objects.filter(mine | Q(seller=organisation))
+    if instrument:
+        fills = fills.filter(instrument__code=instrument)
+    if batch:
+        fills = trades_in_batch(fills, batch)
     return (
-        Trade.objects.filter(mine | Q(seller=organisation))
-        .select_related("instrument")
+        fills.select_related("instrument")
         .annotate(
             own_side=Case(When(mine, then=Value("buy")), default=Value("sell")),
             own_order_id=Case(When(mine, then=F("buy_order_id")), default=F("sell_order_id")),
+            own_fee=Case(When(mine, then=F("buyer_fee")), default=F("seller_fee")),
         )
         .order_by("-executed_at", "-number")
     )

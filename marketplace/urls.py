@@ -14,6 +14,7 @@ urlpatterns = [
     path("orders/", views.orders, name="orders"),
     path("orders/live.json", views.orders_live, name="orders_live"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),
+    path("fills/", views.fills, name="fills"),
     path("contracts/", views.contracts, name="contracts"),
     path("retail/", retail_views.retail_index, name="retail_index"),
     path("retail/<int:listing_id>/", retail_views.listing_detail, name="listing_detail"),

@@ -20,8 +20,8 @@ from accounts.forms import apply_errors
 from accounts.permissions import organisation_required
 from config.errors import ExchangeError
 from marketplace import charts, live, market, selectors, services
-from marketplace.forms import MarketFilterForm, OrderFilterForm, OrderForm
-from marketplace.models import Instrument, Side
+from marketplace.forms import FillFilterForm, MarketFilterForm, OrderFilterForm, OrderForm
+from marketplace.models import Instrument, Side, Trade
 from settlement.templatetags.money import yuan
 
 OWN_ORDERS = 50
@@ -275,6 +275,26 @@ def orders_live(request):
             ],
         }
     )
+
+
+FILLS_PAGE = 50
+
+
+@organisation_required
+def fills(request):
+    """Every fill of the organisation, latest first; by instrument, or by the matching batch a
+    statement-of-account line names (its trades settled together)."""
+    form = FillFilterForm(request.GET or None)
+    criteria = form.cleaned_data if form.is_valid() else None
+    if criteria is None and request.GET:  # a bad filter shows what is wrong, not every fill
+        rows = Trade.objects.none()
+    else:
+        criteria = criteria or {}
+        rows = selectors.fills_for_org(organisation=request.organisation,
+                                       instrument=(criteria.get("instrument") or "").strip() or None,
+                                       batch=criteria.get("batch") or None)  # fmt: skip
+    page = Paginator(rows, FILLS_PAGE).get_page(request.GET.get("page"))
+    return render(request, "marketplace/fills.html", {"form": form, "page": page})
 
 
 @organisation_required

@@ -31,6 +31,7 @@ def _statement(request, organisation):
         "accounts": selectors.accounts_for_org(organisation=organisation),
         "holds": selectors.holds_for_org(organisation=organisation).open()[:50],
         "page": page,
+        "own_statement": organisation == request.organisation,  # its batch lines link to its fills
     }
 
 

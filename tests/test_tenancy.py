@@ -159,6 +159,7 @@ CASES = {
     # the event stream carries only the caller's own organisation's changes and public market ones
     "marketplace:live_events": None,
     "marketplace:order_cancel": {"order_id": "order"},
+    "marketplace:fills": None,
     "marketplace:contracts": None,
     "api:usage": None,
     "settlement:invoices": None,

@@ -24,6 +24,7 @@ from marketplace.api.serializers import (
     order_data,
     order_terms_quick,
 )
+from marketplace.forms import match_batch
 from marketplace.models import Contract, Order, Trade
 from marketplace.services import OrderTerms
 
@@ -136,10 +137,17 @@ class TradeFilter(filters.FilterSet):
     instrument = filters.CharFilter(field_name="instrument__code")
     since = filters.IsoDateTimeFilter(field_name="executed_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="executed_at", lookup_expr="lt")
+    batch = filters.CharFilter(
+        method="in_batch", max_length=60, validators=[match_batch],
+        help_text="A matching batch, as a trade.settle posting's source gives it (match:3:1-5000): its trades.",
+    )  # fmt: skip
 
     class Meta:
         model = Trade
-        fields = ["instrument", "since", "until"]
+        fields = ["instrument", "since", "until", "batch"]
+
+    def in_batch(self, trades, name, value):
+        return selectors.trades_in_batch(trades, value)
 
 
 class TradeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
