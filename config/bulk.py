@@ -6,13 +6,11 @@ PostgreSQL ``rows_update`` joins one array per column instead and ``field__any``
 elsewhere they fall back to ``bulk_update`` and ``__in``. Within ``config.rows.statements_joined``
 ``rows_update`` is held back and counts the rows given as updated. Inserting rows is ``config.rows``."""
 
-from datetime import datetime
-
 from django.db import connections, router
 from django.db.models import Field, ForeignObject, Lookup
 from django.db.models.lookups import In
 
-from config.rows import held_write
+from config.rows import array_literal, held_write
 
 
 def rows_update(model, fields: list[str], rows: list[tuple]) -> int:
@@ -38,27 +36,6 @@ def rows_update(model, fields: list[str], rows: list[tuple]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
-
-
-def array_literal(values) -> str:
-    """PostgreSQL's text form of an array of ints, decimals, strings, aware datetimes or None:
-    one string parameter for the whole column. psycopg would dump a list element by element,
-    testing each string against a regular expression; this is a join."""
-    if all(v.__class__ is int for v in values):
-        return "{" + ",".join(map(str, values)) + "}"
-    parts, when, stamp = [], None, ""
-    for v in values:
-        if v is None:
-            parts.append("NULL")
-        elif isinstance(v, str):
-            parts.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
-        elif isinstance(v, datetime):
-            if v is not when:  # a column often repeats one time (updated_at)
-                when, stamp = v, '"' + v.isoformat() + '"'
-            parts.append(stamp)
-        else:  # int, Decimal
-            parts.append(str(v))
-    return "{" + ",".join(parts) + "}"
 
 
 class AnyOf(Lookup):

@@ -25,6 +25,7 @@ reach the database in the order they were written."""
 
 from collections.abc import Callable
 from contextlib import contextmanager
+from datetime import datetime
 
 import psycopg
 from django.db import connections, router
@@ -75,12 +76,15 @@ def rows_by(
         return list(rows.order_by("pk").values_list(*fields))
     meta, qn = model._meta, connection.ops.quote_name
     columns = ", ".join(qn(meta.pk.column if f == "pk" else meta.get_field(f).column) for f in fields)
-    sql = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(key)} = ANY(%s)"  # noqa: S608 (model metadata)
+    array = next(f for f in meta.concrete_fields if f.column == key).cast_db_type(connection)
+    # the values as one array literal: psycopg would dump a list element by element (strings
+    # each tested for quoting: about 2 µs a source here, a tenth of that as one literal)
+    sql = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {qn(key)} = ANY(%s::{array}[])"  # noqa: S608 (model metadata)
     if open_only:
         sql += f" AND {qn(meta.get_field(open_only).column)} IS NULL"
     sql += f" ORDER BY {qn(meta.pk.column)}" + (" FOR NO KEY UPDATE" if lock else "")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [values])
+        cursor.execute(sql, [array_literal(values)])
         return cursor.fetchall()
 
 
@@ -191,6 +195,27 @@ def _serial_sequence(model, connection) -> str:
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
             name = names[meta.db_table] = cursor.fetchone()[0]
     return name
+
+
+def array_literal(values) -> str:
+    """PostgreSQL's text form of an array of ints, decimals, strings, aware datetimes or None:
+    one string parameter for the whole column. psycopg would dump a list element by element,
+    testing each string against a regular expression; this is a join."""
+    if all(v.__class__ is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    parts, when, stamp = [], None, ""
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+        elif isinstance(v, str):
+            parts.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif isinstance(v, datetime):
+            if v is not when:  # a column often repeats one time (updated_at)
+                when, stamp = v, '"' + v.isoformat() + '"'
+            parts.append(stamp)
+        else:  # int, Decimal
+            parts.append(str(v))
+    return "{" + ",".join(parts) + "}"
 
 
 def placeholders(values) -> str:
