@@ -144,6 +144,13 @@ def test_buyer_signs_up_tops_up_buys_reserves_and_downloads_the_invoice(
     page.goto(f"{base}/contracts/")
     expect(page.locator("main")).to_contain_text(code)
     shoot(page, "buyer-09-contracts")
+    # the statement of account settles the matching batch in one line per account; its source
+    # leads to the batch's trades that were the buyer's: this one fill
+    page.goto(f"{base}/funds/")
+    page.locator("main a[href*='/fills/?batch=match']").first.click()
+    expect(page).to_have_url(re.compile(r"/fills/\?batch=match%3A\d+%3A\d+-\d+$"))
+    expect(page.locator("#fills tbody tr")).to_have_count(1)
+    expect(page.locator("#fills tbody tr")).to_contain_text(code)
     assert BUY_HOLD == (PRICE * LOT * HOURS * Decimal("1.003")).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
     # 6. Retail: the shelf, the listing, the exact quote, the confirmation
