@@ -1,9 +1,12 @@
 """What every endpoint shares: error bodies, pagination, filtering, throttling, the schema."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
+from django.utils import timezone
 
 from catalog.services import pool_apply
 from tests.conftest import descriptor
@@ -47,6 +50,21 @@ def test_pagination_and_filters(api, provider):
     assert api(user).get("/api/v1/pools/", {"tier": "EDGE"}).json()["count"] == 2
     r = api(user).get("/api/v1/pools/", {"tier": "SPACE"})
     assert r.status_code == 400 and "tier" in r.json()["fields"]
+
+
+def test_filter_times_take_any_offset_python_reads(api, provider, fund):
+    """PostgreSQL refuses offsets beyond ±15:59 and Python reads up to ±23:59: the filter gives the
+    time on in UTC, so it filters instead of failing; a time UTC cannot hold is refused with its field."""
+    user, org = provider
+    fund(org, "100.00")
+    shanghai_plus = timezone.get_fixed_timezone(18 * 60 + 7)
+    before, after = (timezone.now() + timedelta(minutes=m) for m in (-5, 5))
+    listed = lambda **q: api(user).get("/api/v1/postings/", q)  # noqa: E731
+    r = listed(since=before.astimezone(shanghai_plus).isoformat())
+    assert r.status_code == 200 and r.json()["count"] == 1, r.json()
+    assert listed(since=after.astimezone(shanghai_plus).isoformat()).json()["count"] == 0
+    r = listed(until="9999-12-31T23:30:00-05:00")
+    assert r.status_code == 400 and [p["code"] for p in r.json()["fields"]["until"]] == ["invalid"]
 
 
 def test_throttling_per_organisation(api, provider, monkeypatch):

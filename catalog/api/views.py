@@ -130,11 +130,13 @@ class PoolViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         """The provider disconnects the pool (only once nothing needs it)."""
+        s = ReasonSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
         pool = services.pool_withdraw(
             actor=request.user,
             organisation=request.organisation,
             pool_id=int(pk),
-            reason=request.data.get("reason", ""),
+            reason=s.validated_data.get("reason", ""),
         )
         return Response(PoolSerializer(pool).data)
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from accounts.models import ApiKeyScope
 from accounts.permissions import HasOrganisation
 from config.api import IDEMPOTENCY_HEADER, idempotency_key
+from config.filters import TimeFilter
 from marketplace import selectors, services
 from marketplace.api.serializers import (
     BatchInSerializer,
@@ -34,8 +35,8 @@ IDEMPOTENCY = OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER,
 
 class OrderFilter(filters.FilterSet):
     instrument = filters.CharFilter(field_name="instrument__code")
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = TimeFilter(field_name="created_at", lookup_expr="gte")
+    until = TimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Order
@@ -135,8 +136,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 class TradeFilter(filters.FilterSet):
     instrument = filters.CharFilter(field_name="instrument__code")
-    since = filters.IsoDateTimeFilter(field_name="executed_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="executed_at", lookup_expr="lt")
+    since = TimeFilter(field_name="executed_at", lookup_expr="gte")
+    until = TimeFilter(field_name="executed_at", lookup_expr="lt")
     batch = filters.CharFilter(
         method="in_batch", max_length=60, validators=[match_batch],
         help_text="A matching batch, as a trade.settle posting's source gives it (match:3:1-5000): its trades.",

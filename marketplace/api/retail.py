@@ -12,6 +12,7 @@ from accounts.models import ApiKeyScope
 from accounts.permissions import HasOrganisation
 from catalog.models import Tier
 from config.api import IDEMPOTENCY_HEADER, idempotency_key
+from config.filters import TimeFilter
 from marketplace import selectors, services
 from marketplace.models import Billing, Listing, ListingStatus, Reservation, ReservationStatus
 from marketplace.services import ListingTerms, ReservationTerms
@@ -169,8 +170,8 @@ class ReservationSerializer(serializers.ModelSerializer):
 class ReservationFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=ReservationStatus.choices)
     billing = filters.ChoiceFilter(choices=Billing.choices)
-    since = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
+    since = TimeFilter(field_name="start", lookup_expr="gte")
+    until = TimeFilter(field_name="start", lookup_expr="lt")
 
     class Meta:
         model = Reservation

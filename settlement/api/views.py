@@ -18,6 +18,7 @@ from catalog.api.authentication import PoolKeyAuthentication
 from catalog.models import PoolKey
 from config.api import IDEMPOTENCY_HEADER, idempotency_key
 from config.errors import ExchangeError
+from config.filters import TimeFilter
 from settlement import selectors, services
 from settlement.api.serializers import (
     AdjustmentInSerializer,
@@ -62,8 +63,8 @@ class FundsView(APIView):
 class PostingFilter(filters.FilterSet):
     purpose = filters.CharFilter(field_name="account__purpose")
     kind = filters.CharFilter(field_name="transaction__kind")
-    since = filters.IsoDateTimeFilter(field_name="transaction__created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="transaction__created_at", lookup_expr="lt")
+    since = TimeFilter(field_name="transaction__created_at", lookup_expr="gte")
+    until = TimeFilter(field_name="transaction__created_at", lookup_expr="lt")
 
     class Meta:
         model = Posting
@@ -277,8 +278,8 @@ class _UsagePermission(BasePermission):
 class UsageFilter(filters.FilterSet):
     contract = filters.NumberFilter(field_name="contract_id")
     reservation = filters.NumberFilter(field_name="reservation_id")
-    since = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
+    since = TimeFilter(field_name="start", lookup_expr="gte")
+    until = TimeFilter(field_name="start", lookup_expr="lt")
 
     class Meta:
         model = UsageRecord

@@ -291,6 +291,10 @@ def test_operator_suspend_needs_a_reason_and_resume_reconnects(api, provider, op
 
 def test_withdraw(api, provider, operator):
     pool_id, key = _verified_pool_with_key(api, provider, operator)
+    # a body that is not an object is refused, and the pool stays connected
+    r = api(provider[0]).post(f"/api/v1/pools/{pool_id}/withdraw/", [None, None], format="json")
+    assert r.status_code == 400 and r.json()["code"] == "invalid", r.json()
+    assert Pool.objects.get(pk=pool_id).status == PoolStatus.VERIFIED
     r = api(provider[0]).post(f"/api/v1/pools/{pool_id}/withdraw/", {"reason": "site closed"}, format="json")
     assert r.status_code == 200 and r.json()["status"] == "disconnected"
     r = beat(api, pool_id, key, timezone.now())

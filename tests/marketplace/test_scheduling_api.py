@@ -69,6 +69,8 @@ def test_bad_fields_answer_400_with_reason_codes_and_store_nothing(api, sched):
     }  # fmt: skip
     r = post(acme, body(hours="many"))
     assert r.status_code == 400 and r.json()["fields"]["hours"][0]["code"] == "invalid"
+    r = post(acme, body(hours=4728006171244))  # no window can hold it: refused, not computed
+    assert r.status_code == 400 and [p["code"] for p in r.json()["fields"]["hours"]] == ["max_value"]
     r = acme.post("/api/v1/demands/", body(), format="json")
     assert r.status_code == 400 and r.json()["code"] == "idempotency_key_required"
     assert Demand.objects.count() == 0

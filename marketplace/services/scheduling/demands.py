@@ -74,7 +74,7 @@ def demand_check(terms: DemandTerms, *, now: datetime) -> None:
             fail(name, "not_on_hour", gettext("Times are whole hours (e.g. 14:00)."))
     if terms.earliest_start <= now:
         fail("earliest_start", "start_in_past", gettext("The earliest start must be in the future."))
-    if terms.latest_finish - terms.earliest_start < max(terms.hours, 1) * HOUR:
+    if terms.latest_finish - terms.earliest_start < min(max(terms.hours, 1), MAX_HOURS) * HOUR:
         fail("latest_finish", "window_too_short", gettext("The window must hold the hours: finish ≥ start + hours."))
     if terms.latest_finish > now + MAX_AHEAD:
         fail("latest_finish", "window_too_far", gettext("The latest finish may be at most 62 days ahead."))
