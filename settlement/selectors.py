@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, IntegerField, Q, Sum, Value
+from django.db.models import BigIntegerField, Count, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Round, TruncHour
 from django.utils import timezone
 
@@ -126,8 +126,9 @@ def holds_for_org(*, organisation):
 
 def _fen_sum():
     """Sum of amounts in whole fen: exact on PostgreSQL (numeric) and SQLite (which stores
-    decimals as binary floating point and would sum them inexactly)."""
-    return Sum(Cast(Round(F("amount") * 100), IntegerField()))
+    decimals as binary floating point and would sum them inexactly). 64-bit: a 32-bit integer
+    holds no more than ¥21,474,836.47, less than one matching batch's netted posting can be."""
+    return Sum(Cast(Round(F("amount") * 100), BigIntegerField()))
 
 
 def _yuan(fen) -> Decimal:

@@ -29,6 +29,17 @@ def test_a_balanced_transaction_moves_balances_in_their_normal_sense(buyer):
     assert ledger_check_run()["ok"]
 
 
+def test_the_check_sums_amounts_beyond_a_32_bit_count_of_fen(buyer):
+    """¥21,474,836.47 is 2³¹ − 1 fen: a matching batch's netted posting can be more."""
+    _, org = buyer
+    bank = account_for(purpose=Purpose.BANK_CLEARING)
+    cash = account_for(organisation=org, purpose=Purpose.BUYER_CASH)
+    ledger_post(idempotency_key="big", kind="test", lines=[Line(bank, D("50000000.01")), Line(cash, D("-50000000.01"))])
+    report = ledger_check_run()
+    assert report["ok"], report
+    assert report["balances_per_currency_and_purpose"]["CNY"][Purpose.BUYER_CASH] == "50000000.01"
+
+
 @pytest.mark.parametrize(
     ("amounts", "code"),
     [
