@@ -77,6 +77,11 @@ class ReferencePriceSerializer(serializers.Serializer):
         return str(row.tick.normalize())
 
 
+class ReferencePriceQuerySerializer(serializers.Serializer):
+    resource_class = serializers.CharField(required=False, allow_blank=True, max_length=20, help_text="one class")
+    region = serializers.CharField(required=False, allow_blank=True, max_length=10, help_text="one region")
+
+
 class PoolResourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = PoolResource

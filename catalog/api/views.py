@@ -1,6 +1,6 @@
 from django.http import JsonResponse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
@@ -24,6 +24,7 @@ from catalog.api.serializers import (
     PoolSerializer,
     PoolTransitionSerializer,
     ReasonSerializer,
+    ReferencePriceQuerySerializer,
     ReferencePriceSerializer,
     RegionSerializer,
     ResourceClassSerializer,
@@ -72,13 +73,12 @@ class ReferencePriceView(APIView):
     permission_classes = [HasOrganisation]
     required_scopes = CATALOG_SCOPES
 
-    @extend_schema(
-        parameters=[OpenApiParameter("resource_class", str), OpenApiParameter("region", str)],
-        responses=ReferencePriceSerializer(many=True),
-    )
+    @extend_schema(parameters=[ReferencePriceQuerySerializer], responses=ReferencePriceSerializer(many=True))
     def get(self, request):
+        q = ReferencePriceQuerySerializer(data=request.query_params)
+        q.is_valid(raise_exception=True)
         rows = selectors.reference_prices(
-            resource_class=request.query_params.get("resource_class"), region=request.query_params.get("region")
+            resource_class=q.validated_data.get("resource_class"), region=q.validated_data.get("region")
         )
         return Response(ReferencePriceSerializer(rows, many=True).data)
 

@@ -4,9 +4,10 @@ from django.conf import settings
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins, status, viewsets
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -86,6 +87,10 @@ class PostingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         org = self.request.organisation
         slug = self.request.query_params.get("organisation")
         if slug and IsOperator().has_permission(self.request, self):
+            try:
+                slug = serializers.SlugField(max_length=60).run_validation(slug)
+            except ValidationError as exc:
+                raise ValidationError({"organisation": exc.detail}) from None
             org = Organisation.objects.filter(slug=slug).first()
         return selectors.postings_for_org(organisation=org) if org else Posting.objects.none()
 

@@ -73,3 +73,6 @@ def test_reference_prices_api(api, provider):
     assert r.status_code == 200
     (row,) = r.json()
     assert row["reference_price"] == "11.57" and row["tick"] == "0.01"
+    r = api(provider[0]).get("/api/v1/reference-prices/", {"resource_class": "H100\x00"})  # PostgreSQL takes no NUL
+    assert r.status_code == 400
+    assert [e["code"] for e in r.json()["fields"]["resource_class"]] == ["null_characters_not_allowed"]

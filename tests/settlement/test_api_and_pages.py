@@ -33,6 +33,23 @@ def test_buyer_sees_funds_statement_and_holds(api, buyer, fund):
     assert [(h["reference"], h["remaining"], h["status"]) for h in holds] == [("order:9", "250.00", "open")]
 
 
+def test_the_operator_reads_any_organisations_statement_by_slug(api, buyer, fund, operator):
+    user, org = buyer
+    fund(org, "1000.00")
+    op = api(operator)
+    assert [p["kind"] for p in op.get("/api/v1/postings/", {"organisation": org.slug}).json()["results"]] == [
+        "topup.bank"
+    ]
+    assert op.get("/api/v1/postings/", {"organisation": "nobody"}).json()["count"] == 0
+    r = op.get("/api/v1/postings/", {"organisation": "a\x00b"})  # not a slug (PostgreSQL takes no NUL)
+    assert r.status_code == 400 and [e["code"] for e in r.json()["fields"]["organisation"]] == [
+        "null_characters_not_allowed",
+        "invalid",
+    ]
+    # for anyone else the parameter is ignored: their own statement
+    assert api(user).get("/api/v1/postings/", {"organisation": "a\x00b"}).json()["count"] == 1
+
+
 def test_bank_top_up_reference_is_stable(api, buyer):
     user, org = buyer
     first = api(user).post("/api/v1/topups/bank/").json()
