@@ -4,7 +4,9 @@ error, never answered with a 500 (schemathesis, in process through the WSGI appl
 
 Each operation is called with the key of an organisation that may use it: the operator's for the
 operator's endpoints, a provider's for pools, listings and usage, a buyer's otherwise, on a small
-market (a connected pool, a listed instrument, funded buyer)."""
+market, and where an operation names a record, on one of that organisation's own records."""
+
+import re
 
 import pytest
 import schemathesis
@@ -17,8 +19,11 @@ from schemathesis.checks import not_a_server_error
 
 from accounts.models import ApiKeyScope
 from accounts.services import api_key_create
-from marketplace.services import instrument_ensure
-from tests.marketplace.conftest import connected_pool, next_week_code
+from catalog.models import Pool
+from catalog.services import pool_key_create
+from marketplace.models import Contract, Order, Reservation
+from settlement.models import Hold
+from tests.marketplace.conftest import build_shop
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -40,19 +45,49 @@ def api_schema(db):
 
 
 @pytest.fixture
-def keys(make_org, reference_data, operator, fund):
-    provider_user, provider = make_org(provider=True, buyer=False, slug="fuzz-provider")
-    buyer_user, buyer = make_org(slug="fuzz-buyer")
-    fund(buyer, "1000000.00")
-    connected_pool(user=provider_user, organisation=provider, operator=operator, code="fuzz-1")
-    instrument_ensure(code=next_week_code())
+def world(make_org, reference_data, operator, fund):
+    """The shop's market (tests/marketplace/conftest.py: two providers' pools, a traded week
+    instrument, retail listings and a reservation), a key for the operator, GridCo (a provider)
+    and Acme (a buyer), and the ids of their own records, so that operations on one are fuzzed
+    on a real one, not only answered 404."""
+    shop = build_shop(make_org=make_org, operator=operator, fund=fund)
+    users, orgs = shop["users"], shop["orgs"]
     everything = [s for s in ApiKeyScope.values if s != ApiKeyScope.OPERATOR]
     platform = operator.memberships.get().organisation
-    return {
+    keys = {
         "operator": api_key_create(actor=operator, organisation=platform, name="fuzz", scopes=ApiKeyScope.values)[1],
-        "provider": api_key_create(actor=provider_user, organisation=provider, name="fuzz", scopes=everything)[1],
-        "buyer": api_key_create(actor=buyer_user, organisation=buyer, name="fuzz", scopes=everything)[1],
+        "provider": api_key_create(actor=users["gridco"], organisation=orgs["gridco"], name="fuzz", scopes=everything)[
+            1
+        ],
+        "buyer": api_key_create(actor=users["acme"], organisation=orgs["acme"], name="fuzz", scopes=everything)[1],
     }
+    acme, pool = orgs["acme"], Pool.objects.get(code="gridco-1")
+    pool_key, _ = pool_key_create(actor=users["gridco"], organisation=orgs["gridco"], pool_id=pool.pk, name="rack")
+    spare_key, _ = api_key_create(actor=users["acme"], organisation=acme, name="spare", scopes=["orders:read"])
+    ids = {  # path prefix: its parameters
+        "/api/v1/orders/": {"id": Order.objects.filter(organisation=acme).first().pk},
+        "/api/v1/contracts/": {"id": Contract.objects.get(holder=acme).pk},
+        "/api/v1/holds/": {"id": Hold.objects.filter(organisation=acme).first().pk},
+        "/api/v1/reservations/": {"id": Reservation.objects.get(buyer=acme).pk},
+        "/api/v1/listings/": {"id": shop["listings"]["per_time"].pk},
+        "/api/v1/api-keys/": {"id": spare_key.pk},
+        "/api/v1/pools/": {"id": pool.pk, "pool_id": pool.pk, "pool_pk": pool.pk},
+        "/api/v1/pools/{pool_pk}/keys/": {"pool_pk": pool.pk, "id": pool_key.pk},
+        "/api/v1/instruments/": {"code": shop["week"].code},
+        "/api/v1/regions/": {"code": "YRD"},
+        "/api/v1/resource-classes/": {"code": "H100-80G"},
+    }
+    return keys, ids
+
+
+def known_ids(ids: dict, path: str) -> dict:
+    """The real ids for ``path``'s parameters (the longest matching prefix's), if any."""
+    names = set(re.findall(r"{(\w+)}", path))
+    prefixes = [p for p in ids if path.startswith(p)]
+    if not names or not prefixes:
+        return {}
+    given_ = ids[max(prefixes, key=len)]
+    return {name: value for name, value in given_.items() if name in names} if names <= given_.keys() else {}
 
 
 def identity(path: str) -> str:
@@ -61,12 +96,14 @@ def identity(path: str) -> str:
     return "provider" if path.startswith(PROVIDER_PATHS) else "buyer"
 
 
-def answers_without_server_error(operation, key: str) -> None:
-    """Call the operation with cases generated from its schema, valid and not; raise on a 5xx."""
+def answers_without_server_error(operation, key: str, path_parameters: dict) -> None:
+    """Call the operation with cases generated from its schema, valid and not (on the records
+    ``path_parameters`` name, if given); raise on a 5xx."""
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "fuzz-key"}
+    fixed = {"path_parameters": path_parameters} if path_parameters else {}
 
-    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
-           | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))  # fmt: skip
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE, **fixed)
+           | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE, **fixed))  # fmt: skip
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
               database=None)  # fmt: skip
     def answers(case):
@@ -75,13 +112,14 @@ def answers_without_server_error(operation, key: str) -> None:
     answers()
 
 
-def test_no_input_makes_a_server_error(api_schema, keys):
+def test_no_input_makes_a_server_error(api_schema, world):
     """Each operation in turn; every operation's failure reported together."""
+    keys, ids = world
     failures = []
     for result in api_schema.get_all_operations():
         operation = result.ok()
         try:
-            answers_without_server_error(operation, keys[identity(operation.path)])
+            answers_without_server_error(operation, keys[identity(operation.path)], known_ids(ids, operation.path))
         except Exception as exc:  # noqa: BLE001
             failures.append(f"{operation.label}: {str(exc)[:2000]}")
     assert not failures, "\n\n".join(failures)
