@@ -55,11 +55,12 @@ def world(make_org, reference_data, operator, fund):
     everything = [s for s in ApiKeyScope.values if s != ApiKeyScope.OPERATOR]
     platform = operator.memberships.get().organisation
     keys = {
-        "operator": api_key_create(actor=operator, organisation=platform, name="fuzz", scopes=ApiKeyScope.values)[1],
-        "provider": api_key_create(actor=users["gridco"], organisation=orgs["gridco"], name="fuzz", scopes=everything)[
-            1
-        ],
-        "buyer": api_key_create(actor=users["acme"], organisation=orgs["acme"], name="fuzz", scopes=everything)[1],
+        name: api_key_create(actor=user, organisation=org, name="fuzz", scopes=scopes)[1]
+        for name, user, org, scopes in (
+            ("operator", operator, platform, ApiKeyScope.values),
+            ("provider", users["gridco"], orgs["gridco"], everything),
+            ("buyer", users["acme"], orgs["acme"], everything),
+        )
     }
     acme, pool = orgs["acme"], Pool.objects.get(code="gridco-1")
     pool_key, _ = pool_key_create(actor=users["gridco"], organisation=orgs["gridco"], pool_id=pool.pk, name="rack")
