@@ -16,7 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--rejections", action="store_true", help="also report rejected events on stderr")
 
     def handle(self, *args, log, rejections, **options):
-        stream = sys.stdin.buffer if log == "-" else open(log, "rb")  # noqa: SIM115 (closed below)
+        try:
+            stream = sys.stdin.buffer if log == "-" else open(log, "rb")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {log}: {exc.strerror}.") from exc
         engine, number, out = Engine(), 0, []
         with stream:
             for line_number, line in enumerate(stream, start=1):
@@ -26,6 +29,8 @@ class Command(BaseCommand):
                     event = orjson.loads(line)  # a few times json's speed; numbers and strings alike
                 except orjson.JSONDecodeError as exc:
                     raise CommandError(f"line {line_number}: not JSON ({exc})") from exc
+                if not _is_event(event):  # what the engine rejects by reason needs this much of an event
+                    raise CommandError(f"line {line_number}: not an event (a JSON object with an integer seq)")
                 result = engine.apply(event)
                 for trade in result.trades:
                     number += 1
@@ -38,3 +43,10 @@ class Command(BaseCommand):
                     self.stderr.write(f"seq {r.seq}: rejected {r.reason} {r.detail}".rstrip())
         if out:
             self.stdout.write("\n".join(out))
+
+
+def _is_event(event) -> bool:
+    if not isinstance(event, dict):
+        return False
+    seq = event.get("seq")
+    return (isinstance(seq, int) and not isinstance(seq, bool)) or (isinstance(seq, str) and seq.isdecimal())
