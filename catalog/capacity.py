@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections, router
 from django.db.models import Sum
 
-from catalog.models import CapacityCommitment, CommitmentKind, PoolResource, PoolStatus
+from catalog.models import CapacityCommitment, CapacityLoad, CommitmentKind, PoolResource, PoolStatus
 
 HOUR = timedelta(hours=1)
 MAX_HOURS = 24 * 93  # one query covers at most about a quarter
@@ -102,11 +102,11 @@ def sellable_by_pool(*, installed: dict[int, int], resource_class: str, start: d
         raise ValueError(f"at most {MAX_HOURS} hours per query")
     pool_ids = sorted(installed)
     connection = connections[router.db_for_read(CapacityCommitment)]
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":  # the load PostgreSQL keeps: a few rows per pool, not every open offer
         with connection.cursor() as cursor:
             cursor.execute(
-                f'SELECT pool_id, start, "end", SUM(units) FROM {CapacityCommitment._meta.db_table} '  # noqa: S608
-                f'WHERE released_at IS NULL AND start < %s AND "end" > %s AND resource_class_id = %s '
+                f'SELECT pool_id, start, "end", SUM(units) FROM {CapacityLoad._meta.db_table} '  # noqa: S608
+                f'WHERE start < %s AND "end" > %s AND resource_class_id = %s '
                 f'AND pool_id IN ({", ".join(["%s"] * len(pool_ids))}) GROUP BY pool_id, start, "end"',
                 [end, start, resource_class, *pool_ids],
             )

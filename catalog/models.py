@@ -326,3 +326,28 @@ class CapacityCommitment(models.Model):
 
     def __str__(self):
         return f"{self.source}: {self.units}×{self.resource_class_id} @ {self.pool} ({self.kind})"
+
+
+class CapacityLoad(models.Model):
+    """What the open capacity commitments hold, summed per pool, class and range: kept by
+    PostgreSQL's own triggers on ``CapacityCommitment`` (catalog 0005) whatever writes it, as a
+    row per statement and key that changed a sum, holding the change (units taken +, given back
+    −); ``capacity_load_compact`` folds them into one row per key now and then. A sell's sellable
+    check reads these few rows instead of every open offer on the pool, which grew with the book
+    (tens of thousands of resting asks on a pool cost each sell batch tens of milliseconds).
+    PostgreSQL only: elsewhere the commitments are summed directly."""
+
+    # no references checked and no index of their own: written only by the triggers, from commitments
+    pool = models.ForeignKey(Pool, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False)
+    resource_class = models.ForeignKey(
+        ResourceClass, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    units = models.BigIntegerField()  # a change of the sum, or (compacted) the sum
+
+    class Meta:
+        indexes = [models.Index(fields=["pool", "resource_class", "start", "end"], name="capacity_load_lookup")]
+
+    def __str__(self):
+        return f"{self.units:+}×{self.resource_class_id} @ {self.pool_id} {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M}"

@@ -12,6 +12,7 @@ from catalog.capacity import sellable_by_pool, sellable_units
 from catalog.locks import pool_lock, pools_lock
 from catalog.models import (
     CapacityCommitment,
+    CapacityLoad,
     CommitmentKind,
     Pool,
     PoolResource,
@@ -126,6 +127,25 @@ def capacity_move_many(
             raise Conflict(f"{to_source} already holds other capacity.")
         fresh.append((old[1], old[2], kind, units, old[5], old[6], to_source, at))
     rows_insert(CapacityCommitment, list(_TERMS), fresh)
+
+
+def capacity_load_compact() -> int:
+    """Fold the capacity load's rows (``CapacityLoad``: a row per statement and key that changed a
+    sum) into one per key, dropping keys whose sum is nothing; the number of rows now. Safe beside
+    any writer: what it deletes it sums back in the same statement, and rows written meanwhile
+    stay as they are. PostgreSQL only (elsewhere there is no load)."""
+    connection = connections[router.db_for_write(CapacityLoad)]
+    if connection.vendor != "postgresql":
+        return 0
+    key = 'pool_id, resource_class_id, start, "end"'
+    table = connection.ops.quote_name(CapacityLoad._meta.db_table)
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {table} RETURNING {key}, units) "  # noqa: S608 (model metadata)
+            f"INSERT INTO {table} ({key}, units) SELECT {key}, SUM(units) FROM gone GROUP BY {key} "
+            "HAVING SUM(units) <> 0"
+        )
+        return cursor.rowcount
 
 
 @transaction.atomic(savepoint=False)

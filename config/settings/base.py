@@ -244,6 +244,7 @@ CELERY_BEAT_SCHEDULE = {
     "instruments-list": {"task": "marketplace.tasks.instruments_list_task", "schedule": 3600.0},
     "instruments-sweep": {"task": "marketplace.tasks.instruments_sweep_task", "schedule": 15.0},
     "pools-suspend-silent": {"task": "catalog.tasks.pools_suspend_silent_task", "schedule": 60.0},
+    "capacity-load-compact": {"task": "catalog.tasks.capacity_load_compact_task", "schedule": 60.0},
     "holds-expire": {"task": "settlement.tasks.holds_expire_task", "schedule": 60.0},
     "card-payments-resolve": {"task": "settlement.tasks.card_payments_resolve_task", "schedule": 300.0},
     "stripe-transfers-resolve": {"task": "settlement.tasks.stripe_transfers_resolve_task", "schedule": 300.0},
