@@ -126,13 +126,20 @@ class Order(models.Model):
     """An accepted order: it passed every rule and its funds or capacity are held. Its ``seq`` is
     its place in the instrument's log; ``created_at`` is the log's ``ts``."""
 
-    # no index of their own: the unique (instrument, seq) and (organisation, …) indexes lead with them
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders", db_index=False)
-    seq = models.PositiveBigIntegerField()
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="orders", db_index=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    # no index of their own: the unique (instrument, seq) and (organisation, …) indexes lead with them.
+    # References checked once per INSERT statement by a trigger (marketplace 0012), not by foreign keys
+    # checked row by row at commit, each locking the instrument, organisation or user row it names.
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="orders", db_index=False, db_constraint=False
     )
+    seq = models.PositiveBigIntegerField()
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="orders", db_index=False, db_constraint=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
     idempotency_key = models.CharField(max_length=200)
     client_order_id = models.CharField(max_length=64, blank=True)
     side = models.CharField(max_length=4, choices=Side.choices)

@@ -139,7 +139,7 @@ def test_a_trades_maker_is_its_buy_or_its_sell_order(market):
 
 
 @pytest.mark.postgres
-def test_what_trades_contracts_legs_and_commitments_refer_to_must_exist_and_stay(market, operator):
+def test_what_trades_contracts_legs_commitments_and_orders_refer_to_must_exist_and_stay(market, operator):
     """Their references are checked once per statement by triggers, not by foreign keys: a row that
     refers to nothing is refused on insert and on update, and a row still referred to cannot be
     deleted nor renumbered; one that nothing refers to can."""
@@ -150,6 +150,9 @@ def test_what_trades_contracts_legs_and_commitments_refer_to_must_exist_and_stay
     contract, leg = trade.contract, trade.contract.legs.get()
     commitment = CapacityCommitment.objects.get(source=f"contract:{contract.pk}:pool:{leg.pool_id}")
     copy = {f.attname: getattr(trade, f.attname) for f in Trade._meta.concrete_fields if not f.primary_key}
+    buy = Order.objects.get(pk=trade.buy_order_id)
+    order_copy = {f.attname: getattr(buy, f.attname) for f in Order._meta.concrete_fields if not f.primary_key}
+    order_copy.update(seq=10**6, idempotency_key="copy", client_order_id="")
     refused = [
         lambda: Trade.objects.bulk_create([Trade(**{**copy, "number": 2}), Trade(**{**copy, "number": 3,
                                                                                   "buy_order_id": 999_999})]),
@@ -163,13 +166,17 @@ def test_what_trades_contracts_legs_and_commitments_refer_to_must_exist_and_stay
         lambda: CapacityCommitment.objects.create(**{
             **{f.attname: getattr(commitment, f.attname) for f in CapacityCommitment._meta.concrete_fields
                if not f.primary_key}, "pool_id": 999_999, "source": "test"}),
+        *(lambda column=column: Order.objects.create(**{**order_copy, column: 999_999})
+          for column in ("instrument_id", "organisation_id", "created_by_id")),
+        lambda: Order.objects.filter(pk=trade.buy_order_id).update(organisation_id=999_999),
     ]  # fmt: skip
     for write in refused:
         with pytest.raises(IntegrityError, match="refers to no row"), transaction.atomic():
             write()
     referred = {"marketplace_order": trade.buy_order_id, "marketplace_trade": trade.pk,
                 "marketplace_contract": contract.pk, "catalog_pool": leg.pool_id,
-                "accounts_organisation": trade.seller_id, "marketplace_instrument": trade.instrument_id}  # fmt: skip
+                "accounts_organisation": trade.seller_id, "marketplace_instrument": trade.instrument_id,
+                "accounts_user": buy.created_by_id}  # fmt: skip
     for table, key in referred.items():
         for statement in (f"DELETE FROM {table} WHERE id = %s", f"UPDATE {table} SET id = -id WHERE id = %s"):  # noqa: S608
             with pytest.raises(IntegrityError, match="still referred to"), transaction.atomic():
