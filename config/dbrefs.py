@@ -16,10 +16,11 @@ Used only by migrations: what a migration installed stays installed whatever thi
 becomes, so change it only together with a new migration."""
 
 
-def statement_check(table: str, keys: list[tuple[str, str, str]]) -> tuple[str, str]:
+def statement_check(table: str, keys: list[tuple[str, str, str]], *, replacing: bool = True) -> tuple[str, str]:
     """The DDL (forward, backward) that has ``table``'s INSERT statements check ``keys`` —
     (column, referenced table, referenced column), identifiers of our own, no input — with a
-    function of its own, and back to ``refs_check_statement``."""
+    function of its own: in place of ``refs_check_statement`` and back to it, or (``replacing``
+    False) on a table that had foreign keys instead, and back to none."""
     checks = "\n".join(
         f"""    SELECT r.k::text INTO missing FROM (SELECT DISTINCT {column} AS k FROM new_rows) AS r
     WHERE r.k IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {target} AS p WHERE p.{target_column} = r.k) LIMIT 1;
@@ -32,6 +33,7 @@ def statement_check(table: str, keys: list[tuple[str, str, str]]) -> tuple[str, 
     trigger = (f"CREATE TRIGGER {table}_refs AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
                "FOR EACH STATEMENT EXECUTE FUNCTION")  # fmt: skip
     args = ", ".join(f"'{name}'" for key in keys for name in key)
+    drop = f"DROP TRIGGER {table}_refs ON {table};"
     forward = f"""
 CREATE FUNCTION {table}_refs_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -40,12 +42,13 @@ BEGIN
 {checks}
     RETURN NULL;
 END $$;
-DROP TRIGGER {table}_refs ON {table};
+{drop if replacing else ""}
 {trigger} {table}_refs_check();
 """
+    generic = f"{trigger} refs_check_statement({args});" if replacing else ""
     backward = f"""
-DROP TRIGGER {table}_refs ON {table};
-{trigger} refs_check_statement({args});
+{drop}
+{generic}
 DROP FUNCTION {table}_refs_check();
 """
     return forward, backward

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import CityCore
 from catalog.models import Region, ResourceClass, Tier
 from marketplace.models import Billing, OrderStatus, OrderType, ReservationStatus, Side, TimeInForce, WindowKind
+from marketplace.selectors import MATCH_BATCH
 from marketplace.services import ListingTerms, OrderTerms, ReservationTerms
 from marketplace.shelf.rules import Criteria
 
@@ -91,9 +92,9 @@ class OrderFilterForm(forms.Form):
     instrument = forms.CharField(label=_("Instrument"), max_length=60, required=False)
 
 
-# the name of a matching batch, as the statement of account gives it (selectors.MATCH_BATCH)
+# the name of a matching batch, as the statement of account gives it
 match_batch = RegexValidator(
-    r"\Amatch:\d{1,18}:\d{1,18}-\d{1,18}\Z",
+    MATCH_BATCH,
     _("Not a matching batch: write it as on the statement of account, e.g. match:3:1-5000."),
     code="bad_batch",
 )

@@ -42,14 +42,19 @@ def trades_for_org(*, organisation):
 
 
 # a matching batch's name, the source of its netted ledger entries: match:<instrument id>:<first>-<last seq>
-MATCH_BATCH = re.compile(r"match:(\d{1,18}):(\d{1,18})-(\d{1,18})")
+MATCH_BATCH = re.compile(r"\Amatch:(\d{1,18}):(\d{1,18})-(\d{1,18})\Z")
+
+
+def match_batch_name(*, instrument_id: int, first_seq: int, last_seq: int) -> str:
+    """The name matching gives a batch of the instrument's log (e.g. ``match:3:1-5000``)."""
+    return f"match:{instrument_id}:{first_seq}-{last_seq}"
 
 
 def match_batch_bounds(name: str) -> tuple[int, int, int] | None:
-    """(instrument id, first seq, last seq) of a matching batch named ``name`` (e.g.
-    ``match:3:1-5000``, what its ``trade.settle`` entry's postings give as their source), or None
-    if ``name`` is not one. The batch's trades are the instrument's with ``seq`` in that range."""
-    found = MATCH_BATCH.fullmatch(name)
+    """(instrument id, first seq, last seq) of a matching batch named ``name`` (what its
+    ``trade.settle`` entry's postings give as their source), or None if ``name`` is not one. The
+    batch's trades are the instrument's with ``seq`` in that range."""
+    found = MATCH_BATCH.match(name)
     return tuple(int(g) for g in found.groups()) if found else None
 
 

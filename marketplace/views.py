@@ -21,7 +21,7 @@ from accounts.permissions import organisation_required
 from config.errors import ExchangeError
 from marketplace import charts, live, market, selectors, services
 from marketplace.forms import FillFilterForm, MarketFilterForm, OrderFilterForm, OrderForm
-from marketplace.models import Instrument, Side, Trade
+from marketplace.models import Instrument, Side
 from settlement.templatetags.money import yuan
 
 OWN_ORDERS = 50
@@ -285,14 +285,11 @@ def fills(request):
     """Every fill of the organisation, latest first; by instrument, or by the matching batch a
     statement-of-account line names (its trades settled together)."""
     form = FillFilterForm(request.GET or None)
-    criteria = form.cleaned_data if form.is_valid() else None
-    if criteria is None and request.GET:  # a bad filter shows what is wrong, not every fill
-        rows = Trade.objects.none()
-    else:
-        criteria = criteria or {}
-        rows = selectors.fills_for_org(organisation=request.organisation,
-                                       instrument=(criteria.get("instrument") or "").strip() or None,
-                                       batch=criteria.get("batch") or None)  # fmt: skip
+    criteria = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.fills_for_org(organisation=request.organisation, instrument=criteria.get("instrument") or None,
+                                   batch=criteria.get("batch") or None)  # fmt: skip
+    if form.errors:  # a bad filter shows what is wrong, not every fill
+        rows = rows.none()
     page = Paginator(rows, FILLS_PAGE).get_page(request.GET.get("page"))
     return render(request, "marketplace/fills.html", {"form": form, "page": page})
 

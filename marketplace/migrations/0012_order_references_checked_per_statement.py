@@ -21,11 +21,9 @@ KEYS = [
 ]
 ARGS = ", ".join(f"'{name}'" for key in KEYS for name in key)
 CHANGED = " OR ".join(f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column, _, _ in KEYS)
-STATIC, GENERIC = statement_check("marketplace_order", KEYS)
+CHECK, UNCHECK = statement_check("marketplace_order", KEYS, replacing=False)
 FORWARD = (
-    "CREATE TRIGGER marketplace_order_refs AFTER INSERT ON marketplace_order REFERENCING NEW TABLE AS new_rows "
-    f"FOR EACH STATEMENT EXECUTE FUNCTION refs_check_statement({ARGS});\n"
-    + STATIC
+    CHECK
     + "CREATE TRIGGER marketplace_order_refs_update AFTER UPDATE OF instrument_id, organisation_id, created_by_id "
     f"ON marketplace_order FOR EACH ROW WHEN ({CHANGED}) EXECUTE FUNCTION refs_check_row({ARGS});\n"
     + "\n".join(
@@ -37,10 +35,8 @@ FORWARD = (
 BACKWARD = (
     "\n".join(f"DROP TRIGGER {target}_referred_by_orders ON {target};" for _, target, _ in KEYS)
     + "\nDROP TRIGGER marketplace_order_refs_update ON marketplace_order;\n"
-    + GENERIC
-    + "DROP TRIGGER marketplace_order_refs ON marketplace_order;\n"
+    + UNCHECK
 )
-
 
 class Migration(migrations.Migration):
     dependencies = [

@@ -29,6 +29,7 @@ from marketplace.engine import Engine, Result
 from marketplace.live import changes_publish
 from marketplace.locks import instrument_lock, match_state_lock
 from marketplace.models import FINAL_STATUSES, Instrument, MatchState, Order
+from marketplace.selectors import match_batch_name
 from marketplace.services.log import log_batch_read, log_events
 from marketplace.services.orders import instrument_tick
 from marketplace.services.settle import Applier
@@ -94,7 +95,8 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
         if sweep_at is not None and len(events) < limit:
             applier.expire(book.engine.expire(sweep_at), closing=sweep_at >= instrument.window_start)
         if events:
-            batch = f"match:{instrument_id}:{events[0]['seq']}-{events[-1]['seq']}"
+            batch = match_batch_name(instrument_id=instrument_id, first_seq=events[0]["seq"],
+                                     last_seq=events[-1]["seq"])  # fmt: skip
             state.matched_seq = events[-1]["seq"]
         else:
             batch = f"sweep:{instrument_id}:{state.matched_seq}"
