@@ -101,6 +101,14 @@ OPERATOR_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 PASSWORD = "correct horse battery staple"
 
 
+def totp_code(secret=OPERATOR_TOTP_SECRET, *, margin=1):
+    """The authenticator's code now, from a step with at least `margin` seconds left: allauth
+    accepts the current 30-second step only, so a code typed at a step's last moment fails."""
+    if 30 - time.time() % 30 < margin:
+        time.sleep(30 - time.time() % 30 + 0.05)
+    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+
+
 def sign_in(client, user):
     """Sign a user in as a person would; with TOTP, through allauth's second step."""
     if not user_has_totp(user=user):
@@ -110,8 +118,7 @@ def sign_in(client, user):
     form = {"format": "multipart"} if isinstance(client, APIClient) else {}
     r = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD}, **form)
     assert r["Location"] == "/accounts/2fa/authenticate/", r
-    code = format_hotp_value(hotp_value(OPERATOR_TOTP_SECRET, int(time.time()) // 30))
-    r = client.post("/accounts/2fa/authenticate/", {"code": code}, **form)
+    r = client.post("/accounts/2fa/authenticate/", {"code": totp_code()}, **form)
     assert r.status_code == 302, r.content[:2000]
 
 
