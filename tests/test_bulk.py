@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from config.bulk import rows_update
-from config.rows import joined_send, rows_insert, statements_joined
+from config.rows import copies_unawaited, joined_send, rows_insert, statements_joined
 from settlement.models import Hold, Posting, Purpose
 from settlement.services import account_for
 from settlement.services.ledger import Entry, Line, ledger_post_many
@@ -118,3 +118,54 @@ def test_when_meanwhile_fails_the_writes_sent_with_it_are_rolled_back_and_the_co
         rows_update(Hold, ["captured"], [(keys[1], Decimal(5))])
         joined_send(Hold)
     assert Hold.objects.get(pk=keys[1]).captured == 5
+
+
+def _hold_rows(org, n, *, tag, amount=Decimal(10)):
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    return [(org.pk, amount, "t", f"{tag}{i}", at) for i in range(n)]
+
+
+HOLD_FIELDS = ["organisation_id", "amount", "reference", "idempotency_key", "created_at"]
+
+
+def test_copies_not_awaited_are_in_place_for_the_next_statement_and_at_the_end(make_org):
+    """Each COPY's result is read before the next statement (a read, another COPY, an update by
+    arrays) and at the block's end: whatever follows sees every row."""
+    _, org = make_org()
+    with transaction.atomic(), copies_unawaited(Hold):
+        first = rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20, tag="a"), keys=True)
+        assert Hold.objects.filter(pk__any=first).count() == 20  # a read through the ORM
+        second = rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20, tag="b"), keys=True)
+        rows_update(Hold, ["captured"], [(pk, Decimal(1)) for pk in second])
+        third = rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20, tag="c"), keys=True)
+    assert Hold.objects.filter(pk__any=first + second + third).count() == 60
+    assert Hold.objects.filter(pk__any=second, captured=1).count() == 20
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("then", ["a read", "a copy", "the end"])
+def test_a_copy_not_awaited_that_fails_fails_as_djangos_at_the_next_statement_and_changes_nothing(make_org, then):
+    _, org = make_org()
+    Hold.objects.create(organisation=org, amount=Decimal(1), reference="t", idempotency_key="dup3")
+    before = Hold.objects.count()
+    with pytest.raises(IntegrityError, match="idempotency_key"), transaction.atomic(), copies_unawaited(Hold):
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="dup"))  # dup3 is taken: refused by its unique key
+        if then == "a read":
+            Hold.objects.count()
+        elif then == "a copy":
+            rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="other"))
+    assert Hold.objects.count() == before
+    with transaction.atomic(), copies_unawaited(Hold):  # the connection goes on
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="after"))
+    assert Hold.objects.count() == before + 10
+
+
+def test_when_python_fails_while_a_copy_is_not_awaited_its_error_is_raised_and_nothing_stays(make_org):
+    _, org = make_org()
+    before = Hold.objects.count()
+    with pytest.raises(ValueError, match="the settlement failed"), transaction.atomic(), copies_unawaited(Hold):
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="x"))
+        raise ValueError("the settlement failed")
+    assert Hold.objects.count() == before
+    rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="y"))
+    assert Hold.objects.count() == before + 10

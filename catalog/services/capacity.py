@@ -73,9 +73,26 @@ def capacity_release(*, source: str, at: datetime | None = None) -> int:
 _TERMS = ("pool_id", "resource_class_id", "kind", "units", "start", "end", "source", "created_at")
 
 
+_MOVE_FIELDS = ("pk", "pool_id", "resource_class_id", "kind", "units", "start", "end", "source")
+
+
+def capacity_lock_many(*, sources: list[str]) -> dict[str, tuple]:
+    """The open commitments of these sources, locked, by source: what ``capacity_move_many``
+    reads first, for a caller that takes its locks before other work (``locked=``)."""
+    if not sources:
+        return {}
+    return {row[7]: row for row in rows_by(CapacityCommitment, _MOVE_FIELDS, "source", list(sources),
+                                           open_only="released_at", lock=True)}  # fmt: skip
+
+
 @transaction.atomic(savepoint=False)
 def capacity_move_many(
-    *, moves: list[tuple[str, str, int]], kind: str, at: datetime | None = None, new_targets: bool = False
+    *,
+    moves: list[tuple[str, str, int]],
+    kind: str,
+    at: datetime | None = None,
+    new_targets: bool = False,
+    locked: dict[str, tuple] | None = None,
 ) -> None:
     """Move units between open commitments of the same pool, class and range — an offered sell
     order's units becoming a contract's, a contract's passing to a resale's buyer — for a batch:
@@ -83,7 +100,8 @@ def capacity_move_many(
     no sellable check; the moved-from commitments are replaced once by what they keep, the
     moved-to created (or grown) once. ``new_targets``: the caller knows no moved-to source is
     open yet (a contract made in the same transaction), so they are not looked up; the unique
-    index on open sources would refuse one that is."""
+    index on open sources would refuse one that is. ``locked``: the moved-from sources' open
+    commitments as ``capacity_lock_many`` gave them in this transaction (else read here)."""
     if not moves:
         return
     if kind not in CommitmentKind.values:
@@ -95,24 +113,20 @@ def capacity_move_many(
     for from_source, to_source, units in moves:
         taken[from_source] += units
         given[(to_source, from_source)] += units
-    fields = ("pk", "pool_id", "resource_class_id", "kind", "units", "start", "end", "source")
-
-    def opened(sources):  # open commitments of these sources, locked
-        return rows_by(CapacityCommitment, fields, "source", sources, open_only="released_at", lock=True)
-
-    olds = {row[7]: row for row in opened(list(taken))}
+    olds = locked if locked is not None and taken.keys() <= locked.keys() else capacity_lock_many(sources=list(taken))
     for source, units in taken.items():
         if source not in olds or units > olds[source][4]:
             raise ExchangeError(
                 gettext("%(source)s does not hold %(units)s unit(s).") % {"source": source, "units": units},
                 code="insufficient_capacity",
             )
-    targets = {} if new_targets else {row[7]: row for row in opened(list({to for to, _ in given}))}
-    replaced = [row[0] for row in olds.values()] + [row[0] for row in targets.values()]
-    rows_update(CapacityCommitment, ["released_at"], [(pk, at) for pk in replaced])
+    targets = {} if new_targets else capacity_lock_many(sources=list({to for to, _ in given}))
+    # what the moved-from keep and the moved-to hold, worked out before the writes (within
+    # copies_unawaited this runs while an earlier COPY finishes)
+    froms = sorted((olds[source] for source in taken), key=lambda row: row[0])
     fresh = [
         (pool, cls, kind_, units - taken[source], start, end, source, at)
-        for _, pool, cls, kind_, units, start, end, source in olds.values()
+        for _, pool, cls, kind_, units, start, end, source in froms
         if units > taken[source]
     ]
     totals: dict[str, list] = {}
@@ -126,6 +140,8 @@ def capacity_move_many(
         if target is not None and (target[1], target[2], target[5], target[6]) != (old[1], old[2], old[5], old[6]):
             raise Conflict(f"{to_source} already holds other capacity.")
         fresh.append((old[1], old[2], kind, units, old[5], old[6], to_source, at))
+    replaced = [row[0] for row in froms] + [row[0] for row in targets.values()]
+    rows_update(CapacityCommitment, ["released_at"], [(pk, at) for pk in replaced])
     rows_insert(CapacityCommitment, list(_TERMS), fresh)
 
 

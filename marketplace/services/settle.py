@@ -16,9 +16,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import CommitmentKind
-from catalog.services import capacity_move_many, capacity_release_many
+from catalog.services import capacity_lock_many, capacity_move_many, capacity_release_many
 from config.bulk import rows_update
-from config.rows import joined_send, rows_by, rows_insert, statements_joined
+from config.rows import copies_unawaited, ids_reserve, insert_rows, joined_send, rows_by, rows_insert, statements_joined
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -35,7 +35,7 @@ from marketplace.models import (
     Trade,
 )
 from marketplace.services.pricing import band_high_price
-from settlement.services import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle
+from settlement.services import HoldEnd, HoldsSettlement, TradeCharge, buy_hold_amount, fees_for
 
 FILLED, OPEN, CANCELLED, EXPIRED, REJECTED = (
     OrderStatus.FILLED.value, OrderStatus.OPEN.value, OrderStatus.CANCELLED.value, OrderStatus.EXPIRED.value,
@@ -288,44 +288,47 @@ class Applier:
         nothing the batch reads again: they are sent together and ``meanwhile`` runs while the
         database works on them."""
         now = self.now
-        trade_ids = rows_insert(Trade, TRADE_FIELDS, self.trades, keys=True)
-        contract_ids = rows_insert(
-            Contract, CONTRACT_FIELDS,
-            [(trade, *c, 0, 0, now) for trade, c in zip(trade_ids, self.contracts, strict=True)],
-            keys=True,
-        )  # fmt: skip
-        legs: dict[tuple[int, int], int] = defaultdict(int)
-        moves = []
-        for index, source, pool_id, units in self.deliveries:
-            contract_id = contract_ids[index]
-            legs[(contract_id, pool_id)] += units
-            moves.append((source, f"contract:{contract_id}:pool:{pool_id}", units))
-        rows_insert(ContractLeg, ["contract_id", "pool_id", "units"], [(c, p, u) for (c, p), u in legs.items()])
-        rows_update(ContractLeg, ["units"], [(leg.pk, leg.units) for legs_ in self.source_legs.values() for leg in legs_
-                                             if getattr(leg, "dirty", False)])  # fmt: skip
-        capacity_move_many(moves=moves, kind=CommitmentKind.COMMITTED, new_targets=True)
-        capacity_release_many(sources=self.releases)
-        for contract_id, (reserved, resold) in self.resale.items():
-            Contract.objects.filter(pk=contract_id).update(
-                resale_reserved=F("resale_reserved") + reserved, resold=F("resold") + resold
-            )
-        rows_update(
-            OrderAllocation, ["filled", "released"],
-            [(a.pk, a.filled, a.released) for allocations in self.allocations.values() for a in allocations if a.dirty],
-        )  # fmt: skip
-        for outcome, seqs in self.cancels.items():
-            OrderCancel.objects.filter(instrument=self.instrument, seq__in=seqs).update(outcome=outcome)
-        with statements_joined(Order):
-            holds_settle(self.money, batch=batch)
+        trade_ids = ids_reserve(Trade, len(self.trades))
+        contract_ids = ids_reserve(Contract, len(self.contracts))
+        # the batch's reads and locks first (the offers, then the holds, as ever), so that the
+        # writes follow one another: each COPY below returns once its rows are sent, and this
+        # process works out the next rows while PostgreSQL finishes it (index entries, triggers)
+        offers = capacity_lock_many(sources=list({source for _, source, _, _ in self.deliveries}))
+        settlement = HoldsSettlement(self.money, batch=batch)
+        with copies_unawaited(Trade):
+            insert_rows(Trade, ["id", *TRADE_FIELDS], [(pk, *t) for pk, t in zip(trade_ids, self.trades, strict=True)])
+            settlement.work_out()
+            contracts = zip(contract_ids, trade_ids, self.contracts, strict=True)
+            rows_insert(Contract, ["id", *CONTRACT_FIELDS], [(pk, trade, *c, 0, 0, now) for pk, trade, c in contracts])
+            legs: dict[tuple[int, int], int] = defaultdict(int)
+            moves = []
+            for index, source, pool_id, units in self.deliveries:
+                contract_id = contract_ids[index]
+                legs[(contract_id, pool_id)] += units
+                moves.append((source, f"contract:{contract_id}:pool:{pool_id}", units))
+            rows_insert(ContractLeg, ["contract_id", "pool_id", "units"], [(c, p, u) for (c, p), u in legs.items()])
+            rows_update(ContractLeg, ["units"], [(leg.pk, leg.units) for legs_ in self.source_legs.values()
+                                                 for leg in legs_ if getattr(leg, "dirty", False)])  # fmt: skip
+            capacity_move_many(moves=moves, kind=CommitmentKind.COMMITTED, new_targets=True, locked=offers)
             orders = self.orders
-            rows_update(
-                Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
-                [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now) for pk in sorted(self.dirty)
-                 for o in (orders[pk],)],
-            )  # fmt: skip
-            if then is not None:
-                rows_update(*then)
-            joined_send(Order, meanwhile)
+            order_rows = [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now)
+                          for pk in sorted(self.dirty) for o in (orders[pk],)]  # fmt: skip
+            allocation_rows = [(a.pk, a.filled, a.released) for allocations in self.allocations.values()
+                               for a in allocations if a.dirty]  # fmt: skip
+            capacity_release_many(sources=self.releases)
+            for contract_id, (reserved, resold) in self.resale.items():
+                Contract.objects.filter(pk=contract_id).update(
+                    resale_reserved=F("resale_reserved") + reserved, resold=F("resold") + resold
+                )
+            rows_update(OrderAllocation, ["filled", "released"], allocation_rows)
+            for outcome, seqs in self.cancels.items():
+                OrderCancel.objects.filter(instrument=self.instrument, seq__in=seqs).update(outcome=outcome)
+            with statements_joined(Order):
+                settlement.write()
+                rows_update(Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"], order_rows)
+                if then is not None:
+                    rows_update(*then)
+                joined_send(Order, meanwhile)
 
 
 TRADE_FIELDS = ["instrument_id", "number", "seq", "price", "qty", "buy_order_id", "sell_order_id", "maker_order_id",

@@ -19,7 +19,15 @@ from settlement.services.holds import (
 )
 from settlement.services.invoices import invoice_pay
 from settlement.services.ledger import account_for, ledger_check, ledger_post, transaction_reverse
-from settlement.services.trades import HoldEnd, TradeCharge, buy_hold_amount, fees_for, holds_settle, trade_fee
+from settlement.services.trades import (
+    HoldEnd,
+    HoldsSettlement,
+    TradeCharge,
+    buy_hold_amount,
+    fees_for,
+    holds_settle,
+    trade_fee,
+)
 from settlement.services.transfers import (
     payout_stripe_create,
     stripe_transfer_resolve,
@@ -56,6 +64,7 @@ __all__ = [
     "invoice_pay",
     "holds_expire",
     "holds_place_many",
+    "HoldsSettlement",
     "holds_settle",
     "ledger_check",
     "ledger_post",

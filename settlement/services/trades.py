@@ -92,61 +92,85 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
     rounded per trade, so a hold sized for the whole order can fall a fen or two short of its last
     fills: that difference comes from the buyer's prepaid funds in the same entry (documented in
     docs/standards.md)."""
-    if not steps:
-        return
-    hold_ids = sorted({s.hold_id for s in steps})
-    fields = ("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
-    # mutable: [pk, org, amount, captured, released, …]
-    holds = {row[0]: list(row) for row in rows_by(Hold, fields, "id", hold_ids, lock=True)}
-    sellers = {s.seller_id for s in steps if isinstance(s, TradeCharge)}
-    account = _Accounts({row[1] for row in holds.values()} | sellers)
-    fees = account(Purpose.FEE_REVENUE).id
-    accounts = {
-        org: (account(Purpose.BUYER_HOLDS, org).id, account(Purpose.BUYER_CASH, org).id)
-        for org in {row[1] for row in holds.values()}
-    }
-    payables = {org: account(Purpose.PROVIDER_PAYABLE, org).id for org in sellers}
-    # account id → amount, netted over the batch (the accounts by id beside them)
-    traded: dict[int, Decimal] = defaultdict(Decimal)
-    ended: dict[int, Decimal] = defaultdict(Decimal)
-    by_id = {a.id: a for a in account.cache.values()}
-    now, zero = timezone.now(), Decimal(0)
-    first_trade = first_end = None
-    for step in steps:
-        hold = holds[step.hold_id]
-        held, cash = accounts[hold[1]]
-        remaining = hold[2] - hold[3] - hold[4]
-        if step.__class__ is HoldEnd:
-            if remaining > 0:
-                hold[4] += remaining
-                ended[held] += remaining
-                ended[cash] -= remaining
-                first_end = first_end or step.source
-                remaining = zero
-        else:
-            amount = round_half_up(step.notional, CENT)
-            charge = amount + step.buyer_fee
-            from_hold = charge if charge < remaining else remaining
-            remaining -= from_hold
-            release = remaining - step.keep if remaining > step.keep else zero
-            remaining -= release
-            hold[3] += from_hold
-            hold[4] += release
-            first_trade = first_trade or step.source
-            traded[held] += from_hold + release
-            traded[cash] += charge - from_hold - release
-            traded[payables[step.seller_id]] += step.seller_fee - amount
-            traded[fees] -= step.buyer_fee + step.seller_fee
-        if remaining == 0 and hold[5] == HoldStatus.OPEN:
-            hold[5], hold[6] = HoldStatus.CLOSED.value, now
-    entries = []
-    for key, kind, totals, memo in ((first_trade, "trade.settle", traded, "Trades: notional and fees"),
-                                    (first_end, "hold.release", ended, "Orders ended")):  # fmt: skip
-        lines = [Line(by_id[pk], value) for pk, value in sorted(totals.items()) if value]
-        if lines:
-            entries.append(Entry(f"settle:{key}", kind, lines, memo, batch))
-    ledger_post_many(entries)
-    rows_update(Hold, ["captured", "released", "status", "closed_at"], [(h[0], *h[3:]) for h in holds.values()])
+    settlement = HoldsSettlement(steps, batch=batch)
+    settlement.work_out()
+    settlement.write()
+
+
+class HoldsSettlement:
+    """``holds_settle`` in three steps, for a caller with other work between them (the matching
+    worker, while PostgreSQL finishes its trades' COPY): created, it reads the holds (locked) and
+    the accounts; ``work_out`` computes the holds' new figures and the netted entries, with no
+    database; ``write`` posts them and updates the holds. Inside a transaction."""
+
+    def __init__(self, steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None:
+        self.steps, self.batch = steps, batch
+        self.entries: list[Entry] = []
+        if not steps:
+            self.holds = {}
+            return
+        hold_ids = sorted({s.hold_id for s in steps})
+        fields = ("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
+        # mutable: [pk, org, amount, captured, released, …]
+        self.holds = {row[0]: list(row) for row in rows_by(Hold, fields, "id", hold_ids, lock=True)}
+        sellers = {s.seller_id for s in steps if isinstance(s, TradeCharge)}
+        account = _Accounts({row[1] for row in self.holds.values()} | sellers)
+        self.fees = account(Purpose.FEE_REVENUE).id
+        self.accounts = {
+            org: (account(Purpose.BUYER_HOLDS, org).id, account(Purpose.BUYER_CASH, org).id)
+            for org in {row[1] for row in self.holds.values()}
+        }
+        self.payables = {org: account(Purpose.PROVIDER_PAYABLE, org).id for org in sellers}
+        self.by_id = {a.id: a for a in account.cache.values()}
+
+    def work_out(self) -> None:
+        if not self.steps:
+            return
+        holds, accounts, payables, fees = self.holds, self.accounts, self.payables, self.fees
+        # account id → amount, netted over the batch
+        traded: dict[int, Decimal] = defaultdict(Decimal)
+        ended: dict[int, Decimal] = defaultdict(Decimal)
+        now, zero = timezone.now(), Decimal(0)
+        first_trade = first_end = None
+        for step in self.steps:
+            hold = holds[step.hold_id]
+            held, cash = accounts[hold[1]]
+            remaining = hold[2] - hold[3] - hold[4]
+            if step.__class__ is HoldEnd:
+                if remaining > 0:
+                    hold[4] += remaining
+                    ended[held] += remaining
+                    ended[cash] -= remaining
+                    first_end = first_end or step.source
+                    remaining = zero
+            else:
+                amount = round_half_up(step.notional, CENT)
+                charge = amount + step.buyer_fee
+                from_hold = charge if charge < remaining else remaining
+                remaining -= from_hold
+                release = remaining - step.keep if remaining > step.keep else zero
+                remaining -= release
+                hold[3] += from_hold
+                hold[4] += release
+                first_trade = first_trade or step.source
+                traded[held] += from_hold + release
+                traded[cash] += charge - from_hold - release
+                traded[payables[step.seller_id]] += step.seller_fee - amount
+                traded[fees] -= step.buyer_fee + step.seller_fee
+            if remaining == 0 and hold[5] == HoldStatus.OPEN:
+                hold[5], hold[6] = HoldStatus.CLOSED.value, now
+        for key, kind, totals, memo in ((first_trade, "trade.settle", traded, "Trades: notional and fees"),
+                                        (first_end, "hold.release", ended, "Orders ended")):  # fmt: skip
+            lines = [Line(self.by_id[pk], value) for pk, value in sorted(totals.items()) if value]
+            if lines:
+                self.entries.append(Entry(f"settle:{key}", kind, lines, memo, self.batch))
+
+    def write(self) -> None:
+        if not self.steps:
+            return
+        ledger_post_many(self.entries)
+        rows_update(Hold, ["captured", "released", "status", "closed_at"],
+                    [(h[0], *h[3:]) for h in self.holds.values()])  # fmt: skip
 
 
 def fees_for(*, notional: Decimal, buyer_maker: bool) -> tuple[Decimal, Decimal]:
