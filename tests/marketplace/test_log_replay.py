@@ -136,3 +136,43 @@ def test_a_book_that_read_ahead_and_was_overtaken_is_rebuilt_not_used(market, tm
     assert trades
     assert replay(log) == trades
     assert [t["trade"] for t in trades] == list(range(1, len(trades) + 1))
+
+
+@pytest.mark.postgres
+def test_a_batch_whose_trades_are_refused_leaves_nothing_and_the_next_run_matches_it_whole(market, tmp_path):
+    """A batch's COPYs return before PostgreSQL has finished them (config.rows.copies_unawaited):
+    a refusal found after the worker went on must still fail the whole batch. Here a trade
+    already holds the batch's first trade number, so the trades' COPY is refused by the
+    instrument's unique trade numbers while the worker builds the contracts."""
+    from django.db import IntegrityError
+
+    from marketplace.models import Contract, MatchState
+    from settlement.models import Hold, Posting
+
+    instrument = market["instrument"]
+    random_stream(market, 160, 5, match=False)
+    buy = Order.objects.filter(instrument=instrument, side="buy").first()
+    sell = Order.objects.filter(instrument=instrument, side="sell").first()
+    blocker = Trade.objects.create(
+        instrument=instrument, number=1, seq=buy.seq, price=Decimal("1.00"), qty=1, buy_order=buy, sell_order=sell,
+        maker_order=buy, buyer_id=buy.organisation_id, seller_id=sell.organisation_id, notional=Decimal("1.00"),
+        buyer_fee=Decimal(0), seller_fee=Decimal(0), executed_at=buy.created_at,
+    )  # fmt: skip
+    matched = MatchState.objects.get(instrument=instrument).matched_seq
+    holds = sorted(Hold.objects.values_list("pk", "captured", "released", "status"))
+    postings = Posting.objects.count()
+    with pytest.raises(IntegrityError, match="trade_number_unique"):
+        instrument_match(instrument_id=instrument.pk)
+    assert MatchState.objects.get(instrument=instrument).matched_seq == matched
+    assert list(Trade.objects.values_list("pk", flat=True)) == [blocker.pk]
+    assert not Contract.objects.exists()
+    assert not Order.objects.exclude(status=OrderStatus.PENDING).exists()
+    assert sorted(Hold.objects.values_list("pk", "captured", "released", "status")) == holds
+    assert Posting.objects.count() == postings
+    blocker.delete()
+    assert instrument_match(instrument_id=instrument.pk) > 0
+    log = tmp_path / "log.jsonl"
+    call_command("export_order_log", instrument.code, output=str(log))
+    trades = stored_trades(instrument)
+    assert len(trades) > 10
+    assert replay(log) == trades
