@@ -226,7 +226,7 @@ def copy_await(connection) -> None:
     while True:
         pgconn.consume_input()
         while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
+            _wait(pgconn.socket, select.POLLIN)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:
@@ -236,6 +236,14 @@ def copy_await(connection) -> None:
     if error is not None:
         with connection.wrap_database_errors:
             raise error
+
+
+def _wait(fd: int, event: int) -> None:
+    """Until the socket can be read (POLLIN) or written (POLLOUT); poll, as select() cannot
+    watch a descriptor past 1023."""
+    poller = select.poll()
+    poller.register(fd, event)
+    poller.poll()
 
 
 class _UnawaitedWriter(psycopg.copy.LibpqWriter):
@@ -251,9 +259,9 @@ class _UnawaitedWriter(psycopg.copy.LibpqWriter):
             return
         pgconn = self._pgconn
         while pgconn.put_copy_end() == 0:  # the connection is non-blocking: 0 is "try again"
-            select.select([], [pgconn.socket], [])
+            _wait(pgconn.socket, select.POLLOUT)
         while pgconn.flush():
-            select.select([], [pgconn.socket], [])
+            _wait(pgconn.socket, select.POLLOUT)
         self.django_connection._copy_unawaited = True
 
 
