@@ -7,22 +7,27 @@ operator's endpoints, a provider's for pools, listings and usage, a buyer's othe
 market, and where an operation names a record, on one of that organisation's own records."""
 
 import re
+from datetime import timedelta
 
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from accounts.models import ApiKeyScope
-from accounts.services import api_key_create
+from accounts.services import api_key_create, invitation_create
 from catalog.models import Pool
 from catalog.services import pool_key_create
 from marketplace.models import Contract, Order, Reservation
-from settlement.models import Hold
+from marketplace.services.scheduling import DemandTerms, demand_submit
+from settlement.models import Hold, JournalTransaction
+from settlement.services.invoices import invoice_draft
+from settlement.services.statements import statement_issue
 from tests.marketplace.conftest import build_shop
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -65,6 +70,15 @@ def world(make_org, reference_data, operator, fund):
     acme, pool = orgs["acme"], Pool.objects.get(code="gridco-1")
     pool_key, _ = pool_key_create(actor=users["gridco"], organisation=orgs["gridco"], pool_id=pool.pk, name="rack")
     spare_key, _ = api_key_create(actor=users["acme"], organisation=acme, name="spare", scopes=["orders:read"])
+    start = (timezone.now() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    demand = demand_submit(actor=users["acme"], organisation=acme, idempotency_key="fuzz-demand",
+                           terms=DemandTerms(resource_class="H100-80G", units=1, hours=2, earliest_start=start,
+                                             latest_finish=start + timedelta(hours=24)))  # fmt: skip
+    month = timezone.localdate().replace(day=1)
+    invoice = invoice_draft(organisation=acme, period=month)
+    statement = statement_issue(provider=orgs["gridco"], period=(month - timedelta(days=1)).replace(day=1))
+    invitation = invitation_create(actor=users["gridco"], organisation=orgs["gridco"], email=users["acme"].email,
+                                   role="viewer")  # fmt: skip
     ids = {  # path prefix: its parameters
         "/api/v1/orders/": {"id": Order.objects.filter(organisation=acme).first().pk},
         "/api/v1/contracts/": {"id": Contract.objects.get(holder=acme).pk},
@@ -77,6 +91,13 @@ def world(make_org, reference_data, operator, fund):
         "/api/v1/instruments/": {"code": shop["week"].code},
         "/api/v1/regions/": {"code": "YRD"},
         "/api/v1/resource-classes/": {"code": "H100-80G"},
+        "/api/v1/tou-periods/": {"kind": "peak"},
+        "/api/v1/demands/": {"id": demand.pk},
+        "/api/v1/invoices/": {"id": invoice.pk},
+        "/api/v1/statements/": {"id": statement.pk},
+        "/api/v1/invitations/": {"id": invitation.pk},
+        "/api/v1/operator/invoices/": {"invoice_id": invoice.pk},
+        "/api/v1/operator/transactions/": {"transaction_id": JournalTransaction.objects.order_by("pk").first().pk},
     }
     return keys, ids
 
