@@ -7,7 +7,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from config.bulk import rows_update
-from config.rows import copies_unawaited, joined_send, rows_insert, statements_joined
+from config.copies import copies_unawaited
+from config.rows import joined_send, rows_insert, statements_joined
 from settlement.models import Hold, Posting, Purpose
 from settlement.services import account_for
 from settlement.services.ledger import Entry, Line, ledger_post_many

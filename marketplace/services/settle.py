@@ -18,7 +18,8 @@ from django.utils import timezone
 from catalog.models import CommitmentKind
 from catalog.services import capacity_lock_many, capacity_move_many, capacity_release_many
 from config.bulk import rows_update
-from config.rows import copies_unawaited, ids_reserve, insert_rows, joined_send, rows_by, rows_insert, statements_joined
+from config.copies import copies_unawaited
+from config.rows import ids_reserve, insert_rows, joined_send, rows_by, rows_insert, statements_joined
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
