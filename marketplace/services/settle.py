@@ -19,7 +19,7 @@ from catalog.models import CommitmentKind
 from catalog.services import capacity_lock_many, capacity_move_many, capacity_release_many
 from config.bulk import rows_update
 from config.copies import copies_unawaited
-from config.rows import ids_reserve, insert_rows, joined_send, rows_by, rows_insert, statements_joined
+from config.rows import ids_reserve, joined_send, rows_by, rows_insert, statements_joined
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
@@ -297,7 +297,7 @@ class Applier:
         offers = capacity_lock_many(sources=list({source for _, source, _, _ in self.deliveries}))
         settlement = HoldsSettlement(self.money, batch=batch)
         with copies_unawaited(Trade):
-            insert_rows(Trade, ["id", *TRADE_FIELDS], [(pk, *t) for pk, t in zip(trade_ids, self.trades, strict=True)])
+            rows_insert(Trade, ["id", *TRADE_FIELDS], [(pk, *t) for pk, t in zip(trade_ids, self.trades, strict=True)])
             settlement.work_out()
             contracts = zip(contract_ids, trade_ids, self.contracts, strict=True)
             rows_insert(Contract, ["id", *CONTRACT_FIELDS], [(pk, trade, *c, 0, 0, now) for pk, trade, c in contracts])

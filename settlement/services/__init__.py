@@ -25,7 +25,6 @@ from settlement.services.trades import (
     TradeCharge,
     buy_hold_amount,
     fees_for,
-    holds_settle,
     trade_fee,
 )
 from settlement.services.transfers import (
@@ -65,7 +64,6 @@ __all__ = [
     "holds_expire",
     "holds_place_many",
     "HoldsSettlement",
-    "holds_settle",
     "ledger_check",
     "ledger_post",
     "payout_record",

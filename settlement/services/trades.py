@@ -2,14 +2,13 @@
 buyer's fee; the seller is owed the notional less its fee; the platform earns both fees; what an
 order no longer needs goes back to the buyer's funds.
 
-The matching worker settles a whole batch of trades at once (``holds_settle``): it is exactly-once
+The matching worker settles a whole batch of trades at once (``HoldsSettlement``): it is exactly-once
 by its own sequence number, so this is one pass over the batch's holds and one ledger write."""
 
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from catalog.pricing import CENT, round_half_up
@@ -76,9 +75,12 @@ class _Accounts:
         return self.cache[key]
 
 
-@transaction.atomic(savepoint=False)
-def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None:
-    """Apply trades and order ends to their holds in the order given, in one ledger write.
+class HoldsSettlement:
+    """Apply a batch's trades and order ends to their holds in the order given, in one ledger
+    write, in three steps, so that the caller (the matching worker) has other work done between
+    them: created, it reads the holds (locked) and the accounts; ``work_out`` computes the holds'
+    new figures and the netted entries, with no database; ``write`` posts them and updates the
+    holds. Inside a transaction.
 
     The trades are one ``trade.settle`` journal transaction and the order ends one
     ``hold.release``, each netted: one posting per account, the sum of what every trade (or
@@ -92,16 +94,6 @@ def holds_settle(steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None
     rounded per trade, so a hold sized for the whole order can fall a fen or two short of its last
     fills: that difference comes from the buyer's prepaid funds in the same entry (documented in
     docs/standards.md)."""
-    settlement = HoldsSettlement(steps, batch=batch)
-    settlement.work_out()
-    settlement.write()
-
-
-class HoldsSettlement:
-    """``holds_settle`` in three steps, for a caller with other work between them (the matching
-    worker, while PostgreSQL finishes its trades' COPY): created, it reads the holds (locked) and
-    the accounts; ``work_out`` computes the holds' new figures and the netted entries, with no
-    database; ``write`` posts them and updates the holds. Inside a transaction."""
 
     def __init__(self, steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None:
         self.steps, self.batch = steps, batch
