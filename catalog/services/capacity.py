@@ -71,9 +71,7 @@ def capacity_release(*, source: str, at: datetime | None = None) -> int:
 
 
 _TERMS = ("pool_id", "resource_class_id", "kind", "units", "start", "end", "source", "created_at")
-
-
-_MOVE_FIELDS = ("pk", "pool_id", "resource_class_id", "kind", "units", "start", "end", "source")
+_MOVE_FIELDS = ("pk", *_TERMS[:-1])  # an open commitment as a move reads it: its key and terms
 
 
 def capacity_lock_many(*, sources: list[str]) -> dict[str, tuple]:

@@ -285,9 +285,10 @@ class Applier:
     def flush(self, *, batch: str = "", then: tuple | None = None, meanwhile: Callable[[], None] | None = None) -> None:
         """Write the batch: a few set-based statements per table, rows sent as tuples. ``batch``
         names it (the log's seq range) on its ledger entries; ``then``, a last ``rows_update``'s
-        arguments (the match state). The last updates (holds, accounts, orders, ``then``) write
-        nothing the batch reads again: they are sent together and ``meanwhile`` runs while the
-        database works on them."""
+        arguments (the match state). Reads and locks come first; each COPY then returns before
+        PostgreSQL has finished it (``copies_unawaited``) while the next rows are worked out. The
+        last updates (holds, accounts, orders, ``then``) write nothing the batch reads again: they
+        are sent together and ``meanwhile`` runs while the database works on them."""
         now = self.now
         trade_ids = ids_reserve(Trade, len(self.trades))
         contract_ids = ids_reserve(Contract, len(self.contracts))
