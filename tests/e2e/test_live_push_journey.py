@@ -46,3 +46,27 @@ def test_a_fill_is_pushed_to_the_providers_orders_page(live_server, page, exchan
     place(exchange, "acme", "buy", 8, "push-bid")
     expect(row.locator("[data-field='filled']")).to_have_text("8", timeout=8_000)
     expect(page.locator("#fills tr[data-fill]")).to_have_count(1)
+
+
+def test_a_fill_is_pushed_to_the_buyers_fills_page(live_server, page, exchange, matching_worker, settings):
+    settings.LIVE_PUSH_UNDER_WSGI = True
+    base = live_server.url
+    sign_in(page, base, email=exchange["users"]["acme"].email)
+    looks = []  # the page's fetches of itself
+    page.on("requestfinished", lambda r: looks.append(r.url) if r.url.endswith("/fills/") and r.resource_type == "fetch" else None)  # fmt: skip
+    page.goto(f"{base}/fills/")
+    expect(page.locator("#fills td.empty")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("data-live", "push", timeout=10_000)
+    for _ in range(100):  # the timer's first look (2 s after the page loaded)
+        if looks:
+            break
+        page.wait_for_timeout(100)
+    assert looks, "the page never fetched itself"
+    # the next timer look is 15 s away: a fill shown within 8 s came by the stream
+    place(exchange, "gridco", "sell", 16, "fills-ask")
+    bid = place(exchange, "acme", "buy", 8, "fills-bid")
+    row = page.locator("#fills tr[data-fill]")
+    expect(row).to_have_count(1, timeout=8_000)
+    expect(row).to_have_class("flash")
+    expect(row.locator("td").nth(8)).to_have_text(str(bid.pk))  # the buyer's own order
+    expect(page.locator("#fills-announce")).to_have_text("New fills: 1.")
