@@ -53,7 +53,12 @@ def test_a_fill_is_pushed_to_the_buyers_fills_page(live_server, page, exchange, 
     base = live_server.url
     sign_in(page, base, email=exchange["users"]["acme"].email)
     looks = []  # the page's fetches of itself
-    page.on("requestfinished", lambda r: looks.append(r.url) if r.url.endswith("/fills/") and r.resource_type == "fetch" else None)  # fmt: skip
+
+    def looked(request):
+        if request.url.endswith("/fills/") and request.resource_type == "fetch":
+            looks.append(request.url)
+
+    page.on("requestfinished", looked)
     page.goto(f"{base}/fills/")
     expect(page.locator("#fills td.empty")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("data-live", "push", timeout=10_000)
