@@ -76,7 +76,7 @@ def _apply_ahead(book: _Book, following: Callable[[], list[dict]]) -> None:
 
 
 def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
-    with no_cyclic_gc(), transaction.atomic(durable=True):
+    with transaction.atomic(durable=True):
         _advisory_lock(instrument_id)
         state = match_state_lock(instrument_id=instrument_id)
         instrument = state.instrument
@@ -125,7 +125,10 @@ def instrument_match(*, instrument_id: int, limit: int | None = None, sweep_at: 
     total = 0
     try:
         while True:
-            done = _batch(instrument_id, limit=limit, sweep_at=sweep_at)
+            # the collector back on once the batch's rows are gone: on inside _batch, its first
+            # collection traversed them all (some 3 % of the worker's CPU)
+            with no_cyclic_gc():
+                done = _batch(instrument_id, limit=limit, sweep_at=sweep_at)
             total += done
             if done < limit:
                 return total

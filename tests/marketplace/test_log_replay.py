@@ -1,6 +1,7 @@
 """The supervision record (§9): an instrument's exported log replays to exactly the trades the
 exchange stored, through the same engine core — on a random stream entered through the services."""
 
+import gc
 import io
 import json
 import random
@@ -163,6 +164,7 @@ def test_a_batch_whose_trades_are_refused_leaves_nothing_and_the_next_run_matche
     postings = Posting.objects.count()
     with pytest.raises(IntegrityError, match="trade_number_unique"):
         instrument_match(instrument_id=instrument.pk)
+    assert gc.isenabled(), "the failed batch left the cyclic collector off"
     assert MatchState.objects.get(instrument=instrument).matched_seq == matched
     assert list(Trade.objects.values_list("pk", flat=True)) == [blocker.pk]
     assert not Contract.objects.exists()
@@ -176,3 +178,22 @@ def test_a_batch_whose_trades_are_refused_leaves_nothing_and_the_next_run_matche
     trades = stored_trades(instrument)
     assert len(trades) > 10
     assert replay(log) == trades
+
+
+def test_the_cyclic_collector_is_off_while_a_batch_runs_and_on_after_it(market):
+    """config.memory.no_cyclic_gc around each batch: off for every statement a batch runs (its
+    hundred thousand short-lived containers), on again once the match is done."""
+    from django.db import connection
+
+    instrument = market["instrument"]
+    random_stream(market, 60, 9, match=False)
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(gc.isenabled())
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert instrument_match(instrument_id=instrument.pk, limit=5) > 5
+    assert seen and not any(seen)
+    assert gc.isenabled()
