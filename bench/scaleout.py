@@ -15,10 +15,15 @@ first task a worker received (its log line, read as it is written) until both in
 ``MatchState.matched_seq`` reach their ``last_seq`` (polled every 5 ms), and, including the
 workers' start, from their spawn. The two runs must match the same quantity.
 
-Usage: .venv/bin/python bench/scaleout.py [ORDERS_PER_INSTRUMENT]   (default 5,000)
+On a shared machine one run can differ from the next by a third, so the configurations run in
+``--rounds`` pairs, one worker then two, each pair back to back: each pair's ratio is printed, and
+the figure is the median pair's (the pair with the median ratio; with an even count, the lower).
+
+Usage: .venv/bin/python bench/scaleout.py [ORDERS_PER_INSTRUMENT] [--rounds 3]   (default 5,000 orders)
 Databases suanli_bench_scale (the template) and suanli_bench_scale_run (each run's copy), Redis db 8.
 """
 
+import argparse
 import os
 import socket
 import sys
@@ -201,11 +206,25 @@ def run(config: str, instruments, template: str, run_name: str) -> dict:
     }
 
 
+def print_run(round_number: int, config: str, r: dict) -> None:
+    print(f"  round {round_number}, {config} worker(s): matched {r['events']:,} events in {r['task_to_done']:.2f} s "
+          f"from the first task ({rate(r['events'], r['task_to_done']):,.0f} events/s; tasks first received "
+          f"{', '.join(f'{t * 1000:.0f}' for t in r['first_task_after'])} ms after the go), "
+          f"{r['spawn_to_done']:.2f} s from spawn (ready after {r['ready_after']:.1f} s); per instrument "
+          f"{', '.join(f'{v:.2f} s' for v in r['per_instrument'].values())}; CPU per 1,000 events: "
+          f"worker {r['cpu_ms_per_1000'][0]:.0f} ms, PostgreSQL {r['cpu_ms_per_1000'][1]:.0f} ms; "
+          f"{r['trades']:,} trades; load avg {r['load']}", flush=True)  # fmt: skip
+
+
 def main():
     from django.conf import settings
     from django.db import connections
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("orders", type=int, nargs="?", default=5_000, help="accepted orders per instrument")
+    parser.add_argument("--rounds", type=int, default=3, help="pairs of runs (one worker, then two)")
+    args = parser.parse_args()
+    n = args.orders
     ensure_database()
     fsync, sync_commit = durability()
     template = settings.DATABASES["default"]["NAME"]
@@ -222,28 +241,29 @@ def main():
           f"code {revision}")  # fmt: skip
     print(f"  backlog: {accepted:,} orders accepted ({sum(r for _, r in entered):,} refused) on instruments "
           f"{a.pk} and {b.pk} in {entry_s:.1f} s ({rate(accepted, entry_s):,.0f} orders/s, in-process)")  # fmt: skip
-    results = {}
+    pairs = []
     try:
-        for config in ("one", "two"):
-            load = loadgen.load_average()
-            results[config] = r = run(config, (a, b), template, run_name)
-            r["load"] = load
-            print(f"  {config} worker(s): matched {r['events']:,} events in {r['task_to_done']:.2f} s from the "
-                  f"first task ({rate(r['events'], r['task_to_done']):,.0f} events/s; tasks first received "
-                  f"{', '.join(f'{t * 1000:.0f}' for t in r['first_task_after'])} ms after the go), "
-                  f"{r['spawn_to_done']:.2f} s from spawn (ready after {r['ready_after']:.1f} s); per instrument "
-                  f"{', '.join(f'{v:.2f} s' for v in r['per_instrument'].values())}; CPU per 1,000 events: "
-                  f"worker {r['cpu_ms_per_1000'][0]:.0f} ms, PostgreSQL {r['cpu_ms_per_1000'][1]:.0f} ms; "
-                  f"{r['trades']:,} trades; load avg {load}", flush=True)  # fmt: skip
+        for round_number in range(1, args.rounds + 1):
+            results = {}
+            for config in ("one", "two"):
+                load = loadgen.load_average()
+                results[config] = r = run(config, (a, b), template, run_name)
+                r["load"] = load
+                print_run(round_number, config, r)
+            pair = (results["one"]["task_to_done"] / results["two"]["task_to_done"], results["one"], results["two"])
+            pairs.append(pair)
+            print(f"  round {round_number}: two ÷ one {pair[0]:.2f}×", flush=True)
     finally:
         drop_database(run_name)
-    one, two = results["one"], results["two"]
-    speedup = one["task_to_done"] / two["task_to_done"]
+    ratios = [pair[0] for pair in pairs]
+    speedup, one, two = sorted(pairs, key=lambda pair: pair[0])[(len(pairs) - 1) // 2]
     speedup_spawn = one["spawn_to_done"] / two["spawn_to_done"]
-    agree = one["qty"] == two["qty"]
+    agree = all(p[1]["qty"] == p[2]["qty"] == one["qty"] for p in pairs)
     cores_one = sum(one["cpu_ms_per_1000"]) / 1e6 * rate(one["events"], one["task_to_done"])
     ceiling = (os.cpu_count() or 1) / cores_one
-    print(f"  speed-up two ÷ one: {speedup:.2f}× (from the first task), {speedup_spawn:.2f}× (from spawn); matched "
+    every = ", ".join(f"{x:.2f}" for x in ratios)
+    print(f"  speed-up two ÷ one: {speedup:.2f}× (from the first task; median of {len(pairs)} pairs: {every}), "
+          f"{speedup_spawn:.2f}× (from spawn); matched "
           f"quantity {'agrees' if agree else 'DIFFERS'}: {one['qty']} vs {two['qty']}; one worker keeps "
           f"{cores_one:.2f} cores busy: CPU ceiling {ceiling:.2f}×")  # fmt: skip
 
@@ -265,7 +285,8 @@ def main():
         "are ready, are told to consume their queues at the same moment; timed from the first task received. "
         "Done = both instruments' matched_seq at last_seq (polled every 5 ms). CPU: user + system time of "
         "the worker processes from the moment all were ready (their start-up apart) and of the run "
-        "database's PostgreSQL backends, from /proc.",
+        f"database's PostgreSQL backends, from /proc. {len(pairs)} pairs, one worker then two, back to back; "
+        f"each pair's ratio: {every}×; the table is the median pair's.",
         "",
         "| configuration | from the first task received | from spawn (worker start included) | detail |",
         "|---|---|---|---|",
@@ -278,7 +299,7 @@ def main():
         f"PostgreSQL backend, CPU per event × events/s), so on {os.cpu_count()} cores the most two workers "
         f"could gain is {ceiling:.2f}×, before anything else running on the machine takes its share.",
         "",
-        f"Reproduce: `.venv/bin/python bench/scaleout.py {n}` (databases suanli_bench_scale and "
+        f"Reproduce: `.venv/bin/python bench/scaleout.py {n} --rounds {args.rounds}` (databases suanli_bench_scale and "
         "suanli_bench_scale_run, Redis db 8).",
     ]
     write_section("## Matching scale-out: two workers vs one (bench/scaleout.py)", lines)
