@@ -24,6 +24,18 @@ def place(exchange, org, side, qty, key):
                        idempotency_key=key)  # fmt: skip
 
 
+def pushed_after_first_look(page, looks: list) -> None:
+    """The page follows the event stream, and its timer has made its first look (2 s after the
+    page loaded): with the stream open the next is 15 s away, so what shows within 8 s of an
+    order came by the stream."""
+    expect(page.locator("html")).to_have_attribute("data-live", "push", timeout=10_000)
+    for _ in range(100):
+        if looks:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the page never looked again")
+
+
 def test_a_fill_is_pushed_to_the_providers_orders_page(live_server, page, exchange, matching_worker, settings):
     settings.LIVE_PUSH_UNDER_WSGI = True
     base = live_server.url
@@ -35,14 +47,7 @@ def test_a_fill_is_pushed_to_the_providers_orders_page(live_server, page, exchan
     row = page.locator(f"tr[data-order='{ask.pk}']")
     expect(row.locator("[data-field='status']")).to_have_text("Resting on the book", timeout=30_000)
 
-    expect(page.locator("html")).to_have_attribute("data-live", "push", timeout=10_000)
-    for _ in range(100):  # the timer's first look (2 s after the page loaded)
-        if looks:
-            break
-        page.wait_for_timeout(100)
-    assert looks, "the page never fetched its live feed"
-    # with the stream open the timer looks again only 15 s after that: a fill shown within 8 s of
-    # the order came by the stream
+    pushed_after_first_look(page, looks)
     place(exchange, "acme", "buy", 8, "push-bid")
     expect(row.locator("[data-field='filled']")).to_have_text("8", timeout=8_000)
     expect(page.locator("#fills tr[data-fill]")).to_have_count(1)
@@ -61,13 +66,7 @@ def test_a_fill_is_pushed_to_the_buyers_fills_page(live_server, page, exchange, 
     page.on("requestfinished", looked)
     page.goto(f"{base}/fills/")
     expect(page.locator("#fills td.empty")).to_be_visible()
-    expect(page.locator("html")).to_have_attribute("data-live", "push", timeout=10_000)
-    for _ in range(100):  # the timer's first look (2 s after the page loaded)
-        if looks:
-            break
-        page.wait_for_timeout(100)
-    assert looks, "the page never fetched itself"
-    # the next timer look is 15 s away: a fill shown within 8 s came by the stream
+    pushed_after_first_look(page, looks)
     place(exchange, "gridco", "sell", 16, "fills-ask")
     bid = place(exchange, "acme", "buy", 8, "fills-bid")
     row = page.locator("#fills tr[data-fill]")
