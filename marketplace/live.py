@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 from django.conf import settings
+from django.db import connections
 from redis.exceptions import RedisError
 
 from config.rediscache import cache_redis
@@ -76,8 +77,19 @@ def _frame(message: dict | None) -> bytes:
     return b"event: change\ndata: " + (data if isinstance(data, bytes) else str(data).encode()) + b"\n\n"
 
 
+def _release_database() -> None:
+    """Close this thread's database connections: a stream under WSGI keeps its thread for
+    ``LIVE_STREAM_SECONDS`` and reads nothing from the database, so without this every open page
+    would hold a PostgreSQL session idle that long. Not inside a transaction (a test's)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 def stream_sync(channels: list[str]) -> Iterator[bytes]:
-    """The events on ``channels`` (WSGI: one thread for the stream's life)."""
+    """The events on ``channels`` (WSGI: one thread for the stream's life, and no database
+    connection: the response's middleware has run when the server starts reading this)."""
+    _release_database()
     pubsub = cache_redis().pubsub(ignore_subscribe_messages=True)
     try:
         pubsub.subscribe(*channels)

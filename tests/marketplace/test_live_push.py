@@ -146,3 +146,21 @@ def test_under_asgi_the_instrument_page_hears_a_trade(market, settings):
         match(market)
 
     assert async_to_sync(listen)() == [{"instrument": code, "seq": 3}]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_under_wsgi_holds_no_database_session_while_it_waits(client, market, settings):
+    """runserver gives each stream a thread for LIVE_STREAM_SECONDS: its database connection is
+    closed once the stream starts (the test client runs it in this thread, on this connection)."""
+    from django.db import connection
+
+    settings.LIVE_PUSH_UNDER_WSGI = True
+    settings.LIVE_KEEPALIVE_SECONDS, settings.LIVE_STREAM_SECONDS = 0.2, 1.0
+    client.force_login(market["users"]["acme"])
+    r = client.get(EVENTS)
+    assert connection.connection is not None  # the request read the session, the user and the organisation
+    chunks = iter(r.streaming_content)
+    assert next(chunks) == live.HELLO
+    assert connection.connection is None
+    list(chunks)  # to its end
