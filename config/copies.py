@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import psycopg
 import psycopg.copy
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 
 
 @contextmanager
@@ -40,7 +40,7 @@ def copies_unawaited(model):
     except BaseException:
         try:  # the connection must be free of the COPY for the rollback that follows
             copy_await(connection)
-        except Exception:  # noqa: S110 (the error that ended the block is the one raised)
+        except (DatabaseError, psycopg.Error, OSError):  # noqa: S110 (the error that ended the block is raised)
             pass
         raise
     finally:

@@ -98,8 +98,8 @@ class HoldsSettlement:
     def __init__(self, steps: list[TradeCharge | HoldEnd], *, batch: str = "") -> None:
         self.steps, self.batch = steps, batch
         self.entries: list[Entry] = []
-        if not steps:
-            self.holds = {}
+        if not steps:  # nothing to read: work_out and write then have nothing to do
+            self.holds, self.accounts, self.payables, self.fees, self.by_id = {}, {}, {}, None, {}
             return
         hold_ids = sorted({s.hold_id for s in steps})
         fields = ("pk", "organisation_id", "amount", "captured", "released", "status", "closed_at")
@@ -116,8 +116,6 @@ class HoldsSettlement:
         self.by_id = {a.id: a for a in account.cache.values()}
 
     def work_out(self) -> None:
-        if not self.steps:
-            return
         holds, accounts, payables, fees = self.holds, self.accounts, self.payables, self.fees
         # account id → amount, netted over the batch
         traded: dict[int, Decimal] = defaultdict(Decimal)
@@ -158,8 +156,6 @@ class HoldsSettlement:
                 self.entries.append(Entry(f"settle:{key}", kind, lines, memo, self.batch))
 
     def write(self) -> None:
-        if not self.steps:
-            return
         ledger_post_many(self.entries)
         rows_update(Hold, ["captured", "released", "status", "closed_at"],
                     [(h[0], *h[3:]) for h in self.holds.values()])  # fmt: skip
