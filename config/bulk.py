@@ -10,6 +10,7 @@ from django.db import connections, router
 from django.db.models import Field, ForeignObject, Lookup
 from django.db.models.lookups import In
 
+from config.copies import statement_unawaited
 from config.rows import array_literal, held_write
 
 
@@ -32,6 +33,8 @@ def rows_update(model, fields: list[str], rows: list[tuple]) -> int:
     sql = f'UPDATE "{meta.db_table}" AS t SET {sets} FROM unnest({arrays}) AS v({names}) WHERE t."{key}" = v."{key}"'  # noqa: S608
     params = [array_literal(column) for column in zip(*rows, strict=True)]
     if held_write(connection, sql, params):  # within statements_joined: sent with the next statement
+        return len(rows)
+    if statement_unawaited(connection, sql, params):  # within copies_unawaited: its result read later
         return len(rows)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

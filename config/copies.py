@@ -1,13 +1,15 @@
-"""A COPY that does not wait for its result.
+"""A COPY, or an update, that does not wait for its result.
 
 A COPY of many rows leaves PostgreSQL a while of work after its last row arrives (the rows'
 index entries, the statement's triggers), which the client would wait out. Within
 ``copies_unawaited()`` it does not: ``config.rows.insert_rows`` returns once its rows and its end
 are sent, and the result (with any error) is taken before the next statement on the connection,
 so this process builds its next rows meanwhile (the matching worker's batch, see
-``marketplace.services.settle``)."""
+``marketplace.services.settle``). What it still has to wait for, it can fill with work of its own
+that needs no database (``idle``): the matching worker applies its next batch there."""
 
 import select
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -16,18 +18,22 @@ from django.db import DatabaseError, connections, router
 
 
 @contextmanager
-def copies_unawaited(model):
+def copies_unawaited(model, *, idle: Iterator[None] | None = None):
     """Within, on PostgreSQL: a COPY by ``insert_rows`` returns as soon as its rows and its end
     are sent, and its result is read — its error raised, as Django's — by the next statement on
     ``model``'s connection (any through Django's cursors, ``config.rows``' COPY and pipeline),
     or when the block ends.
-    Python work between the two runs while PostgreSQL finishes the COPY. Elsewhere, nothing."""
+    Python work between the two runs while PostgreSQL finishes the COPY. ``idle``: steps of work
+    that use no database (each a few milliseconds, the iterator advanced once per step), taken
+    while the result is still being worked on instead of waiting for it; what is left of them is
+    the caller's (``idle_run``). Elsewhere, nothing."""
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql" or connection.__dict__.get("_copy_unawaited") is not None:
         yield
         return
     connection.ensure_connection()
     connection._copy_unawaited = False  # on, and no COPY's result outstanding
+    connection._copy_idle = idle
 
     def await_first(execute, sql, params, many, context):
         copy_await(connection)
@@ -38,13 +44,37 @@ def copies_unawaited(model):
             yield
             copy_await(connection)
     except BaseException:
+        connection._copy_idle = None  # no more of our own work once the block failed
         try:  # the connection must be free of the COPY for the rollback that follows
             copy_await(connection)
         except (DatabaseError, psycopg.Error, OSError):  # noqa: S110 (the error that ended the block is raised)
             pass
         raise
     finally:
-        connection._copy_unawaited = None
+        connection._copy_unawaited = connection._copy_idle = None
+
+
+def idle_run(steps: Iterator[None] | None) -> None:
+    """What is left of ``copies_unawaited``'s idle steps, all of it now."""
+    for _ in steps or ():
+        pass
+
+
+def statement_unawaited(connection, sql: str, params: list[str]) -> bool:
+    """Within ``copies_unawaited``, send a statement that returns nothing (``sql`` with ``%s``
+    placeholders, each parameter text, cast in ``sql``) and return before its result, which is
+    read as a COPY's is (before the next statement); whether it did (not outside the block)."""
+    if connection.__dict__.get("_copy_unawaited") is None:
+        return False
+    copy_await(connection)
+    pgconn = connection.connection.pgconn
+    query = sql % tuple(f"${number}" for number in range(1, len(params) + 1))
+    with connection.wrap_database_errors:
+        pgconn.send_query_params(query.encode(), [param.encode() for param in params])
+        while pgconn.flush():  # non-blocking: what is left goes as the socket takes it
+            _wait(pgconn.socket, select.POLLOUT)
+    connection._copy_unawaited = True
+    return True
 
 
 def copy_await(connection) -> None:
@@ -55,10 +85,13 @@ def copy_await(connection) -> None:
     connection._copy_unawaited = False
     pg = connection.connection
     pgconn, error = pg.pgconn, None
+    idle = connection.__dict__.get("_copy_idle")
     while True:
         pgconn.consume_input()
         while pgconn.is_busy():
-            _wait(pgconn.socket, select.POLLIN)
+            if idle is None or next(idle, _DONE) is _DONE:  # nothing of our own left: wait
+                idle = connection._copy_idle = None
+                _wait(pgconn.socket, select.POLLIN)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:
@@ -68,6 +101,9 @@ def copy_await(connection) -> None:
     if error is not None:
         with connection.wrap_database_errors:
             raise error
+
+
+_DONE = object()
 
 
 def _wait(fd: int, event: int) -> None:

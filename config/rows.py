@@ -62,6 +62,47 @@ def select_models(model, where: str, params: list, *, order_by: str = "", lock: 
         return [model.from_db(alias, names, row) for row in cursor.fetchall()]
 
 
+class RowsLater:
+    """A query's rows, made from its result when asked (``rows_later``): all at once by calling
+    it, or ``fetch(size)`` at a time."""
+
+    def __init__(self, cursor):
+        self._cursor, self._rows, self._done = cursor, [], False
+
+    def fetch(self, size: int | None = None) -> bool:
+        """Make up to ``size`` more rows (all that are left without); whether all are made."""
+        if not self._done:
+            try:
+                more = self._cursor.fetchall() if size is None else self._cursor.fetchmany(size)
+            except BaseException:
+                self._cursor.close()
+                raise
+            self._rows.extend(more)
+            if size is None or len(more) < size:
+                self._done = True
+                self._cursor.close()
+        return self._done
+
+    def __call__(self) -> list[tuple]:
+        self.fetch()
+        return self._rows
+
+
+def rows_later(model, sql: str, params: list) -> RowsLater:
+    """Run ``sql`` on ``model``'s connection now; its rows are made when asked. The result is on
+    this side once the query returns: making its rows (a few microseconds a row of this process's
+    time, the connection not used) can wait until this process has nothing else to do (the
+    matching worker reads its next batch so, while it still writes one). Raw rows: PostgreSQL's
+    types as psycopg gives them."""
+    cursor = connections[router.db_for_read(model)].cursor()
+    try:
+        cursor.execute(sql, params)
+    except BaseException:
+        cursor.close()
+        raise
+    return RowsLater(cursor)
+
+
 def rows_by(
     model, fields: tuple[str, ...], key: str, values: list, *, open_only: str = "", lock: bool = False
 ) -> list[tuple]:

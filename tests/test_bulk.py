@@ -1,5 +1,6 @@
 """config.bulk: rows written as tuples and updated by arrays, on any database."""
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -7,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from config.bulk import rows_update
-from config.copies import copies_unawaited
+from config.copies import copies_unawaited, idle_run
 from config.rows import joined_send, rows_insert, statements_joined
 from settlement.models import Hold, Posting, Purpose
 from settlement.services import account_for
@@ -170,3 +171,46 @@ def test_when_python_fails_while_a_copy_is_not_awaited_its_error_is_raised_and_n
     assert Hold.objects.count() == before
     rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="y"))
     assert Hold.objects.count() == before + 10
+
+
+def _steps(log: list, n: int, *, ms: float = 0):
+    """``n`` steps of work, each ``ms`` of this process's time, logged as they are taken."""
+    for i in range(n):
+        until = time.perf_counter() + ms / 1000
+        while time.perf_counter() < until:
+            pass
+        log.append(i)
+        yield
+
+
+@pytest.mark.postgres
+def test_idle_steps_are_taken_while_a_copy_is_worked_on_and_the_rest_when_asked(make_org):
+    """``copies_unawaited(idle=…)``: the next statement, instead of waiting for the COPY's result,
+    takes steps of the caller's own work while PostgreSQL still works on it (a COPY of 20,000 rows
+    keeps it busy for tens of milliseconds, not the two seconds of all the steps); ``idle_run``
+    takes what is left."""
+    _, org = make_org()
+    taken = []
+    steps = _steps(taken, 2000, ms=1)
+    with transaction.atomic(), copies_unawaited(Hold, idle=steps):
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20_000, tag="idle"))
+        assert taken == []  # nothing before there is something to wait for
+        assert Hold.objects.filter(reference="t").count() == 20_000  # the read waits, taking steps
+        during = len(taken)
+    assert 0 < during < 2000
+    idle_run(steps)
+    assert taken == list(range(2000))
+
+
+@pytest.mark.postgres
+def test_no_idle_step_is_taken_once_the_block_failed(make_org):
+    """The drain of a COPY still at work after the block failed waits for it, taking none of the
+    caller's steps (the failure is being raised)."""
+    _, org = make_org()
+    Hold.objects.create(organisation=org, amount=Decimal(1), reference="t", idempotency_key="dup19999")
+    taken = []
+    steps = _steps(taken, 10, ms=1)
+    with pytest.raises(ValueError, match="failed"), transaction.atomic(), copies_unawaited(Hold, idle=steps):
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20_000, tag="dup"))  # refused at its last row: still at work
+        raise ValueError("failed")
+    assert taken == []

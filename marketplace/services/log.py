@@ -2,7 +2,7 @@
 requests, in seq order, in the JSON shape the engine applies and the export writes."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from heapq import merge
 from itertools import islice
@@ -11,6 +11,7 @@ from operator import itemgetter
 from django.db import connections, router
 
 from accounts.models import Organisation
+from config.rows import rows_later
 from marketplace.models import Instrument, Order, OrderCancel
 
 
@@ -34,7 +35,7 @@ def listing_event(instrument: Instrument) -> dict:
 def _order_event(code: str, price_text: Callable[[Decimal], str], row: tuple) -> dict:
     """The §9 event of an order's row (``ORDER_COLUMNS``); ``price_text`` writes a limit price with
     the instrument's tick's places."""
-    pk, seq, created_at, org, side, type_, price, qty, tif, expire_at = row
+    pk, seq, created_at, org, side, type_, price, qty, tif, expire_at = row[:10]  # a batch's rows go on
     event = {
         "seq": seq,
         "ts": created_at.isoformat(),
@@ -73,21 +74,25 @@ def _price_text(instrument: Instrument) -> Callable[[Decimal], str]:
 
 
 ORDER_COLUMNS = ("pk", "seq", "created_at", "organisation__slug", "side", "type", "price", "qty", "tif", "expire_at")
+# what a batch's read adds to an order's row for matching, which takes a new order's state from it
+ORDER_STATE_COLUMNS = ("organisation_id", "filled_qty", "filled_notional", "status", "end_reason", "hold_id")
 CANCEL_COLUMNS = ("seq", "created_at", "order_id")
 
 
 def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, limit: int):
-    """The orders' and the cancels' rows of a batch (tuples of ``ORDER_COLUMNS`` and
-    ``CANCEL_COLUMNS``), the values ``log_events`` reads through the ORM, by two plain queries on
-    PostgreSQL (matching reads a batch every few tens of milliseconds under
-    load, and compiling the two ORM queries cost more Python than running them); None elsewhere
-    (SQLite's raw rows need the fields' converters)."""
+    """The orders' and the cancels' rows of a batch (tuples of ``ORDER_COLUMNS`` followed by
+    ``ORDER_STATE_COLUMNS``, and of ``CANCEL_COLUMNS``), the values ``log_events`` reads through the
+    ORM and the orders' state, each as a function that makes them (``config.rows.rows_later``:
+    the queries run now), by two plain queries on PostgreSQL (matching reads a batch every few
+    tens of milliseconds under load, and compiling the two ORM queries cost more Python than
+    running them); None elsewhere (SQLite's raw rows need the fields' converters)."""
     connection = connections[router.db_for_read(Order)]
     if connection.vendor != "postgresql":
         return None
     upto, params = ("", []) if upto_seq is None else (" AND seq <= %s", [upto_seq])
     orders_sql = (
-        "SELECT o.id, o.seq, o.created_at, g.slug, o.side, o.type, o.price, o.qty, o.tif, o.expire_at "  # noqa: S608
+        "SELECT o.id, o.seq, o.created_at, g.slug, o.side, o.type, o.price, o.qty, o.tif, o.expire_at, "  # noqa: S608
+        "o.organisation_id, o.filled_qty, o.filled_notional, o.status, o.end_reason, o.hold_id "
         f"FROM (SELECT * FROM {Order._meta.db_table} WHERE instrument_id = %s AND seq > %s{upto} "
         f"ORDER BY seq LIMIT %s) o JOIN {Organisation._meta.db_table} g ON g.id = o.organisation_id ORDER BY o.seq"
     )
@@ -95,19 +100,16 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
         f"SELECT seq, created_at, order_id FROM {OrderCancel._meta.db_table} "  # noqa: S608
         f"WHERE instrument_id = %s AND seq > %s{upto} ORDER BY seq LIMIT %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(orders_sql, [instrument.pk, after_seq, *params, limit])
-        orders = cursor.fetchall()
-        cursor.execute(cancels_sql, [instrument.pk, after_seq, *params, limit])
-        cancels = cursor.fetchall()
-    return orders, cancels
+    return (rows_later(Order, orders_sql, [instrument.pk, after_seq, *params, limit]),
+            rows_later(OrderCancel, cancels_sql, [instrument.pk, after_seq, *params, limit]))  # fmt: skip
 
 
 def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | None = None, limit: int | None = None):
     """The log's events with after_seq < seq ≤ upto_seq, at most ``limit`` of them."""
     rows = _batch_rows(instrument, after_seq, upto_seq, limit) if limit is not None else None
     if rows is not None:
-        yield from _events(instrument, *rows, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
+        orders, cancels = rows
+        yield from _events(instrument, orders(), cancels(), after_seq=after_seq, upto_seq=upto_seq, limit=limit)
         return
     orders = Order.objects.filter(instrument=instrument, seq__gt=after_seq)
     cancels = OrderCancel.objects.filter(instrument=instrument, seq__gt=after_seq)
@@ -124,15 +126,38 @@ def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | No
     yield from _events(instrument, orders, cancels, after_seq=after_seq, upto_seq=upto_seq, limit=limit)
 
 
-def log_batch_read(*, instrument: Instrument, after_seq: int, limit: int) -> Callable[[], list[dict]]:
-    """Read the batch of the log after ``after_seq`` now; the returned function makes its events
-    (``log_events``) later. Matching reads the next batch before its last writes and turns it into
+class LogBatch:
+    """A batch of the log after ``after_seq``, read when made (``log_batch_read``), its rows and
+    events made later: ``rows_steps`` makes the rows a few at a time, ``orders()`` gives the
+    orders' rows (``ORDER_COLUMNS`` + ``ORDER_STATE_COLUMNS``, none where the read did not bring
+    them: elsewhere than on PostgreSQL, where the events are made at once), ``events()`` the
+    events (``log_events``)."""
+
+    def __init__(self, instrument: Instrument, *, after_seq: int, limit: int):
+        self.instrument, self.after_seq, self.limit = instrument, after_seq, limit
+        self._rows = _batch_rows(instrument, after_seq, None, limit)
+        self._events = None if self._rows else list(log_events(instrument=instrument, after_seq=after_seq, limit=limit))
+
+    def rows_steps(self, size: int) -> Iterator[None]:
+        for rows in self._rows or ():
+            while not rows.fetch(size):
+                yield
+
+    def orders(self) -> list[tuple]:
+        return self._rows[0]() if self._rows else []
+
+    def events(self) -> Iterator[dict]:
+        if self._events is not None:
+            return iter(self._events)
+        orders, cancels = self._rows
+        return _events(self.instrument, orders(), cancels(), after_seq=self.after_seq, upto_seq=None, limit=self.limit)
+
+
+def log_batch_read(*, instrument: Instrument, after_seq: int, limit: int) -> LogBatch:
+    """Read the batch of the log after ``after_seq`` now, with its orders' state; its rows and
+    events are made later. Matching reads the next batch before its last writes and makes its
     events while the database runs them. Elsewhere than on PostgreSQL, the events are made now."""
-    rows = _batch_rows(instrument, after_seq, None, limit)
-    if rows is None:
-        events = list(log_events(instrument=instrument, after_seq=after_seq, limit=limit))
-        return lambda: events
-    return lambda: list(_events(instrument, *rows, after_seq=after_seq, upto_seq=None, limit=limit))
+    return LogBatch(instrument, after_seq=after_seq, limit=limit)
 
 
 def _events(instrument: Instrument, orders, cancels, *, after_seq: int, upto_seq: int | None, limit: int | None):

@@ -5,12 +5,15 @@ catalog's, and what an ended order held given back.
 
 Events are applied to records in memory in seq order; ``flush`` then writes the batch with a few
 set-based statements per table instead of a round trip per row, its rows as plain tuples (COPY)
-rather than model instances."""
+rather than model instances. The orders' records outlive a batch (``OrderRecords``): an applier
+whose orders are all in memory reads nothing from the database until its ``flush``, so matching
+applies the next batch while this one's last writes run."""
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from django.db.models import F
 from django.utils import timezone
@@ -18,15 +21,14 @@ from django.utils import timezone
 from catalog.models import CommitmentKind
 from catalog.services import capacity_lock_many, capacity_move_many, capacity_release_many
 from config.bulk import rows_update
-from config.copies import copies_unawaited
-from config.rows import ids_reserve, joined_send, rows_by, rows_insert, statements_joined
+from config.copies import copies_unawaited, idle_run
+from config.rows import ids_reserve, joined_send, rows_insert, statements_joined
 from marketplace.engine import Result
 from marketplace.models import (
     FINAL_STATUSES,
     Contract,
     ContractLeg,
     Instrument,
-    MatchState,
     Order,
     OrderAllocation,
     OrderCancel,
@@ -36,6 +38,7 @@ from marketplace.models import (
     Trade,
 )
 from marketplace.services.pricing import band_high_price
+from marketplace.services.records import AllocationRecord, OrderRecord, OrderRecords
 from settlement.services import HoldEnd, HoldsSettlement, TradeCharge, buy_hold_amount, fees_for
 
 FILLED, OPEN, CANCELLED, EXPIRED, REJECTED = (
@@ -46,46 +49,32 @@ FINAL = frozenset(s.value for s in FINAL_STATUSES)
 BUY, SELL = Side.BUY.value, Side.SELL.value
 
 
-class _Order:
-    """The fields of an order that matching reads and changes (a model instance costs more to
-    load than the matching of it)."""
-
-    FIELDS = ("pk", "organisation_id", "side", "type", "tif", "price", "qty", "filled_qty", "filled_notional",
-              "status", "end_reason", "hold_id")  # fmt: skip
-    __slots__ = FIELDS
-
-    def __init__(self, row):
-        (self.pk, self.organisation_id, self.side, self.type, self.tif, self.price, self.qty, self.filled_qty,
-         self.filled_notional, self.status, self.end_reason, self.hold_id) = row  # FIELDS, in order  # fmt: skip
-
-    @property
-    def remaining(self) -> int:
-        return self.qty - self.filled_qty
-
-
-class _Allocation:
-    """Where a sell order's units come from (OrderAllocation's fields), and whether they changed."""
-
-    FIELDS = ("pk", "order_id", "pool_id", "contract_id", "units", "filled", "released")
-    __slots__ = (*FIELDS, "dirty")
-
-    def __init__(self, row):
-        self.pk, self.order_id, self.pool_id, self.contract_id, self.units, self.filled, self.released = row
-        self.dirty = False
-
-    @property
-    def open_units(self) -> int:
-        return self.units - self.filled - self.released
+def _touched(events: list[dict], results: list[Result]) -> set[int]:
+    """The orders applying these results changes: the new ones, the cancelled, both sides of each
+    trade, the expired."""
+    ids = set()
+    for event, result in zip(events, results, strict=True):
+        if event["event"] == "new" or (event["event"] == "cancel" and result.rejection is None):
+            ids.add(int(event["order_id"]))
+        for trade in result.trades:
+            ids.add(int(trade.buy_order_id))
+            ids.add(int(trade.sell_order_id))
+        ids.update(int(i) for i in result.expired)
+    return ids
 
 
 class Applier:
-    def __init__(self, *, instrument: Instrument, state: MatchState):
+    def __init__(self, *, instrument: Instrument, trade_number: int, records: OrderRecords):
         self.instrument = instrument
-        self.trade_number = state.trades
-        self.orders: dict[int, _Order] = {}
-        self.allocations: dict[int, list[_Allocation]] = {}
+        self.trade_number = trade_number
+        self.records = records
+        self.orders = records.orders  # the records' own dicts, shared
+        self.allocations = records.allocations
+        self.allocations_changed: dict[int, AllocationRecord] = {}
         self.source_legs: dict[int, list[ContractLeg]] = {}
+        self.resold: list[tuple[int, int, int]] = []  # (resold contract, contract index, units), delivered in flush
         self.dirty: set[int] = set()
+        self.organisations: set[int] = set()  # whose orders the batch changed, known once written
         self.trades: list[tuple] = []  # Trade rows (TRADE_FIELDS)
         self.contracts: list[tuple] = []  # Contract rows (CONTRACT_FIELDS), one per trade
         self.deliveries: list[tuple[int, str, int, int]] = []  # (contract index, from source, pool, units)
@@ -97,42 +86,32 @@ class Applier:
         self.now = timezone.now()
 
     def organisations_changed(self) -> set[int]:
-        """The organisations whose orders this batch changed (state or fills)."""
-        orders = self.orders
-        return {orders[pk].organisation_id for pk in self.dirty}
+        """The organisations whose orders this batch changed (state or fills), once written."""
+        return self.organisations
 
     # --- loading ----------------------------------------------------------------------------------
 
+    def in_memory(self, events: list[dict], results: list[Result]) -> bool:
+        """Whether every order these results touch is in the records already: then applying them
+        reads nothing from the database (its ``flush`` does)."""
+        return _touched(events, results) <= self.orders.keys()
+
     def preload(self, events: list[dict], results: list[Result]) -> None:
-        """Every order the batch touches — its own, their counterparties, the expired — and the
-        sell orders' allocations, in two queries."""
-        ids = {int(e["order_id"]) for e in events if e["event"] in ("new", "cancel")}
-        for result in results:
-            ids.update(int(t.buy_order_id) for t in result.trades)
-            ids.update(int(t.sell_order_id) for t in result.trades)
-            ids.update(int(i) for i in result.expired)
-        self._load(ids)
+        """Every order the batch touches that the records lack, and the sells' allocations, in two
+        queries."""
+        self.records.load(_touched(events, results))
 
-    def _load(self, ids) -> None:
-        missing = [pk for pk in ids if pk not in self.orders]
-        if not missing:
-            return
-        for row in rows_by(Order, _Order.FIELDS, "id", missing):
-            self.orders[row[0]] = _Order(row)
-        sells = [pk for pk in missing if self.orders[pk].side == SELL]
-        for pk in sells:
-            self.allocations[pk] = []
-        if sells:
-            for row in rows_by(OrderAllocation, _Allocation.FIELDS, "order_id", sells):
-                self.allocations[row[1]].append(_Allocation(row))
-
-    def _order(self, order_id) -> _Order:
+    def _order(self, order_id) -> OrderRecord:
         pk = int(order_id)
         if pk not in self.orders:
-            self._load([pk])
+            self.records.load([pk])
         return self.orders[pk]
 
     # --- events -----------------------------------------------------------------------------------
+
+    def apply_all(self, events: list[dict], results: list[Result]) -> None:
+        for event, result in zip(events, results, strict=True):
+            self.apply(event, result)
 
     def apply(self, event: dict, result: Result) -> None:
         if event["event"] == "cancel":
@@ -150,7 +129,7 @@ class Applier:
             self._end(order, REJECTED, result.rejection.reason)
             return
         if result.trades:
-            self._load({int(t.buy_order_id) for t in result.trades} | {int(t.sell_order_id) for t in result.trades})
+            self.records.load({int(i) for t in result.trades for i in (t.buy_order_id, t.sell_order_id)})
             at = datetime.fromisoformat(event["ts"])
             for trade in result.trades:
                 self._trade(trade, at)
@@ -170,13 +149,13 @@ class Applier:
     def expire(self, order_ids, *, closing: bool) -> None:
         if not order_ids:
             return
-        self._load({int(i) for i in order_ids})
+        self.records.load({int(i) for i in order_ids})
         for order_id in order_ids:
             order = self._order(order_id)
             if order.status not in FINAL:
                 self._end(order, EXPIRED, "window_opened" if closing else "gtd_expired")
 
-    def _set(self, order: _Order, status: str, reason: str = "") -> None:
+    def _set(self, order: OrderRecord, status: str, reason: str = "") -> None:
         order.status = status
         if reason:
             order.end_reason = reason
@@ -215,14 +194,14 @@ class Applier:
         )
         self._deliver(sell, len(self.contracts) - 1, t.qty)
 
-    def _still_needed(self, buy: _Order) -> Decimal:
+    def _still_needed(self, buy: OrderRecord) -> Decimal:
         """What a buy's unfilled remainder still needs on hold."""
         if not buy.remaining:
             return Decimal(0)
         limit = buy.price if buy.price is not None else self.band_high
         return buy_hold_amount(price=limit, qty=buy.remaining, hours=self.instrument.window_hours)
 
-    def _deliver(self, sell: _Order, contract_index: int, qty: int) -> None:
+    def _deliver(self, sell: OrderRecord, contract_index: int, qty: int) -> None:
         """Bind the new contract to the pools the sell order offered: units move from the order's
         offer (or from the resold contract's legs) to the contract, in allocation order."""
         for allocation in self.allocations[sell.pk]:
@@ -230,7 +209,7 @@ class Applier:
             if take <= 0:
                 continue
             allocation.filled += take
-            allocation.dirty = True
+            self.allocations_changed[allocation.pk] = allocation
             if allocation.pool_id is not None:
                 source = f"order:{sell.pk}:pool:{allocation.pool_id}"
                 self.deliveries.append((contract_index, source, allocation.pool_id, take))
@@ -242,27 +221,35 @@ class Applier:
         raise RuntimeError(f"sell order {sell.pk} has no capacity left for {qty} unit(s)")
 
     def _resell(self, source_id: int, contract_index: int, qty: int) -> None:
+        """A resale's units come from the resold contract's legs: which, ``flush`` works out (it
+        reads the legs, locked), so that applying reads nothing."""
         self.resale[source_id][0] -= qty
         self.resale[source_id][1] += qty
-        if source_id not in self.source_legs:
-            self.source_legs[source_id] = list(
-                ContractLeg.objects.select_for_update().filter(contract_id=source_id).order_by("pk")
-            )
-        for leg in self.source_legs[source_id]:
-            take = min(qty, leg.units)
-            if take <= 0:
-                continue
-            leg.units -= take
-            leg.dirty = True
-            self.deliveries.append((contract_index, leg.source, leg.pool_id, take))
-            qty -= take
-            if not qty:
-                return
-        raise RuntimeError(f"contract {source_id} has fewer units than its resale")
+        self.resold.append((source_id, contract_index, qty))
+
+    def _deliver_resold(self) -> None:
+        """The resales' units taken from the resold contracts' legs, in pool order, as applied."""
+        for source_id, contract_index, qty in self.resold:
+            if source_id not in self.source_legs:
+                self.source_legs[source_id] = list(
+                    ContractLeg.objects.select_for_update().filter(contract_id=source_id).order_by("pk")
+                )
+            for leg in self.source_legs[source_id]:
+                take = min(qty, leg.units)
+                if take <= 0:
+                    continue
+                leg.units -= take
+                leg.dirty = True
+                self.deliveries.append((contract_index, leg.source, leg.pool_id, take))
+                qty -= take
+                if not qty:
+                    break
+            else:
+                raise RuntimeError(f"contract {source_id} has fewer units than its resale")
 
     # --- ends -------------------------------------------------------------------------------------
 
-    def _end(self, order: _Order, status: str, reason: str) -> None:
+    def _end(self, order: OrderRecord, status: str, reason: str) -> None:
         """The order is done: give back what its unfilled part held."""
         self._set(order, status, reason)
         if order.side == BUY:
@@ -278,18 +265,29 @@ class Applier:
             else:
                 self.resale[allocation.contract_id][0] -= left
             allocation.released += left
-            allocation.dirty = True
+            self.allocations_changed[allocation.pk] = allocation
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def flush(self, *, batch: str = "", then: tuple | None = None, meanwhile: Callable[[], None] | None = None) -> None:
+    def flush(self, *, batch: str = "", then: tuple | None = None, meanwhile: Iterator[None] | None = None) -> None:
         """Write the batch: a few set-based statements per table, rows sent as tuples. ``batch``
         names it (the log's seq range) on its ledger entries; ``then``, a last ``rows_update``'s
         arguments (the match state). Reads and locks come first; each COPY then returns before
         PostgreSQL has finished it (``copies_unawaited``) while the next rows are worked out. The
         last updates (holds, accounts, orders, ``then``) write nothing the batch reads again: they
-        are sent together and ``meanwhile`` runs while the database works on them."""
+        are sent together. ``meanwhile``: steps of work that use no database and may change the
+        order records (the next batch applied), taken whenever this waits for PostgreSQL, the rest
+        while those last updates run."""
         now = self.now
+        orders = self.orders
+        order_rows = [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now)
+                      for pk in sorted(self.dirty) for o in (orders[pk],)]  # fmt: skip
+        allocation_rows = [(a.pk, a.filled, a.released) for a in self.allocations_changed.values()]
+        # the rows are taken: from here the records may move on (``meanwhile``), and the orders
+        # that ended leave them
+        self.organisations = {orders[pk].organisation_id for pk in self.dirty}
+        self.records.drop([pk for pk in self.dirty if orders[pk].status in FINAL])
+        self._deliver_resold()
         trade_ids = ids_reserve(Trade, len(self.trades))
         contract_ids = ids_reserve(Contract, len(self.contracts))
         # the batch's reads and locks first (the offers, then the holds, as ever), so that the
@@ -297,7 +295,7 @@ class Applier:
         # process works out the next rows while PostgreSQL finishes it (index entries, triggers)
         offers = capacity_lock_many(sources=list({source for _, source, _, _ in self.deliveries}))
         settlement = HoldsSettlement(self.money, batch=batch)
-        with copies_unawaited(Trade):
+        with copies_unawaited(Trade, idle=meanwhile):
             rows_insert(Trade, ["id", *TRADE_FIELDS], [(pk, *t) for pk, t in zip(trade_ids, self.trades, strict=True)])
             settlement.work_out()
             contracts = zip(contract_ids, trade_ids, self.contracts, strict=True)
@@ -312,11 +310,6 @@ class Applier:
             rows_update(ContractLeg, ["units"], [(leg.pk, leg.units) for legs_ in self.source_legs.values()
                                                  for leg in legs_ if getattr(leg, "dirty", False)])  # fmt: skip
             capacity_move_many(moves=moves, kind=CommitmentKind.COMMITTED, new_targets=True, locked=offers)
-            orders = self.orders
-            order_rows = [(pk, o.status, o.filled_qty, o.filled_notional, o.end_reason, now)
-                          for pk in sorted(self.dirty) for o in (orders[pk],)]  # fmt: skip
-            allocation_rows = [(a.pk, a.filled, a.released) for allocations in self.allocations.values()
-                               for a in allocations if a.dirty]  # fmt: skip
             capacity_release_many(sources=self.releases)
             for contract_id, (reserved, resold) in self.resale.items():
                 Contract.objects.filter(pk=contract_id).update(
@@ -330,7 +323,7 @@ class Applier:
                 rows_update(Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"], order_rows)
                 if then is not None:
                     rows_update(*then)
-                joined_send(Order, meanwhile)
+                joined_send(Order, partial(idle_run, meanwhile))
 
 
 TRADE_FIELDS = ["instrument_id", "number", "seq", "price", "qty", "buy_order_id", "sell_order_id", "maker_order_id",

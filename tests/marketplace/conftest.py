@@ -43,8 +43,8 @@ def connected_pool(*, user, organisation, operator, code, units=64, cls="H100-80
     return pool
 
 
-def next_week_code(cls="H100-80G", region="YRD", tier="MAIN") -> str:
-    day = next(d for d, k in upcoming_windows(now=timezone.now() + timedelta(days=7)) if k == "W")
+def next_week_code(cls="H100-80G", region="YRD", tier="MAIN", *, days_ahead=7) -> str:
+    day = next(d for d, k in upcoming_windows(now=timezone.now() + timedelta(days=days_ahead)) if k == "W")
     return instrument_code(resource_class=cls, region=region, tier=tier, day=day, kind="W")
 
 

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from config.errors import ExchangeError
 from marketplace.models import Order, OrderStatus, Trade
 from marketplace.services import OrderTerms, books_forget, instrument_match, order_cancel, order_place
+from tests.marketplace.conftest import next_week_code
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +34,10 @@ def stored_trades(instrument):
     ]
 
 
-def random_stream(market, n, seed, *, match=True):
-    """Orders and cancels from every organisation; with ``match``, matched now and then as they come."""
+def random_stream(market, n, seed, *, match=True, matcher=None, key_prefix=""):
+    """Orders and cancels from every organisation; with ``match``, matched now and then as they
+    come (by ``matcher(instrument_id, limit)``, ``instrument_match`` unless given)."""
+    matcher = matcher or (lambda instrument_id, limit: instrument_match(instrument_id=instrument_id, limit=limit))
     rng = random.Random(seed)
     instrument = market["instrument"]
     ref = instrument.reference_price
@@ -66,16 +69,16 @@ def random_stream(market, n, seed, *, match=True):
                 actor=market["users"][org],
                 organisation=market["orgs"][org],
                 terms=terms,
-                idempotency_key=f"r{seed}-{i}",
+                idempotency_key=f"r{seed}-{key_prefix}{i}",
             )
         except ExchangeError as exc:
             assert exc.code in ("insufficient_capacity", "insufficient_funds"), exc.code
             continue
         entered.append((org, order))
         if match and rng.random() < 0.3:
-            instrument_match(instrument_id=instrument.pk, limit=rng.randint(1, 7))
+            matcher(instrument.pk, rng.randint(1, 7))
     if match:
-        instrument_match(instrument_id=instrument.pk)
+        matcher(instrument.pk, None)
 
 
 def replay(path) -> list[dict]:
@@ -139,6 +142,102 @@ def test_a_book_that_read_ahead_and_was_overtaken_is_rebuilt_not_used(market, tm
     assert [t["trade"] for t in trades] == list(range(1, len(trades) + 1))
 
 
+def matched_state(instrument) -> dict:
+    """What matching wrote about an instrument's orders, by seq: state and fills, the sells'
+    allocations, the buys' holds, the trades (by the orders' seqs) and the contracts' legs."""
+    from catalog.models import CapacityCommitment
+    from marketplace.models import Contract, ContractLeg, OrderAllocation
+    from settlement.models import Hold
+
+    orders = Order.objects.filter(instrument=instrument)
+    seq_of = dict(orders.values_list("pk", "seq"))
+    holds = {h.pk: h for h in Hold.objects.filter(pk__in=orders.values("hold_id"))}
+    return {
+        "orders": {
+            o.seq: (
+                o.status,
+                o.filled_qty,
+                o.filled_notional,
+                o.end_reason,
+                holds[o.hold_id].amount - holds[o.hold_id].captured - holds[o.hold_id].released if o.hold_id else None,
+                holds[o.hold_id].status if o.hold_id else None,
+            )
+            for o in orders
+        },  # fmt: skip
+        "allocations": sorted(
+            (seq_of[a.order_id], a.units, a.filled, a.released)
+            for a in OrderAllocation.objects.filter(order__instrument=instrument)
+        ),  # fmt: skip
+        "trades": [
+            (t.number, t.seq, t.price, t.qty, seq_of[t.buy_order_id], seq_of[t.sell_order_id])
+            for t in Trade.objects.filter(instrument=instrument).order_by("number")
+        ],  # fmt: skip
+        "contracts": sorted(
+            (c.trade.number, c.qty, c.resale_reserved, c.resold)
+            for c in Contract.objects.filter(instrument=instrument).select_related("trade")
+        ),  # fmt: skip
+        "legs": sorted(
+            (leg.contract.trade.number, leg.pool_id, leg.units)
+            for leg in ContractLeg.objects.filter(contract__instrument=instrument).select_related("contract__trade")
+        ),  # fmt: skip
+        "offered": sorted(
+            (seq_of[int(c.source.split(":")[1])], c.units)
+            for c in CapacityCommitment.objects.open().filter(source__startswith="order:")
+            if int(c.source.split(":")[1]) in seq_of
+        ),  # fmt: skip
+    }
+
+
+def batch_by_batch(*, forget: bool):
+    """A matcher for ``random_stream``: batches of the given size (7 at the end) one after the
+    other; with ``forget``, the books forgotten before each, as by a new worker. Also what it saw:
+    per batch, whether the batch had been applied ahead (engine and records), and what the
+    database held once it was written."""
+    from marketplace.models import Instrument
+    from marketplace.services import matching
+
+    ahead, states = [], []
+
+    def matcher(instrument_id, limit):
+        limit = limit or 7
+        while True:
+            if forget:
+                books_forget()
+            book = matching._books.get(instrument_id)
+            ahead.append(book is not None and book.ahead is not None and book.ahead[2] is not None)
+            done = matching._batch(instrument_id, limit=limit, sweep_at=None)
+            states.append(matched_state(Instrument.objects.get(pk=instrument_id)))
+            if done < limit:
+                return
+
+    return matcher, ahead, states
+
+
+def test_batches_applied_ahead_from_records_write_what_batches_read_from_the_database_write(market):
+    """A worker keeps its orders' records from batch to batch and applies a full batch's successor
+    while the batch writes, reading nothing; a worker that forgets its books before every batch
+    reads everything from the database. The same stream, with resales and cancels, matched in the
+    same batches both ways, must leave the same orders, holds, allocations, trades and legs after
+    every batch (a batch must not write what was applied ahead of it)."""
+    from marketplace.services.instruments import instrument_ensure
+
+    for org in ("acme", "bolt"):  # neither stream may run short of funds: both must see the same refusals
+        market["fund"](market["orgs"][org], "100000000.00")
+    kept, kept_ahead, kept_states = batch_by_batch(forget=False)
+    random_stream(market, 150, 21, matcher=kept, key_prefix="kept")
+    later = instrument_ensure(code=next_week_code(days_ahead=14))
+    forgot, forgot_ahead, forgot_states = batch_by_batch(forget=True)
+    random_stream({**market, "instrument": later}, 150, 21, matcher=forgot, key_prefix="forgot")
+
+    assert kept_ahead.count(True) >= 5 and not any(forgot_ahead)  # each took its own path
+    last = kept_states[-1]
+    assert len(last["trades"]) >= 10 and any(c[3] for c in last["contracts"])  # trades, resales among them
+    assert {o[0] for o in last["orders"].values()} == {"filled", "open", "cancelled"}
+    assert len(kept_states) == len(forgot_states)
+    for number, (a, b) in enumerate(zip(kept_states, forgot_states, strict=True)):
+        assert a == b, f"after batch {number}"
+
+
 @pytest.mark.postgres
 def test_a_batch_whose_trades_are_refused_leaves_nothing_and_the_next_run_matches_it_whole(market, tmp_path):
     """A batch's COPYs return before PostgreSQL has finished them (config.rows.copies_unawaited):
@@ -181,8 +280,9 @@ def test_a_batch_whose_trades_are_refused_leaves_nothing_and_the_next_run_matche
 
 
 def test_the_cyclic_collector_is_off_while_a_batch_runs_and_on_after_it(market):
-    """config.memory.no_cyclic_gc around each batch: off for every statement a batch runs (its
-    hundred thousand short-lived containers), on again once the match is done."""
+    """config.memory.no_cyclic_gc around a run of batches: off for every statement each batch runs
+    (its hundred thousand short-lived containers, the next batch applied ahead), on again once
+    the match is done."""
     from django.db import connection
 
     instrument = market["instrument"]
