@@ -214,3 +214,19 @@ def test_no_idle_step_is_taken_once_the_block_failed(make_org):
         rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20_000, tag="dup"))  # refused at its last row: still at work
         raise ValueError("failed")
     assert taken == []
+
+
+@pytest.mark.postgres
+def test_an_update_not_awaited_that_fails_fails_as_djangos_at_the_next_statement_and_changes_nothing(make_org):
+    """``rows_update`` within ``copies_unawaited`` returns before its result: a refusal (here a
+    hold captured beyond its amount) is raised by the next statement, and the block changes nothing."""
+    _, org = make_org()
+    hold = Hold.objects.create(organisation=org, amount=Decimal(5), reference="t", idempotency_key="h1")
+    went_on = []
+    with pytest.raises(IntegrityError, match="hold_not_overdrawn"), transaction.atomic(), copies_unawaited(Hold):
+        assert rows_update(Hold, ["captured"], [(hold.pk, Decimal(6))]) == 1  # sent, not yet refused
+        went_on.append(True)
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="later"))
+    assert went_on
+    hold.refresh_from_db()
+    assert hold.captured == 0 and Hold.objects.count() == 1
