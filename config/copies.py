@@ -106,6 +106,11 @@ def copy_await(connection) -> None:
 _DONE = object()
 
 
+def wait_writable(fd: int) -> None:
+    """Until the socket takes more."""
+    _wait(fd, select.POLLOUT)
+
+
 def _wait(fd: int, event: int) -> None:
     """Until the socket can be read (POLLIN) or written (POLLOUT); poll, as select() cannot
     watch a descriptor past 1023."""

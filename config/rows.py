@@ -26,7 +26,7 @@ reach the database in the order they were written.
 Within ``config.copies.copies_unawaited()`` a COPY returns once its rows are sent, its result
 read before the next statement."""
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -35,7 +35,7 @@ from django.db import connections, router
 from django.db.models import DateTimeField
 from django.utils import timezone
 
-from config.copies import UnawaitedWriter, copy_await
+from config.copies import UnawaitedWriter, copy_await, idle_run, wait_writable
 
 COPY_FROM = 8  # rows; fewer go by one INSERT
 
@@ -188,17 +188,19 @@ def joined_fetch(model, sql: str | None = None, params: tuple | list = ()) -> li
         return cursor.fetchall()
 
 
-def joined_send(model, meanwhile: Callable[[], None] | None = None) -> None:
-    """Send the writes held back (``statements_joined``) and call ``meanwhile`` while the database
-    runs them; return when both are done, raising the writes' errors as Django's. The statements go
-    through one psycopg pipeline, each sent without waiting for the last, so the database works on
-    its core while this process works on its own (matching applies the next batch to its books
-    while this one's last updates run). Without held writes, or elsewhere, ``meanwhile`` alone."""
+def joined_send(model, meanwhile: Iterator[None] | None = None) -> None:
+    """Send the writes held back (``statements_joined``) and take the steps of ``meanwhile`` while
+    the database runs them; return when both are done, raising the writes' errors as Django's. The
+    statements go through one psycopg pipeline, each sent without waiting for the last, so the
+    database works on its core while this process works on its own (matching applies the next
+    batch while this one's last updates run). What the socket does not take at once is sent
+    between steps: the database would otherwise wait for the rest of a statement while this
+    process works. Without held writes, or elsewhere, the steps alone."""
     connection = connections[router.db_for_write(model)]
     held = connection.__dict__.get("_held_writes")
-    meanwhile = meanwhile or (lambda: None)
+    steps = meanwhile if meanwhile is not None else iter(())
     if not held:
-        meanwhile()
+        idle_run(steps)
         return
     statements = list(held)
     held.clear()
@@ -208,9 +210,15 @@ def joined_send(model, meanwhile: Callable[[], None] | None = None) -> None:
         cursor = psycopg.Cursor(pg)  # values bound by the server: Django's cursors would quote them into the text
         for sql, params in statements:
             cursor.execute(sql, params)
-        pg.pgconn.send_flush_request()  # the server starts now, not when the results are asked for
-        pg.pgconn.flush()
-        meanwhile()
+        pgconn = pg.pgconn
+        pgconn.send_flush_request()  # the server starts now, not when the results are asked for
+        while pgconn.flush():  # the rest as the socket takes it, a step of our own between
+            if next(steps, _NO_STEP) is _NO_STEP:
+                wait_writable(pgconn.socket)
+        idle_run(steps)
+
+
+_NO_STEP = object()
 
 
 def ids_draw_sql(model) -> str | None:

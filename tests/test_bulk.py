@@ -77,6 +77,12 @@ def _holds(org, n):
     )
 
 
+def _logged(calls: list, name: str):
+    """One step of work: logs ``name``."""
+    calls.append(name)
+    yield
+
+
 def test_writes_held_back_are_sent_together_while_meanwhile_runs(make_org):
     """The writes are applied, ``meanwhile`` runs once between sending them and their results,
     and nothing stays held back (on SQLite nothing was held: the writes ran as they came)."""
@@ -86,7 +92,7 @@ def test_writes_held_back_are_sent_together_while_meanwhile_runs(make_org):
     with transaction.atomic(), statements_joined(Hold):
         rows_update(Hold, ["captured"], [(k, Decimal(i)) for i, k in enumerate(keys)])
         rows_update(Hold, ["reference"], [(keys[0], "first")])
-        joined_send(Hold, lambda: calls.append("meanwhile"))
+        joined_send(Hold, _logged(calls, "meanwhile"))
         assert list(Hold.objects.filter(pk__any=keys).order_by("pk").values_list("captured", flat=True)) == [0, 1, 2]
     assert calls == ["meanwhile"]
     assert Hold.objects.get(pk=keys[0]).reference == "first"
@@ -100,7 +106,7 @@ def test_a_write_sent_together_that_fails_fails_as_djangos_after_meanwhile_and_c
     with pytest.raises(IntegrityError), transaction.atomic(), statements_joined(Hold):
         rows_update(Hold, ["captured"], [(keys[0], Decimal(4))])
         rows_update(Hold, ["captured"], [(keys[1], Decimal(11))])  # more than its amount: hold_not_overdrawn
-        joined_send(Hold, lambda: calls.append("meanwhile"))
+        joined_send(Hold, _logged(calls, "meanwhile"))
     assert calls == ["meanwhile"]
     assert list(Hold.objects.filter(pk__any=keys).values_list("captured", flat=True)) == [0, 0]
 
@@ -110,11 +116,12 @@ def test_when_meanwhile_fails_the_writes_sent_with_it_are_rolled_back_and_the_co
     keys = _holds(org, 2)
 
     def fails():
+        yield
         raise ValueError("the engine failed")
 
     with pytest.raises(ValueError, match="the engine failed"), transaction.atomic(), statements_joined(Hold):
         rows_update(Hold, ["captured"], [(keys[0], Decimal(4))])
-        joined_send(Hold, fails)
+        joined_send(Hold, fails())
     assert list(Hold.objects.filter(pk__any=keys).values_list("captured", flat=True)) == [0, 0]
     with transaction.atomic(), statements_joined(Hold):
         rows_update(Hold, ["captured"], [(keys[1], Decimal(5))])

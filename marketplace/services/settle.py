@@ -13,15 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 
 from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import CommitmentKind
 from catalog.services import capacity_lock_many, capacity_move_many, capacity_release_many
-from config.bulk import rows_update
-from config.copies import copies_unawaited, idle_run
+from config.bulk import RowsUpdate, rows_update
+from config.copies import copies_unawaited
 from config.rows import ids_reserve, joined_send, rows_insert, statements_joined
 from marketplace.engine import Result
 from marketplace.models import (
@@ -298,6 +297,9 @@ class Applier:
         with copies_unawaited(Trade, idle=meanwhile):
             rows_insert(Trade, ["id", *TRADE_FIELDS], [(pk, *t) for pk, t in zip(trade_ids, self.trades, strict=True)])
             settlement.work_out()
+            # the orders' update worked out now, while PostgreSQL works on the trades (sent last)
+            orders_update = RowsUpdate(Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"],
+                                       order_rows)  # fmt: skip
             contracts = zip(contract_ids, trade_ids, self.contracts, strict=True)
             rows_insert(Contract, ["id", *CONTRACT_FIELDS], [(pk, trade, *c, 0, 0, now) for pk, trade, c in contracts])
             legs: dict[tuple[int, int], int] = defaultdict(int)
@@ -320,10 +322,10 @@ class Applier:
                 OrderCancel.objects.filter(instrument=self.instrument, seq__in=seqs).update(outcome=outcome)
             with statements_joined(Order):
                 settlement.write()
-                rows_update(Order, ["status", "filled_qty", "filled_notional", "end_reason", "updated_at"], order_rows)
+                orders_update.run()
                 if then is not None:
                     rows_update(*then)
-                joined_send(Order, partial(idle_run, meanwhile))
+                joined_send(Order, meanwhile)
 
 
 TRADE_FIELDS = ["instrument_id", "number", "seq", "price", "qty", "buy_order_id", "sell_order_id", "maker_order_id",

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from catalog.pricing import CENT, round_half_up
-from config.bulk import rows_update
+from config.bulk import RowsUpdate
 from config.rows import placeholders, rows_by, select_models
 from settlement.models import CNY, Account, Hold, HoldStatus, Purpose
 from settlement.services.ledger import Entry, Line, ledger_post_many
@@ -79,8 +79,8 @@ class HoldsSettlement:
     """Apply a batch's trades and order ends to their holds in the order given, in one ledger
     write, in three steps, so that the caller (the matching worker) has other work done between
     them: created, it reads the holds (locked) and the accounts; ``work_out`` computes the holds'
-    new figures and the netted entries, with no database; ``write`` posts them and updates the
-    holds. Inside a transaction.
+    new figures, their update and the netted entries, with no database; ``write`` posts them and
+    updates the holds. Inside a transaction.
 
     The trades are one ``trade.settle`` journal transaction and the order ends one
     ``hold.release``, each netted: one posting per account, the sum of what every trade (or
@@ -154,11 +154,12 @@ class HoldsSettlement:
             lines = [Line(self.by_id[pk], value) for pk, value in sorted(totals.items()) if value]
             if lines:
                 self.entries.append(Entry(f"settle:{key}", kind, lines, memo, self.batch))
+        self.holds_update = RowsUpdate(Hold, ["captured", "released", "status", "closed_at"],
+                                       [(h[0], *h[3:]) for h in holds.values()])  # fmt: skip
 
     def write(self) -> None:
         ledger_post_many(self.entries)
-        rows_update(Hold, ["captured", "released", "status", "closed_at"],
-                    [(h[0], *h[3:]) for h in self.holds.values()])  # fmt: skip
+        self.holds_update.run()
 
 
 def fees_for(*, notional: Decimal, buyer_maker: bool) -> tuple[Decimal, Decimal]:
