@@ -89,19 +89,24 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
     connection = connections[router.db_for_read(Order)]
     if connection.vendor != "postgresql":
         return None
-    upto, params = ("", []) if upto_seq is None else (" AND seq <= %s", [upto_seq])
+    # the next ``limit`` events lie in (after_seq, after_seq + limit]: an instrument's orders and
+    # cancels share its seqs, each drawn under the instrument's lock by the transaction that
+    # writes it. Bounded so, the read takes those rows by the index in order; bounded only by
+    # LIMIT, the planner (its statistics end before the newest rows) read every unmatched row
+    # and sorted them, the whole backlog for every batch
+    upto_seq = after_seq + limit if upto_seq is None else min(upto_seq, after_seq + limit)
     orders_sql = (
         "SELECT o.id, o.seq, o.created_at, g.slug, o.side, o.type, o.price, o.qty, o.tif, o.expire_at, "  # noqa: S608
         "o.organisation_id, o.filled_qty, o.filled_notional, o.status, o.end_reason, o.hold_id "
-        f"FROM (SELECT * FROM {Order._meta.db_table} WHERE instrument_id = %s AND seq > %s{upto} "
-        f"ORDER BY seq LIMIT %s) o JOIN {Organisation._meta.db_table} g ON g.id = o.organisation_id ORDER BY o.seq"
+        f"FROM (SELECT * FROM {Order._meta.db_table} WHERE instrument_id = %s AND seq > %s AND seq <= %s) o "
+        f"JOIN {Organisation._meta.db_table} g ON g.id = o.organisation_id ORDER BY o.seq"
     )
     cancels_sql = (
         f"SELECT seq, created_at, order_id FROM {OrderCancel._meta.db_table} "  # noqa: S608
-        f"WHERE instrument_id = %s AND seq > %s{upto} ORDER BY seq LIMIT %s"
+        "WHERE instrument_id = %s AND seq > %s AND seq <= %s ORDER BY seq"
     )
-    return (rows_later(Order, orders_sql, [instrument.pk, after_seq, *params, limit]),
-            rows_later(OrderCancel, cancels_sql, [instrument.pk, after_seq, *params, limit]))  # fmt: skip
+    params = [instrument.pk, after_seq, upto_seq]
+    return rows_later(Order, orders_sql, params), rows_later(OrderCancel, cancels_sql, params)
 
 
 def log_events(*, instrument: Instrument, after_seq: int = 0, upto_seq: int | None = None, limit: int | None = None):

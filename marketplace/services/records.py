@@ -69,11 +69,9 @@ class OrderRecords:
             return None
         qn, meta = connection.ops.quote_name, OrderAllocation._meta
         columns = ", ".join(qn("id" if f == "pk" else meta.get_field(f).column) for f in AllocationRecord.FIELDS)
-        orders = (
-            f"SELECT id FROM {qn(Order._meta.db_table)} WHERE instrument_id = %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
-        )
+        orders = f"SELECT id FROM {qn(Order._meta.db_table)} WHERE instrument_id = %s AND seq > %s AND seq <= %s"  # noqa: S608
         sql = f"SELECT {columns} FROM {qn(meta.db_table)} WHERE order_id IN ({orders}) ORDER BY id"  # noqa: S608
-        return rows_later(OrderAllocation, sql, [instrument_id, after_seq, limit])
+        return rows_later(OrderAllocation, sql, [instrument_id, after_seq, after_seq + limit])  # as log's batch read
 
     def intake(self, rows: list[tuple]) -> set[int]:
         """New orders of a batch, from the log's read of it (``LogBatch.orders``); returns the new
