@@ -51,6 +51,10 @@ class _Book:
     # the next batch's events, what the engine made of them and, if it read nothing, the applier
     # that applied them, while this batch's last writes ran
     ahead: tuple[list[dict], list[Result], Applier | None] | None = None
+    # what the last batch leaves (its events, results and applier) when another is applied ahead:
+    # freed by that one's first step, while PostgreSQL works, rather than as the batch returns
+    # (some milliseconds for 5,000 events)
+    spent: tuple | None = None
 
 
 _books: dict[int, _Book] = {}
@@ -82,6 +86,8 @@ def _apply_ahead(book: _Book, following: "_Read", instrument: Instrument,
     they change worked out if that reads nothing (the connection is busy with those writes). The
     next batch takes them if the database says nothing came between (``matched_seq`` as the book
     left it); else the books are rebuilt, and a batch that fails drops them."""
+    book.spent = None
+    yield
     events = yield from following.steps(READ_STEP)
     results = []
     for start in range(0, len(events), AHEAD_STEP):
@@ -174,6 +180,7 @@ def _batch(instrument_id: int, *, limit: int, sweep_at: datetime | None) -> int:
     if events or applier.dirty:  # committed: open pages may fetch it now
         changes_publish(instrument_id=instrument_id, code=instrument.code, seq=state.matched_seq,
                         organisation_ids=applier.organisations_changed())  # fmt: skip
+    book.spent = (events, results, applier) if book.ahead is not None else None
     return len(events)
 
 
