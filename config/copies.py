@@ -89,7 +89,12 @@ def copy_await(connection) -> None:
     while True:
         pgconn.consume_input()
         while pgconn.is_busy():
-            if idle is None or next(idle, _DONE) is _DONE:  # nothing of our own left: wait
+            try:
+                step = _DONE if idle is None else next(idle, _DONE)
+            except BaseException:  # the result is still to read: the block's end drains it
+                connection._copy_unawaited, connection._copy_idle = True, None
+                raise
+            if step is _DONE:  # nothing of our own left: wait
                 idle = connection._copy_idle = None
                 _wait(pgconn.socket, select.POLLIN)
             pgconn.consume_input()

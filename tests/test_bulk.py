@@ -237,3 +237,27 @@ def test_an_update_not_awaited_that_fails_fails_as_djangos_at_the_next_statement
     assert went_on
     hold.refresh_from_db()
     assert hold.captured == 0 and Hold.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_an_idle_step_that_fails_fails_the_block_and_the_connection_goes_on(make_org):
+    """A step of the caller's work raises while a COPY is still at work: the error is the block's,
+    the COPY's result is drained for the rollback, and nothing stays."""
+    _, org = make_org()
+    before = Hold.objects.count()
+
+    def fails():
+        yield
+        raise ValueError("the next batch failed")
+
+    with (
+        pytest.raises(ValueError, match="the next batch failed"),
+        transaction.atomic(),
+        copies_unawaited(Hold, idle=fails()),
+    ):
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 20_000, tag="s"))
+        Hold.objects.count()  # waits for the COPY, taking steps
+    assert Hold.objects.count() == before
+    with transaction.atomic(), copies_unawaited(Hold):
+        rows_insert(Hold, HOLD_FIELDS, _hold_rows(org, 10, tag="t"))
+    assert Hold.objects.count() == before + 10
