@@ -90,11 +90,11 @@ def copy_await(connection) -> None:
         pgconn.consume_input()
         while pgconn.is_busy():
             try:
-                step = _DONE if idle is None else next(idle, _DONE)
+                step = NO_STEP if idle is None else next(idle, NO_STEP)
             except BaseException:  # the result is still to read: the block's end drains it
                 connection._copy_unawaited, connection._copy_idle = True, None
                 raise
-            if step is _DONE:  # nothing of our own left: wait
+            if step is NO_STEP:  # nothing of our own left: wait
                 idle = connection._copy_idle = None
                 _wait(pgconn.socket, select.POLLIN)
             pgconn.consume_input()
@@ -108,7 +108,7 @@ def copy_await(connection) -> None:
             raise error
 
 
-_DONE = object()
+NO_STEP = object()  # what next(steps, NO_STEP) gives once the steps are done
 
 
 def wait_writable(fd: int) -> None:

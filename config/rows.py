@@ -35,7 +35,7 @@ from django.db import connections, router
 from django.db.models import DateTimeField
 from django.utils import timezone
 
-from config.copies import UnawaitedWriter, copy_await, idle_run, wait_writable
+from config.copies import NO_STEP, UnawaitedWriter, copy_await, idle_run, wait_writable
 
 COPY_FROM = 8  # rows; fewer go by one INSERT
 
@@ -213,12 +213,9 @@ def joined_send(model, meanwhile: Iterator[None] | None = None) -> None:
         pgconn = pg.pgconn
         pgconn.send_flush_request()  # the server starts now, not when the results are asked for
         while pgconn.flush():  # the rest as the socket takes it, a step of our own between
-            if next(steps, _NO_STEP) is _NO_STEP:
+            if next(steps, NO_STEP) is NO_STEP:
                 wait_writable(pgconn.socket)
         idle_run(steps)
-
-
-_NO_STEP = object()
 
 
 def ids_draw_sql(model) -> str | None:
