@@ -71,8 +71,7 @@ def statement_unawaited(connection, sql: str, params: list[str]) -> bool:
     query = sql % tuple(f"${number}" for number in range(1, len(params) + 1))
     with connection.wrap_database_errors:
         pgconn.send_query_params(query.encode(), [param.encode() for param in params])
-        while pgconn.flush():  # non-blocking: what is left goes as the socket takes it
-            _wait(pgconn.socket, select.POLLOUT)
+        _flush(pgconn)
     connection._copy_unawaited = True
     return True
 
@@ -116,6 +115,12 @@ def wait_writable(fd: int) -> None:
     _wait(fd, select.POLLOUT)
 
 
+def _flush(pgconn) -> None:
+    """Send what the non-blocking connection still holds, as the socket takes it."""
+    while pgconn.flush():
+        wait_writable(pgconn.socket)
+
+
 def _wait(fd: int, event: int) -> None:
     """Until the socket can be read (POLLIN) or written (POLLOUT); poll, as select() cannot
     watch a descriptor past 1023."""
@@ -138,7 +143,6 @@ class UnawaitedWriter(psycopg.copy.LibpqWriter):
             return
         pgconn = self._pgconn
         while pgconn.put_copy_end() == 0:  # the connection is non-blocking: 0 is "try again"
-            _wait(pgconn.socket, select.POLLOUT)
-        while pgconn.flush():
-            _wait(pgconn.socket, select.POLLOUT)
+            wait_writable(pgconn.socket)
+        _flush(pgconn)
         self.django_connection._copy_unawaited = True

@@ -95,9 +95,9 @@ def _batch_rows(instrument: Instrument, after_seq: int, upto_seq: int | None, li
     # LIMIT, the planner (its statistics end before the newest rows) read every unmatched row
     # and sorted them, the whole backlog for every batch
     upto_seq = after_seq + limit if upto_seq is None else min(upto_seq, after_seq + limit)
+    state = ", ".join(f"o.{column}" for column in ORDER_STATE_COLUMNS)
     orders_sql = (
-        "SELECT o.id, o.seq, o.created_at, g.slug, o.side, o.type, o.price, o.qty, o.tif, o.expire_at, "  # noqa: S608
-        "o.organisation_id, o.filled_qty, o.filled_notional, o.status, o.end_reason, o.hold_id "
+        f"SELECT o.id, o.seq, o.created_at, g.slug, o.side, o.type, o.price, o.qty, o.tif, o.expire_at, {state} "  # noqa: S608
         f"FROM (SELECT * FROM {Order._meta.db_table} WHERE instrument_id = %s AND seq > %s AND seq <= %s) o "
         f"JOIN {Organisation._meta.db_table} g ON g.id = o.organisation_id ORDER BY o.seq"
     )
