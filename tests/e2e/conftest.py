@@ -47,6 +47,17 @@ def wait_for(condition, seconds):
     return False
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _connections_closed_before_playwright():
+    """Close this thread's database connections before Playwright starts. Its sync API leaves
+    the tests running in its event loop's context (contextvars), and Django keeps a connection
+    per context: one opened before (by the tests that ran first) would stay open, out of reach,
+    until the test database is dropped ("being accessed by 1 other session")."""
+    from django.db import connections
+
+    connections.close_all()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
