@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 try:  # run as a script from bench/
-    from machine import machine, postgres_gauge  # noqa: F401 (machine: re-exported for the benchmarks)
+    from machine import machine, measured, postgres_gauge  # noqa: F401 (re-exported for the benchmarks)
 except ModuleNotFoundError:  # imported as bench.djangobench
-    from bench.machine import machine, postgres_gauge  # noqa: F401
+    from bench.machine import machine, measured, postgres_gauge  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 

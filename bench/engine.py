@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import engine_peers  # noqa: E402
-from machine import machine  # noqa: E402
+from machine import machine, measured  # noqa: E402
 from orderstream import events, limit_stream, log_lines, price_text  # noqa: E402
 
 RUNNERS = {
@@ -200,7 +199,7 @@ def write(
     section = [
         "## Engine core (bench/engine.py)",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {where}; one process, default garbage collection; "
+        f"Measured {measured()} on {where}; one process, default garbage collection; "
         f"{n:,} GTC limit orders from bench/orderstream.py (seed 42), each engine {rounds} times, "
         "interleaved; medians of wall time. Buyers and sellers are different organisations, so "
         "self-trade prevention (which the peers lack) never fires and every engine must do the same work.",

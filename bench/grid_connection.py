@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from djangobench import django_setup, durability, ensure_database, machine, rate, write_section  # noqa: E402
+from djangobench import django_setup, durability, ensure_database, machine, measured, rate, write_section  # noqa: E402
 
 django_setup()
 
@@ -107,7 +107,7 @@ def main():
 
     marker = "## Grid connection (bench/grid_connection.py)"
     section = [marker, "",
-               f"Measured {timezone.localtime():%Y-%m-%d} on {where}; PostgreSQL with fsync={fsync}, "
+               f"Measured {measured()} on {where}; PostgreSQL with fsync={fsync}, "
                f"synchronous_commit={sync_commit}; through the real services, one process.", "",
                "| what | figure | workload |", "|---|---|---|"]  # fmt: skip
     section += [f"| {name} | {value} | {note} |" for name, value, note in figures]

@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/suanli_bench_invoice_rating")
 os.environ["MATCHING_DISPATCH"] = "false"
-from djangobench import django_setup, durability, ensure_database, machine, write_section  # noqa: E402
+from djangobench import django_setup, durability, ensure_database, machine, measured, write_section  # noqa: E402
 
 django_setup("suanli_bench_invoice_rating")
 
@@ -308,7 +308,7 @@ def main():
     write_section(
         "## Rating on the invoice (bench/invoice_rating.py)",
         [
-            f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; PostgreSQL with fsync={fsync}, "
+            f"Measured {measured()} on {machine()}; PostgreSQL with fsync={fsync}, "
             f"synchronous_commit={sync_commit}, server on the same machine; code {loadgen.product_revision()}. "
             f"{args.records:,} usage records of one buyer's per-volume reservation of {UNITS:,} H100 (YRD, "
             f"{PRICE}/unit-hour) over {period:%Y-%m}: whole-second starts, 1 minute to 4 hours long (about "

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/suanli_bench_latency")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
 os.environ["MATCHING_DISPATCH"] = "false"  # this process only sets up; the servers get their own
-from djangobench import django_setup, durability, ensure_database, machine, rate, write_section  # noqa: E402
+from djangobench import django_setup, durability, ensure_database, machine, measured, rate, write_section  # noqa: E402
 
 django_setup("suanli_bench_latency")
 
@@ -375,7 +375,7 @@ def main():
               else f"{args.web_workers} sync workers")  # fmt: skip
     worker_nice = f", at nice {args.matching_nice}" if args.matching_nice else ", at the web server's priority"
     lines = [
-        f"Measured {datetime.now().astimezone():%Y-%m-%d} on {machine()}; PostgreSQL with fsync={fsync}, "
+        f"Measured {measured()} on {machine()}; PostgreSQL with fsync={fsync}, "
         f"synchronous_commit={sync_commit}; code {revision}. gunicorn (config.wsgi, {server}) and "
         f"one Celery matching worker (concurrency 1, Redis broker{worker_nice}) on loopback; the load generator "
         "is this process (threads, http.client); everything, PostgreSQL included, shares the machine's 2 cores "

@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 GAUGE_LOOPS = 3_000_000
@@ -69,6 +70,12 @@ def postgres_gauge(cursor) -> float:
         plan = plan[0] if isinstance(plan, list) else plan
         best = min(best, plan["Execution Time"] / 1000)
     return best
+
+
+def measured() -> str:
+    """When, in UTC, as every benchmark heads its figures (the notes beside them give UTC times;
+    Django's setup moves a process's local zone to the exchange's, a day ahead in the evening)."""
+    return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def machine() -> str:

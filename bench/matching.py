@@ -33,6 +33,7 @@ from djangobench import (  # noqa: E402
     durability,
     ensure_database,
     machine,
+    measured,
     postgres_gauge_text,
     rate,
     write_section,
@@ -210,7 +211,7 @@ def main():
     for name, value, note in figures:
         print(f"  {name:<52} {value:>22}   {note}")
     lines = [
-        f"Measured {timezone.localtime():%Y-%m-%d} on {where}; PostgreSQL with fsync={fsync}, "
+        f"Measured {measured()} on {where}; PostgreSQL with fsync={fsync}, "
         f"synchronous_commit={sync_commit}; one process, the services the API and the worker call.",
         "",
         "| what | figure | workload |",

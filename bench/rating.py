@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.djangobench import machine, write_section  # noqa: E402
+from bench.djangobench import machine, measured, write_section  # noqa: E402
 from settlement.rating import (  # noqa: E402
     PER_VOLUME,
     Product,
@@ -134,7 +134,7 @@ def main():
         )
         print(table[-1])
     lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; one process; {args.records:,} usage records "
+        f"Measured {measured()} on {machine()}; one process; {args.records:,} usage records "
         f"of one product (seed {args.seed}) starting over December 2026 and the day before, 1 minute to 4 hours "
         f"long (about {cut:,} cross a time-of-use or period boundary); median of {args.rounds} rounds. "
         f"Load average {load:.1f} at the end of the run: on a shared machine, wall time exceeds CPU time.",

@@ -29,7 +29,6 @@ import socket
 import sys
 import time
 from contextlib import ExitStack
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from djangobench import (  # noqa: E402
     durability,
     ensure_database,
     machine,
+    measured,
     rate,
     write_section,
 )
@@ -277,7 +277,7 @@ def main():
                 f"load avg {r['load']} |")  # fmt: skip
 
     lines = [
-        f"Measured {datetime.now().astimezone():%Y-%m-%d} on {machine()}; PostgreSQL with fsync={fsync}, "
+        f"Measured {measured()} on {machine()}; PostgreSQL with fsync={fsync}, "
         f"synchronous_commit={sync_commit}; code {revision}. Backlog: {accepted:,} orders accepted on two "
         f"instruments on different queues ({n:,} each, 100 per batch, dispatch off); each configuration "
         f"starts Celery worker(s) (concurrency 1, Redis broker, MATCHING_BATCH={settings.MATCHING_BATCH}) on "

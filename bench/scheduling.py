@@ -22,14 +22,13 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.djangobench import machine, write_section  # noqa: E402
+from bench.djangobench import machine, measured, write_section  # noqa: E402
 from bench.schedmarket import market  # noqa: E402
 from marketplace.scheduling import greedy, schedule, violations  # noqa: E402
 from marketplace.scheduling import solver as scheduling_solver  # noqa: E402
@@ -126,7 +125,7 @@ def main() -> None:
     offers = len(problem.offers)
     asks = sum(1 for o in problem.offers if o.kind == "wholesale")
     lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; HiGHS through highspy, one thread; "
+        f"Measured {measured()} on {machine()}; HiGHS through highspy, one thread; "
         f"one process. Market: bench/schedmarket.py seed {args.seed}, {args.pools} pools over the eight regions "
         f"of data/regions.json, {offers - asks} retail listings (per-time and per-volume) and {asks} wholesale "
         f"asks, {args.demands:,} demands, a {args.hours}-hour horizon. Load average at the end "

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/suanli_bench_usage")
 os.environ["MATCHING_DISPATCH"] = "false"
-from djangobench import django_setup, durability, ensure_database, machine, rate, write_section  # noqa: E402
+from djangobench import django_setup, durability, ensure_database, machine, measured, rate, write_section  # noqa: E402
 
 django_setup("suanli_bench_usage")
 
@@ -148,7 +148,7 @@ def main():
     write_section(
         "## Usage ingestion (bench/usage.py)",
         [
-            f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; PostgreSQL with fsync={fsync}, "
+            f"Measured {measured()} on {machine()}; PostgreSQL with fsync={fsync}, "
             f"synchronous_commit={sync_commit}; code {loadgen.product_revision()}.",
             "",
             "| what | records/s | workload |",
