@@ -213,21 +213,29 @@ def batch_by_batch(*, forget: bool):
     return matcher, ahead, states
 
 
-def test_batches_applied_ahead_from_records_write_what_batches_read_from_the_database_write(market):
+@pytest.mark.parametrize(("seed", "events", "scale"), [(21, 150, 1), (216, 300, 2)])
+def test_batches_applied_ahead_from_records_write_what_batches_read_from_the_database_write(
+    market, seed, events, scale
+):
     """A worker keeps its orders' records from batch to batch and applies a full batch's successor
     while the batch writes, reading nothing; a worker that forgets its books before every batch
     reads everything from the database. The same stream, with resales and cancels, matched in the
     same batches both ways, must leave the same orders, holds, allocations, trades and legs after
-    every batch (a batch must not write what was applied ahead of it)."""
+    every batch (a batch must not write what was applied ahead of it). ``scale``: the batches'
+    sizes (1 to 7 events) multiplied, so that a batch applied ahead holds more orders that the
+    batch before it fills, resells or ends."""
     from marketplace.services.instruments import instrument_ensure
+
+    def scaled(matcher):
+        return lambda instrument_id, limit: matcher(instrument_id, (limit or 7) * scale)
 
     for org in ("acme", "bolt"):  # neither stream may run short of funds: both must see the same refusals
         market["fund"](market["orgs"][org], "100000000.00")
     kept, kept_ahead, kept_states = batch_by_batch(forget=False)
-    random_stream(market, 150, 21, matcher=kept, key_prefix="kept")
+    random_stream(market, events, seed, matcher=scaled(kept), key_prefix="kept")
     later = instrument_ensure(code=next_week_code(days_ahead=14))
     forgot, forgot_ahead, forgot_states = batch_by_batch(forget=True)
-    random_stream({**market, "instrument": later}, 150, 21, matcher=forgot, key_prefix="forgot")
+    random_stream({**market, "instrument": later}, events, seed, matcher=scaled(forgot), key_prefix="forgot")
 
     assert kept_ahead.count(True) >= 5 and not any(forgot_ahead)  # each took its own path
     last = kept_states[-1]
