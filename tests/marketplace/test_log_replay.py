@@ -188,18 +188,18 @@ def matched_state(instrument) -> dict:
     }
 
 
-def batch_by_batch(*, forget: bool):
-    """A matcher for ``random_stream``: batches of the given size (7 at the end) one after the
-    other; with ``forget``, the books forgotten before each, as by a new worker. Also what it saw:
-    per batch, whether the batch had been applied ahead (engine and records), and what the
-    database held once it was written."""
+def batch_by_batch(*, forget: bool, scale: int = 1):
+    """A matcher for ``random_stream``: batches of the given size (7 at the end) times ``scale``
+    one after the other; with ``forget``, the books forgotten before each, as by a new worker.
+    Also what it saw: per batch, whether the batch had been applied ahead (engine and records),
+    and what the database held once it was written."""
     from marketplace.models import Instrument
     from marketplace.services import matching
 
     ahead, states = [], []
 
     def matcher(instrument_id, limit):
-        limit = limit or 7
+        limit = (limit or 7) * scale
         while True:
             if forget:
                 books_forget()
@@ -213,7 +213,12 @@ def batch_by_batch(*, forget: bool):
     return matcher, ahead, states
 
 
-@pytest.mark.parametrize(("seed", "events", "scale"), [(21, 150, 1), (216, 300, 2)])
+@pytest.mark.parametrize(
+    ("seed", "events", "scale"),
+    # the larger stream on PostgreSQL, where most of its batches are applied ahead (22 of 55;
+    # on SQLite fewer are, the same states after every batch)
+    [(21, 150, 1), pytest.param(216, 300, 2, marks=pytest.mark.postgres)],
+)
 def test_batches_applied_ahead_from_records_write_what_batches_read_from_the_database_write(
     market, seed, events, scale
 ):
@@ -221,21 +226,18 @@ def test_batches_applied_ahead_from_records_write_what_batches_read_from_the_dat
     while the batch writes, reading nothing; a worker that forgets its books before every batch
     reads everything from the database. The same stream, with resales and cancels, matched in the
     same batches both ways, must leave the same orders, holds, allocations, trades and legs after
-    every batch (a batch must not write what was applied ahead of it). ``scale``: the batches'
-    sizes (1 to 7 events) multiplied, so that a batch applied ahead holds more orders that the
+    every batch (a batch must not write what was applied ahead of it). ``scale`` multiplies the
+    batches' sizes (1 to 7 events), so that a batch applied ahead holds more orders that the
     batch before it fills, resells or ends."""
     from marketplace.services.instruments import instrument_ensure
 
-    def scaled(matcher):
-        return lambda instrument_id, limit: matcher(instrument_id, (limit or 7) * scale)
-
     for org in ("acme", "bolt"):  # neither stream may run short of funds: both must see the same refusals
         market["fund"](market["orgs"][org], "100000000.00")
-    kept, kept_ahead, kept_states = batch_by_batch(forget=False)
-    random_stream(market, events, seed, matcher=scaled(kept), key_prefix="kept")
+    kept, kept_ahead, kept_states = batch_by_batch(forget=False, scale=scale)
+    random_stream(market, events, seed, matcher=kept, key_prefix="kept")
     later = instrument_ensure(code=next_week_code(days_ahead=14))
-    forgot, forgot_ahead, forgot_states = batch_by_batch(forget=True)
-    random_stream({**market, "instrument": later}, events, seed, matcher=scaled(forgot), key_prefix="forgot")
+    forgot, forgot_ahead, forgot_states = batch_by_batch(forget=True, scale=scale)
+    random_stream({**market, "instrument": later}, events, seed, matcher=forgot, key_prefix="forgot")
 
     assert kept_ahead.count(True) >= 5 and not any(forgot_ahead)  # each took its own path
     last = kept_states[-1]
