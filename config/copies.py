@@ -71,7 +71,7 @@ def statement_unawaited(connection, sql: str, params: list[str]) -> bool:
     query = sql % tuple(f"${number}" for number in range(1, len(params) + 1))
     with connection.wrap_database_errors:
         pgconn.send_query_params(query.encode(), [param.encode() for param in params])
-        _flush(pgconn)
+        send_rest(pgconn)
     connection._copy_unawaited = True
     return True
 
@@ -115,10 +115,12 @@ def wait_writable(fd: int) -> None:
     _wait(fd, select.POLLOUT)
 
 
-def _flush(pgconn) -> None:
-    """Send what the non-blocking connection still holds, as the socket takes it."""
+def send_rest(pgconn, steps: Iterator[None] | None = None) -> None:
+    """Send what the non-blocking connection still holds, as the socket takes it; between sends,
+    a step of ``steps`` while any is left, else a wait until the socket takes more."""
     while pgconn.flush():
-        wait_writable(pgconn.socket)
+        if steps is None or next(steps, NO_STEP) is NO_STEP:
+            wait_writable(pgconn.socket)
 
 
 def _wait(fd: int, event: int) -> None:
@@ -144,5 +146,5 @@ class UnawaitedWriter(psycopg.copy.LibpqWriter):
         pgconn = self._pgconn
         while pgconn.put_copy_end() == 0:  # the connection is non-blocking: 0 is "try again"
             wait_writable(pgconn.socket)
-        _flush(pgconn)
+        send_rest(pgconn)
         self.django_connection._copy_unawaited = True

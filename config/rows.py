@@ -35,7 +35,7 @@ from django.db import connections, router
 from django.db.models import DateTimeField
 from django.utils import timezone
 
-from config.copies import NO_STEP, UnawaitedWriter, copy_await, idle_run, wait_writable
+from config.copies import UnawaitedWriter, copy_await, idle_run, send_rest
 
 COPY_FROM = 8  # rows; fewer go by one INSERT
 
@@ -212,9 +212,7 @@ def joined_send(model, meanwhile: Iterator[None] | None = None) -> None:
             cursor.execute(sql, params)
         pgconn = pg.pgconn
         pgconn.send_flush_request()  # the server starts now, not when the results are asked for
-        while pgconn.flush():  # the rest as the socket takes it, a step of our own between
-            if next(steps, NO_STEP) is NO_STEP:
-                wait_writable(pgconn.socket)
+        send_rest(pgconn, steps)  # the rest as the socket takes it, a step of our own between
         idle_run(steps)
 
 
