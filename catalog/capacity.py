@@ -19,6 +19,9 @@ from catalog.models import CapacityCommitment, CapacityLoad, CommitmentKind, Poo
 
 HOUR = timedelta(hours=1)
 MAX_HOURS = 24 * 93  # one query covers at most about a quarter
+# a key's load rows past which a sell folds them (each sell and each matching statement adds one,
+# and every later sell reads them all: 2,500 rows cost a sell's check about a millisecond)
+LOAD_FOLD_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,14 @@ def sellable_units(*, pool_id: int, resource_class: str, start: datetime, end: d
     return min((r.sellable for r in rows), default=0)
 
 
-def sellable_by_pool(*, installed: dict[int, int], resource_class: str, start: datetime, end: datetime) -> dict:
+def sellable_by_pool(
+    *, installed: dict[int, int], resource_class: str, start: datetime, end: datetime, crowded: list | None = None
+) -> dict:
     """``sellable_units`` for many connected pools at once, given each one's installed units of
     the class (pool id → units): what each can still sell over the whole of [start, end), in one
     query over the open commitments (plain SQL on PostgreSQL: order entry asks this for every
-    batch of sells)."""
+    batch of sells). ``crowded``: a list to which the keys (pool id, start, end) whose load has
+    grown past ``LOAD_FOLD_ROWS`` rows are added, for a caller that writes to fold them."""
     start, end = hour_floor(start), hour_ceil(end)
     hours = int((end - start) / HOUR)
     if hours <= 0 or not installed:
@@ -105,12 +111,14 @@ def sellable_by_pool(*, installed: dict[int, int], resource_class: str, start: d
     if connection.vendor == "postgresql":  # the load PostgreSQL keeps: a few rows per pool, not every open offer
         with connection.cursor() as cursor:
             cursor.execute(
-                f'SELECT pool_id, start, "end", SUM(units) FROM {CapacityLoad._meta.db_table} '  # noqa: S608
+                f'SELECT pool_id, start, "end", SUM(units), COUNT(*) FROM {CapacityLoad._meta.db_table} '  # noqa: S608
                 f'WHERE start < %s AND "end" > %s AND resource_class_id = %s '
                 f'AND pool_id IN ({", ".join(["%s"] * len(pool_ids))}) GROUP BY pool_id, start, "end"',
                 [end, start, resource_class, *pool_ids],
             )
             ranges = cursor.fetchall()
+        if crowded is not None:
+            crowded += [row[:3] for row in ranges if row[4] > LOAD_FOLD_ROWS]
     else:
         ranges = (
             CapacityCommitment.objects.open()
@@ -122,7 +130,7 @@ def sellable_by_pool(*, installed: dict[int, int], resource_class: str, start: d
             .values_list("pool_id", "start", "end", "units")
         )
     load: dict[int, list[int]] = {}
-    for pool_id, c_start, c_end, units in ranges:
+    for pool_id, c_start, c_end, units, *_ in ranges:
         row = load.setdefault(pool_id, [0] * hours)
         first = max(0, int((hour_floor(c_start) - start) / HOUR))
         last = min(hours, int((hour_ceil(c_end) - start) / HOUR))

@@ -332,7 +332,8 @@ class CapacityLoad(models.Model):
     """What the open capacity commitments hold, summed per pool, class and range: kept by
     PostgreSQL's own triggers on ``CapacityCommitment`` (catalog 0005) whatever writes it, as a
     row per statement and key that changed a sum, holding the change (units taken +, given back
-    −); ``capacity_load_compact`` folds them into one row per key now and then. A sell's sellable
+    −); ``capacity_load_compact`` folds them into one row per key now and then, and a sell that
+    finds too many for its key folds that key (``capacity_load_fold``). A sell's sellable
     check reads these few rows instead of every open offer on the pool, which grew with the book
     (tens of thousands of resting asks on a pool cost each sell batch tens of milliseconds).
     PostgreSQL only: elsewhere the commitments are summed directly."""
