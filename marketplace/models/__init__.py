@@ -313,7 +313,9 @@ class Contract(models.Model):
     # foreign keys checked per statement (see Trade)
     trade = models.OneToOneField(Trade, on_delete=models.PROTECT, related_name="contract", db_constraint=False)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="contracts", db_constraint=False)
-    holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="contracts", db_constraint=False)
+    holder = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="contracts", db_constraint=False, db_index=False
+    )  # indexed with the instrument (Meta)
     seller = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     qty = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=12, decimal_places=4)
@@ -328,6 +330,10 @@ class Contract(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(qty__gte=F("resale_reserved") + F("resold")), name="contract_units"),
         ]
+        # every sell looks up (and locks) its organisation's contracts on the instrument: with the
+        # holder and the instrument indexed apart, PostgreSQL read the instrument's whole index
+        # for it (every contract traded on it) even for a seller holding none
+        indexes = [models.Index(fields=["holder", "instrument"], name="contract_holder_instrument")]
 
     def __str__(self):
         return f"contract #{self.pk}: {self.held} × {self.instrument_id}"
