@@ -1,4 +1,5 @@
-"""Process-wide memory helpers for the batch paths (matching, rating a month of usage)."""
+"""Process-wide memory helpers: for the batch paths (matching, rating a month of usage) and for
+the web server's processes."""
 
 import gc
 from contextlib import contextmanager
@@ -21,3 +22,19 @@ def no_cyclic_gc():
         yield
     finally:
         gc.enable()
+
+
+def startup_frozen() -> None:
+    """A web server process, once its application is made: load the URLconf (views, serializers,
+    the API schema's; else the first request loads it) and put everything loaded so far out of
+    the cyclic collector's sight (``gc.freeze``), so that a full collection traverses what was
+    made since, a few thousand objects, instead of some 170,000. On the benchmark machine each
+    full collection of a web worker took 60–190 ms, in which the worker answered nothing, every
+    few thousand requests — most of single orders' p99 at 200 a second (37–344 ms against 16–26
+    ms frozen, in interleaved runs). Collected first, so that what the start left for the
+    collector is not kept for good."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (a cached property: loads the URLconf)
+    gc.collect()
+    gc.freeze()
