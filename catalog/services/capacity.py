@@ -143,42 +143,40 @@ def capacity_move_many(
     rows_insert(CapacityCommitment, list(_TERMS), fresh)
 
 
+def _load_fold(cursor, where: str = "TRUE", params: tuple | list = ()) -> int:
+    """Fold the capacity load's rows that ``where`` picks into one per key, dropping keys whose
+    sum is nothing; the number of rows written. What it deletes it sums back in the same
+    statement, and rows another transaction holds (folding them itself) are skipped, not waited
+    for: each row is folded once, the sums stay what they were, and nothing waits."""
+    key = 'pool_id, resource_class_id, start, "end"'
+    table = cursor.db.ops.quote_name(CapacityLoad._meta.db_table)
+    cursor.execute(
+        f"WITH gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} "  # noqa: S608 (model metadata)
+        f"FOR UPDATE SKIP LOCKED) RETURNING {key}, units) "
+        f"INSERT INTO {table} ({key}, units) SELECT {key}, SUM(units) FROM gone GROUP BY {key} HAVING SUM(units) <> 0",
+        params,
+    )
+    return cursor.rowcount
+
+
 def capacity_load_compact() -> int:
     """Fold the capacity load's rows (``CapacityLoad``: a row per statement and key that changed a
-    sum) into one per key, dropping keys whose sum is nothing; the number of rows now. Safe beside
-    any writer: what it deletes it sums back in the same statement, and rows written meanwhile
-    stay as they are. PostgreSQL only (elsewhere there is no load)."""
+    sum) into one per key; the number of rows now (``_load_fold``; rows written meanwhile stay as
+    they are). PostgreSQL only (elsewhere there is no load)."""
     connection = connections[router.db_for_write(CapacityLoad)]
     if connection.vendor != "postgresql":
         return 0
-    key = 'pool_id, resource_class_id, start, "end"'
-    table = connection.ops.quote_name(CapacityLoad._meta.db_table)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {table} RETURNING {key}, units) "  # noqa: S608 (model metadata)
-            f"INSERT INTO {table} ({key}, units) SELECT {key}, SUM(units) FROM gone GROUP BY {key} "
-            "HAVING SUM(units) <> 0"
-        )
-        return cursor.rowcount
+        return _load_fold(cursor)
 
 
 def capacity_load_fold(*, resource_class: str, keys: list[tuple[int, datetime, datetime]]) -> None:
     """Fold the load rows of these keys (pool id, start, end) into one row each, in the caller's
-    transaction, so that the sells after it read a few rows, not one per statement since the last
-    compaction. Rows another transaction is folding are skipped (``SKIP LOCKED``): this never
-    waits, and each row is folded by one transaction only, so the sums stay what they were."""
-    connection = connections[router.db_for_write(CapacityLoad)]
-    columns = 'pool_id, resource_class_id, start, "end"'
-    table = connection.ops.quote_name(CapacityLoad._meta.db_table)
+    transaction (``_load_fold``), so that the sells after it read a few rows, not one per statement
+    since the last compaction."""
     which = " OR ".join(['(pool_id = %s AND start = %s AND "end" = %s)'] * len(keys))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608 (model metadata)
-            f"WHERE resource_class_id = %s AND ({which}) FOR UPDATE SKIP LOCKED) RETURNING {columns}, units) "
-            f"INSERT INTO {table} ({columns}, units) SELECT {columns}, SUM(units) FROM gone GROUP BY {columns} "
-            "HAVING SUM(units) <> 0",
-            [resource_class, *(value for key in keys for value in key)],
-        )
+    with connections[router.db_for_write(CapacityLoad)].cursor() as cursor:
+        _load_fold(cursor, f"resource_class_id = %s AND ({which})", [resource_class, *(v for key in keys for v in key)])
 
 
 @transaction.atomic(savepoint=False)
